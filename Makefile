@@ -1,0 +1,45 @@
+# GuardServe. Two set-up commands: `make serve` and `make test`. Both create .venv and install what they need
+# (only again when pyproject.toml changes), so they are fast the second time.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip --disable-pip-version-check
+GUARDSERVE := $(VENV)/bin/guardserve
+UNTRAINED := models/checkpoints/guardserve-untrained
+
+.PHONY: serve test lint bench clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+
+$(VENV)/.installed-serve: pyproject.toml | $(PY)
+	$(PIP) install -q -e '.[engine]'
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml | $(PY)
+	$(PIP) install -q -e '.[engine,dev]'
+	touch $@ $(VENV)/.installed-serve
+
+$(UNTRAINED)/config.json: | $(VENV)/.installed-serve
+	$(GUARDSERVE) checkpoint untrained $(UNTRAINED) --size default
+
+## serve: the registered models (models/registry.yaml) on http://127.0.0.1:8000
+serve: $(VENV)/.installed-serve $(UNTRAINED)/config.json
+	$(GUARDSERVE) serve
+
+## test: the whole suite (includes ruff and mypy)
+test: $(VENV)/.installed-test
+	$(PY) -m pytest
+
+lint: $(VENV)/.installed-test
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+bench: $(VENV)/.installed-test
+	$(PY) loadtests/bench_cpu_engine.py
+
+clean:
+	rm -rf $(VENV) $(UNTRAINED) .pytest_cache .mypy_cache .ruff_cache *.egg-info

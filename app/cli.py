@@ -1,0 +1,88 @@
+"""``guardserve`` command line.
+
+    guardserve serve [--host H] [--port P] [--workers N] [--registry FILE]
+    guardserve engine --checkpoint DIR --port P [--name NAME]      # CPU engine alone, same OpenAI API
+    guardserve checkpoint untrained OUT [--size default|test]      # a random-weight checkpoint for trials
+
+Options become ``GUARDSERVE_*`` environment variables, so every uvicorn worker builds the same settings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="guardserve", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the gateway")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.add_argument("--workers", type=int)
+    serve.add_argument("--registry", type=Path, help="served-model registry YAML")
+
+    engine = sub.add_parser("engine", help="serve one checkpoint with the CPU engine (an upstream for the gateway)")
+    engine.add_argument("--checkpoint", type=Path, required=True)
+    engine.add_argument("--name", help="served model name (default: the directory name)")
+    engine.add_argument("--host", default="127.0.0.1")
+    engine.add_argument("--port", type=int, required=True)
+
+    checkpoint = sub.add_parser("checkpoint", help="checkpoint utilities")
+    csub = checkpoint.add_subparsers(dest="checkpoint_command", required=True)
+    untrained = csub.add_parser("untrained", help="build an untrained (random-weight) checkpoint")
+    untrained.add_argument("out", type=Path)
+    untrained.add_argument("--size", choices=["test", "default"], default="default")
+    untrained.add_argument("--seed", type=int, default=0)
+    return parser
+
+
+def _export(**values: object) -> None:
+    for key, value in values.items():
+        if value is not None:
+            os.environ[f"GUARDSERVE_{key.upper()}"] = str(value)
+
+
+def _run_server() -> None:
+    import uvicorn
+
+    from app.settings import Settings
+
+    settings = Settings()
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    uvicorn.run(
+        "app.main:create_app_from_env",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        log_level=settings.log_level,
+        timeout_graceful_shutdown=10,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "serve":
+        _export(host=args.host, port=args.port, workers=args.workers, registry=args.registry)
+        _run_server()
+    elif args.command == "engine":
+        checkpoint = args.checkpoint.resolve()
+        entry = {"name": args.name or checkpoint.name, "engine": "cpu", "checkpoint": str(checkpoint)}
+        _export(host=args.host, port=args.port, workers=1, models=json.dumps([entry]))
+        _run_server()
+    elif args.command == "checkpoint":
+        from models.untrained import build_untrained_checkpoint
+
+        path = build_untrained_checkpoint(args.out, size=args.size, seed=args.seed)
+        print(f"untrained checkpoint written to {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,47 @@
+"""The one object that follows a request through the gateway.
+
+Middleware creates it (request id, start time); routers add the model; serving adds token counts and the
+outcome. Later layers (keys, limits, guards, metrics, audit) read and extend it instead of passing loose values.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from dataclasses import dataclass, field
+
+from starlette.requests import Request
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+def new_request_id(offered: str | None) -> str:
+    """Accept a caller's X-Request-ID if it is short and plain; otherwise make one."""
+    if offered and _REQUEST_ID.match(offered):
+        return offered
+    return uuid.uuid4().hex
+
+
+@dataclass
+class RequestContext:
+    request_id: str
+    route: str
+    started: float = field(default_factory=time.perf_counter)
+    created: int = field(default_factory=lambda: int(time.time()))
+    response_id: str = ""
+    model: str | None = None
+    user: str | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    finish_reason: str | None = None
+    first_token_at: float | None = None
+
+
+def get_context(request: Request) -> RequestContext:
+    ctx = getattr(request.state, "ctx", None)
+    if ctx is None:
+        ctx = RequestContext(request_id=new_request_id(request.headers.get("x-request-id")), route=request.url.path)
+        request.state.ctx = ctx
+    assert isinstance(ctx, RequestContext)
+    return ctx

@@ -1,0 +1,67 @@
+"""The app factory. Nothing heavy happens at import: engines start in the lifespan and close with it."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from app.errors import install_error_handlers
+from app.middleware import BodyLimitMiddleware, RequestContextMiddleware
+from app.routers import health, openai
+from app.settings import Settings
+from models.registry import ModelEntry, ServedModel, load_registry, start_engine
+
+log = logging.getLogger(__name__)
+
+
+def registry_entries(settings: Settings) -> list[ModelEntry]:
+    return list(settings.models) if settings.models else load_registry(settings.registry)
+
+
+async def start_models(settings: Settings) -> dict[str, ServedModel]:
+    entries = registry_entries(settings)
+    started = await asyncio.gather(
+        *(start_engine(e, cpu=settings.cpu.engine_config(), http=settings.http.engine_config()) for e in entries),
+        return_exceptions=True,
+    )
+    failures = [(e, s) for e, s in zip(entries, started, strict=True) if isinstance(s, BaseException)]
+    served = {s.name: s for s in started if isinstance(s, ServedModel)}
+    if failures:
+        await asyncio.gather(*(s.engine.aclose() for s in served.values()))
+        entry, error = failures[0]
+        raise RuntimeError(f"cannot start model {entry.name!r}: {error}") from error
+    for s in served.values():
+        log.info("serving model %s (%s engine, context %d)", s.name, s.entry.engine, s.context_length)
+    return served
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.models = await start_models(settings)
+        try:
+            yield
+        finally:
+            await asyncio.gather(*(m.engine.aclose() for m in app.state.models.values()))
+
+    app = FastAPI(title="GuardServe", version="0.1.0", lifespan=lifespan)
+    app.state.settings = settings
+    app.state.models = {}
+    install_error_handlers(app)
+    app.include_router(openai.router)
+    app.include_router(health.router)
+    # Outermost last: the request context exists before the body limit can reject.
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestContextMiddleware)
+    return app
+
+
+def create_app_from_env() -> FastAPI:
+    """ASGI factory for ``uvicorn --factory`` and multi-worker serving: settings from the environment."""
+    return create_app(Settings())

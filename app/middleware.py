@@ -1,0 +1,73 @@
+"""Pure ASGI middleware (no BaseHTTPMiddleware: it buffers and breaks streaming cancellation).
+
+* :class:`RequestContextMiddleware` gives every HTTP request a :class:`RequestContext` and echoes ``X-Request-ID``.
+* :class:`BodyLimitMiddleware` answers 413 for bodies over the limit, by ``Content-Length`` up front or by
+  counting chunked bodies as they arrive.
+"""
+
+from __future__ import annotations
+
+from starlette.datastructures import Headers
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.context import RequestContext, new_request_id
+from app.errors import APIError
+
+
+class RequestContextMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = new_request_id(Headers(scope=scope).get("x-request-id"))
+        scope.setdefault("state", {})["ctx"] = RequestContext(request_id=request_id, route=scope["path"])
+        raw_id = request_id.encode()
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), (b"x-request-id", raw_id)]
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)
+
+
+def _too_large(limit: int) -> APIError:
+    return APIError(413, f"Request body is larger than the {limit}-byte limit.", code="request_too_large")
+
+
+class BodyTooLargeError(HTTPException):
+    """Raised from ``receive`` while the app reads the body; FastAPI re-raises HTTPExceptions as they are."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(status_code=413, detail=_too_large(limit).message)
+
+
+class BodyLimitMiddleware:
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        length = Headers(scope=scope).get("content-length")
+        if length is not None and length.isdigit() and int(length) > self.max_bytes:
+            await _too_large(self.max_bytes).response()(scope, receive, send)
+            return
+        seen = 0
+
+        async def counting_receive() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    raise BodyTooLargeError(self.max_bytes)
+            return message
+
+        await self.app(scope, counting_receive, send)

@@ -1,0 +1,92 @@
+"""OpenAI-compatible routes. Thin: resolve the model, hand over to ``app.serving``, race the client."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel
+from starlette.responses import Response
+
+from app.cancellation import until_disconnect
+from app.context import RequestContext, get_context
+from app.errors import APIError
+from app.protocol import (
+    ChatCompletion,
+    ChatCompletionRequest,
+    Completion,
+    CompletionRequest,
+    ModelCard,
+    ModelList,
+)
+from app.serving.chat import chat_completion, chat_completion_stream
+from app.serving.completions import text_completion, text_completion_stream
+from app.settings import Settings
+from models.registry import ServedModel
+
+router = APIRouter(prefix="/v1")
+
+
+def _served(request: Request, name: str) -> ServedModel:
+    models: dict[str, ServedModel] = request.app.state.models
+    served = models.get(name)
+    if served is None:
+        raise APIError(
+            404,
+            f"The model '{name}' does not exist or you do not have access to it.",
+            param="model",
+            code="model_not_found",
+        )
+    return served
+
+
+def _json(payload: BaseModel) -> Response:
+    return Response(content=payload.__pydantic_serializer__.to_json(payload), media_type="application/json")
+
+
+Body = TypeVar("Body", ChatCompletionRequest, CompletionRequest)
+Handler = Callable[[Body, ServedModel, RequestContext, Settings], Awaitable[BaseModel]]
+StreamHandler = Callable[[Body, ServedModel, RequestContext, Settings], Awaitable[Response]]
+
+
+async def _respond(request: Request, body: Body, whole: Handler[Body], streamed: StreamHandler[Body]) -> Response:
+    served = _served(request, body.model)
+    ctx = get_context(request)
+    ctx.model, ctx.user = served.name, body.user
+    settings: Settings = request.app.state.settings
+    if body.stream:
+        return await until_disconnect(request, streamed(body, served, ctx, settings))
+    return _json(await until_disconnect(request, whole(body, served, ctx, settings)))
+
+
+@router.post("/chat/completions", responses={200: {"model": ChatCompletion}})
+async def create_chat_completion(body: ChatCompletionRequest, request: Request) -> Response:
+    return await _respond(request, body, chat_completion, chat_completion_stream)
+
+
+@router.post("/completions", responses={200: {"model": Completion}})
+async def create_completion(body: CompletionRequest, request: Request) -> Response:
+    return await _respond(request, body, text_completion, text_completion_stream)
+
+
+def _card(served: ServedModel) -> ModelCard:
+    return ModelCard(
+        id=served.name,
+        created=served.created,
+        engine=served.entry.engine,
+        context_length=served.context_length,
+        trained=served.trained,
+        description=served.entry.description or ("untrained: answers are noise" if not served.trained else ""),
+    )
+
+
+@router.get("/models", responses={200: {"model": ModelList}})
+async def list_models(request: Request) -> Response:
+    models: dict[str, ServedModel] = request.app.state.models
+    return _json(ModelList(data=[_card(m) for m in models.values()]))
+
+
+@router.get("/models/{model_id:path}", responses={200: {"model": ModelCard}})
+async def retrieve_model(model_id: str, request: Request) -> Response:
+    return _json(_card(_served(request, model_id)))

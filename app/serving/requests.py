@@ -1,0 +1,70 @@
+"""Turn a validated OpenAI request into an engine :class:`GenerationRequest`, refusing what we cannot honour."""
+
+from __future__ import annotations
+
+from app.context import RequestContext
+from app.errors import APIError
+from app.protocol import ChatCompletionRequest, CompletionRequest
+from app.settings import Settings
+from models.engine import ChatMessage, GenerationRequest, Role, SamplingParams
+from models.registry import ServedModel
+
+_ROLES: dict[str, Role] = {
+    "system": "system",
+    "developer": "system",
+    "user": "user",
+    "assistant": "assistant",
+}
+
+
+def _sampling(
+    body: ChatCompletionRequest | CompletionRequest,
+    max_tokens: int | None,
+    served: ServedModel,
+    settings: Settings,
+) -> SamplingParams:
+    refused = body.unsupported()
+    if refused is not None:
+        param, reason = refused
+        raise APIError(400, reason, param=param, code="unsupported_parameter")
+    stops = body.stop_sequences()
+    if len(stops) > settings.max_stop_sequences:
+        raise APIError(
+            400,
+            f"At most {settings.max_stop_sequences} stop sequences are allowed; got {len(stops)}.",
+            param="stop",
+            code="invalid_value",
+        )
+    if max_tokens is not None and max_tokens >= served.context_length:
+        raise APIError(
+            400,
+            f"max_tokens is too large: {max_tokens}. Model {served.name!r} has a context of "
+            f"{served.context_length} tokens, which must hold the prompt too.",
+            param="max_tokens",
+            code="invalid_value",
+        )
+    return SamplingParams(
+        max_tokens=max_tokens,
+        temperature=1.0 if body.temperature is None else body.temperature,
+        top_p=1.0 if body.top_p is None else body.top_p,
+        stop=stops,
+        seed=body.seed,
+        presence_penalty=body.presence_penalty,
+        frequency_penalty=body.frequency_penalty,
+        ignore_eos=body.ignore_eos,
+    )
+
+
+def chat_request(
+    body: ChatCompletionRequest, served: ServedModel, ctx: RequestContext, settings: Settings
+) -> GenerationRequest:
+    sampling = _sampling(body, body.requested_max_tokens(), served, settings)
+    messages = tuple(ChatMessage(_ROLES[m.role], m.text()) for m in body.messages)
+    return GenerationRequest(ctx.request_id, served.name, sampling, messages=messages, user=body.user)
+
+
+def completion_request(
+    body: CompletionRequest, served: ServedModel, ctx: RequestContext, settings: Settings
+) -> GenerationRequest:
+    sampling = _sampling(body, body.max_tokens, served, settings)
+    return GenerationRequest(ctx.request_id, served.name, sampling, prompt=body.prompt_text(), user=body.user)

@@ -1,0 +1,60 @@
+"""Gateway settings: environment variables with the ``GUARDSERVE_`` prefix, nested with ``__``.
+
+Examples: ``GUARDSERVE_PORT=9000``, ``GUARDSERVE_CPU__MAX_BATCH=32``, ``GUARDSERVE_HTTP__READ_TIMEOUT=60``.
+Loaded once (in the CLI or the ASGI factory) and passed to :func:`app.main.create_app`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from models.cpu.config import CPUEngineConfig
+from models.openai_http import HTTPEngineConfig
+from models.registry import DEFAULT_REGISTRY, ModelEntry
+
+
+class CPUSettings(BaseModel):
+    max_batch: int = Field(16, ge=1, le=256)
+    max_waiting: int = Field(256, ge=0)
+    prefill_token_budget: int = Field(4096, ge=64)
+    threads: int | None = Field(None, ge=1)
+    dtype: Literal["float32", "bfloat16"] = "float32"
+
+    def engine_config(self) -> CPUEngineConfig:
+        return CPUEngineConfig(**self.model_dump())
+
+
+class HTTPSettings(BaseModel):
+    connect_timeout: float = Field(3.0, gt=0)
+    read_timeout: float = Field(300.0, gt=0)
+    max_connections: int = Field(512, ge=1)
+    health_timeout: float = Field(2.0, gt=0)
+    health_ttl: float = Field(2.0, ge=0)
+
+    def engine_config(self) -> HTTPEngineConfig:
+        return HTTPEngineConfig(**self.model_dump())
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="GUARDSERVE_", env_nested_delimiter="__", extra="ignore")
+
+    mode: Literal["dev", "prod"] = "dev"
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535)
+    workers: int = Field(1, ge=1)
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    registry: Path = DEFAULT_REGISTRY
+    # Inline entries replace the registry file (used by `guardserve engine`, and handy in tests).
+    models: list[ModelEntry] = Field(default_factory=list)
+
+    max_body_bytes: int = Field(1_048_576, ge=1024)  # larger bodies get 413
+    max_stop_sequences: int = Field(4, ge=0)
+    retry_after_seconds: int = Field(1, ge=1)  # Retry-After on 503 when the engine gives no better hint
+
+    cpu: CPUSettings = Field(default_factory=CPUSettings)
+    http: HTTPSettings = Field(default_factory=HTTPSettings)

@@ -1,0 +1,273 @@
+"""Engine for an OpenAI-compatible upstream: vLLM's ``vllm serve``, or ``guardserve engine``, or anything alike.
+
+One pooled ``httpx.AsyncClient`` per upstream with explicit connect/read timeouts. Streams pass through token
+by token (we re-parse the upstream's SSE into :class:`Delta` events). Cancellation is the abort signal: when the
+caller stops (client disconnected), the in-flight HTTP request is closed at once, which is how vLLM learns to
+abort the sequence and free its KV cache. Upstream failures are mapped onto the :class:`EngineError` family.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from models.engine import (
+    Completion,
+    Delta,
+    EngineError,
+    EngineHealth,
+    EngineTimeoutError,
+    EngineUnavailableError,
+    FinishReason,
+    GenerationRequest,
+    InvalidRequestError,
+    UpstreamError,
+)
+
+_FINISH_REASONS: dict[str, FinishReason] = {
+    "stop": "stop",
+    "length": "length",
+    "content_filter": "content_filter",
+}
+
+
+@dataclass(frozen=True)
+class HTTPEngineConfig:
+    connect_timeout: float = 3.0
+    read_timeout: float = 300.0  # between two bytes from the upstream, not for the whole answer
+    max_connections: int = 512
+    health_timeout: float = 2.0
+    health_ttl: float = 2.0  # seconds a health result is reused
+
+
+class OpenAIHTTPEngine:
+    def __init__(
+        self,
+        name: str,
+        base_url: str,
+        upstream_model: str,
+        config: HTTPEngineConfig | None = None,
+        api_key_env: str | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.name = name
+        self.base_url = base_url.rstrip("/")
+        self.upstream_model = upstream_model
+        self._config = config or HTTPEngineConfig()
+        headers = {}
+        if api_key_env and os.environ.get(api_key_env):
+            headers["Authorization"] = f"Bearer {os.environ[api_key_env]}"
+        cfg = self._config
+        self._client = httpx.AsyncClient(
+            base_url=self.base_url,
+            headers=headers,
+            timeout=httpx.Timeout(
+                connect=cfg.connect_timeout, read=cfg.read_timeout, write=30.0, pool=cfg.connect_timeout
+            ),
+            limits=httpx.Limits(max_connections=cfg.max_connections, max_keepalive_connections=cfg.max_connections),
+            transport=transport,
+        )
+        self._inflight = 0
+        self._health: tuple[float, EngineHealth] | None = None
+
+    @property
+    def inflight(self) -> int:
+        return self._inflight
+
+    # --- Engine protocol ------------------------------------------------------------------------------------
+
+    async def generate(self, request: GenerationRequest) -> Completion:
+        path, body = self._payload(request, stream=False)
+        self._inflight += 1
+        try:
+            with _mapped_transport_errors():
+                response = await self._client.post(path, json=body)
+        finally:
+            self._inflight -= 1
+        if response.status_code >= 400:
+            raise _error_from_response(response.status_code, response.headers, response.content)
+        try:
+            data = response.json()
+            choice = data["choices"][0]
+            text = choice["message"]["content"] if request.messages is not None else choice["text"]
+            usage = data.get("usage") or {}
+            return Completion(
+                text=text or "",
+                finish_reason=_finish_reason(choice.get("finish_reason")),
+                prompt_tokens=int(usage.get("prompt_tokens", 0)),
+                completion_tokens=int(usage.get("completion_tokens", 0)),
+            )
+        except (ValueError, KeyError, IndexError, TypeError) as exc:
+            raise UpstreamError(f"upstream sent an unreadable completion: {exc!r}") from exc
+
+    async def stream(self, request: GenerationRequest) -> AsyncIterator[Delta]:
+        path, body = self._payload(request, stream=True)
+        is_chat = request.messages is not None
+        self._inflight += 1
+        try:
+            with _mapped_transport_errors():
+                async with self._client.stream("POST", path, json=body) as response:
+                    if response.status_code >= 400:
+                        raise _error_from_response(response.status_code, response.headers, await response.aread())
+                    yield Delta(text="", prompt_tokens=0, completion_tokens=0)
+                    async for delta in _parse_sse(response, is_chat):
+                        yield delta
+        finally:
+            self._inflight -= 1
+
+    async def health(self) -> EngineHealth:
+        now = time.monotonic()
+        if self._health and now - self._health[0] < self._config.health_ttl:
+            cached = self._health[1]
+            return EngineHealth(cached.ok, cached.detail, self._inflight, cached.info)
+        info: dict[str, object] = {
+            "engine": "openai",
+            "url": self.base_url,
+            "upstream_model": self.upstream_model,
+        }
+        try:
+            response = await self._client.get("/models", timeout=self._config.health_timeout)
+            ids = [m.get("id") for m in response.json().get("data", [])] if response.status_code == 200 else []
+            if response.status_code != 200:
+                ok, detail = False, f"upstream /models answered {response.status_code}"
+            elif self.upstream_model not in ids:
+                ok, detail = False, f"upstream does not serve {self.upstream_model!r}"
+            else:
+                ok, detail = True, "ready"
+        except (httpx.HTTPError, ValueError, AttributeError) as exc:
+            ok, detail = False, f"upstream unreachable: {type(exc).__name__}"
+        health = EngineHealth(ok, detail, self._inflight, info)
+        self._health = (now, health)
+        return health
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    # --- helpers --------------------------------------------------------------------------------------------
+
+    def _payload(self, request: GenerationRequest, *, stream: bool) -> tuple[str, dict[str, Any]]:
+        s = request.sampling
+        body: dict[str, Any] = {
+            "model": self.upstream_model,
+            "temperature": s.temperature,
+            "top_p": s.top_p,
+            "stream": stream,
+        }
+        if s.max_tokens is not None:
+            body["max_tokens"] = s.max_tokens
+        if s.stop:
+            body["stop"] = list(s.stop)
+        if s.seed is not None:
+            body["seed"] = s.seed
+        if s.presence_penalty:
+            body["presence_penalty"] = s.presence_penalty
+        if s.frequency_penalty:
+            body["frequency_penalty"] = s.frequency_penalty
+        if s.ignore_eos:
+            body["ignore_eos"] = True  # vLLM extension
+        if stream:
+            body["stream_options"] = {"include_usage": True}
+        if request.messages is not None:
+            body["messages"] = [{"role": m.role, "content": m.content} for m in request.messages]
+            return "/chat/completions", body
+        body["prompt"] = request.prompt
+        return "/completions", body
+
+
+@contextlib.contextmanager
+def _mapped_transport_errors() -> Any:
+    try:
+        yield
+    except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+        raise EngineUnavailableError(f"upstream unreachable ({type(exc).__name__})", retry_after=2) from exc
+    except httpx.TimeoutException as exc:
+        raise EngineTimeoutError(f"upstream timed out ({type(exc).__name__})") from exc
+    except httpx.HTTPError as exc:
+        raise UpstreamError(f"upstream connection failed ({type(exc).__name__})") from exc
+
+
+async def _parse_sse(response: httpx.Response, is_chat: bool) -> AsyncIterator[Delta]:
+    """Turn the upstream's SSE lines into deltas. The finish event waits for the usage chunk that follows it."""
+    prompt_tokens = completion_tokens = 0
+    finish: FinishReason | None = None
+    async for line in response.aiter_lines():
+        if not line.startswith("data:"):
+            continue
+        data = line[5:].strip()
+        if data == "[DONE]":
+            break
+        try:
+            event = json.loads(data)
+        except ValueError as exc:
+            raise UpstreamError("upstream sent a malformed stream event") from exc
+        if "error" in event:
+            raise _error_from_body(event, status=None)
+        usage = event.get("usage")
+        if usage:
+            prompt_tokens = int(usage.get("prompt_tokens", prompt_tokens))
+            completion_tokens = int(usage.get("completion_tokens", completion_tokens))
+        for choice in event.get("choices") or ():
+            text = (choice.get("delta") or {}).get("content") if is_chat else choice.get("text")
+            if not usage:
+                completion_tokens += 1 if text else 0
+            if text:
+                yield Delta(text=text, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens)
+            if choice.get("finish_reason"):
+                finish = _finish_reason(choice["finish_reason"])
+    if finish is None:
+        raise UpstreamError("upstream stream ended without a finish reason")
+    yield Delta(text="", prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, finish_reason=finish)
+
+
+def _finish_reason(value: object) -> FinishReason:
+    return _FINISH_REASONS.get(str(value), "stop")
+
+
+def _error_from_response(status: int, headers: httpx.Headers, content: bytes) -> EngineError:
+    try:
+        body = json.loads(content)
+    except ValueError:
+        body = {"message": content[:300].decode("utf-8", "replace")}
+    if status in (429, 503):
+        retry = headers.get("retry-after", "1")
+        message = _message(body)
+        return EngineUnavailableError(
+            f"upstream busy ({status}): {message}", retry_after=float(retry) if retry.isdigit() else 1.0
+        )
+    return _error_from_body(body, status=status)
+
+
+def _error_from_body(body: Any, status: int | None) -> EngineError:
+    error = body.get("error") if isinstance(body, dict) else None
+    error = error if isinstance(error, dict) else (body if isinstance(body, dict) else {})
+    message = _message(body)
+    if status in (400, 413, 422) or (status is None and error.get("type") == "invalid_request_error"):
+        return InvalidRequestError(
+            message,
+            param=error.get("param") if isinstance(error.get("param"), str) else None,
+            code=error.get("code") if isinstance(error.get("code"), str) else None,
+            status=413 if status == 413 else 400,
+        )
+    if status in (408, 504):
+        return EngineTimeoutError(f"upstream timed out: {message}")
+    where = f"upstream returned {status}" if status else "upstream stream failed"
+    return UpstreamError(f"{where}: {message}", upstream_status=status)
+
+
+def _message(body: Any) -> str:
+    if isinstance(body, dict):
+        error = body.get("error")
+        if isinstance(error, dict) and error.get("message"):
+            return str(error["message"])
+        if isinstance(error, str):
+            return error
+        if body.get("message"):
+            return str(body["message"])
+    return "no details"

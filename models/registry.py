@@ -1,0 +1,139 @@
+"""The served-model registry: a plain YAML file mapping served names to an engine.
+
+Example (paths are relative to the file)::
+
+    models:
+      guardserve-tiny:
+        engine: cpu
+        checkpoint: checkpoints/guardserve-tiny
+      llama-3.1-8b:
+        engine: openai            # vLLM's `vllm serve`, or any OpenAI-compatible server
+        url: http://vllm:8000/v1
+        upstream_model: meta-llama/Llama-3.1-8B-Instruct
+        context_length: 8192
+
+Loading validates everything and reports the file and the offending entry; engines are started separately
+(:func:`start_engine`) so that importing or validating the registry never loads torch.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from models.cpu.config import CPUEngineConfig
+from models.engine import Engine
+
+if TYPE_CHECKING:
+    from models.openai_http import HTTPEngineConfig
+
+DEFAULT_REGISTRY = Path(__file__).with_name("registry.yaml")
+
+
+class RegistryError(ValueError):
+    pass
+
+
+class ModelEntry(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:/-]+$")
+    engine: Literal["cpu", "openai"]
+    checkpoint: Path | None = None  # cpu: a Hugging Face checkpoint directory
+    url: str | None = None  # openai: base URL including /v1
+    upstream_model: str | None = None  # openai: the upstream's name for the model (default: our name)
+    api_key_env: str | None = None  # openai: name of an env var holding the upstream's API key
+    context_length: int | None = Field(default=None, gt=0)  # cpu: defaults to the checkpoint's; openai: required
+    description: str = ""
+
+    @model_validator(mode="after")
+    def _engine_fields(self) -> ModelEntry:
+        if self.engine == "cpu" and self.checkpoint is None:
+            raise ValueError("engine 'cpu' needs 'checkpoint'")
+        if self.engine == "openai" and (self.url is None or self.context_length is None):
+            raise ValueError("engine 'openai' needs 'url' and 'context_length'")
+        return self
+
+
+class _RegistryFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    models: dict[str, dict[str, object]] = Field(min_length=1)
+
+
+def load_registry(path: str | Path) -> list[ModelEntry]:
+    file = Path(path)
+    try:
+        raw = yaml.safe_load(file.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise RegistryError(f"cannot read model registry {file}: {exc.strerror}") from exc
+    except yaml.YAMLError as exc:
+        raise RegistryError(f"model registry {file} is not valid YAML: {exc}") from exc
+    try:
+        parsed = _RegistryFile.model_validate(raw)
+    except ValidationError as exc:
+        raise RegistryError(f"model registry {file}: {_first_error(exc)}") from exc
+    entries = []
+    for name, fields in parsed.models.items():
+        try:
+            entry = ModelEntry.model_validate({"name": name, **fields})
+        except ValidationError as exc:
+            raise RegistryError(f"model registry {file}, model {name!r}: {_first_error(exc)}") from exc
+        if entry.checkpoint is not None and not entry.checkpoint.is_absolute():
+            entry = entry.model_copy(update={"checkpoint": (file.parent / entry.checkpoint).resolve()})
+        entries.append(entry)
+    return entries
+
+
+def _first_error(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    where = ".".join(str(p) for p in err["loc"]) or "top level"
+    return f"{where}: {err['msg']}"
+
+
+@dataclass(frozen=True)
+class ServedModel:
+    """A registry entry with its running engine and what the API reports about it."""
+
+    entry: ModelEntry
+    engine: Engine
+    context_length: int
+    trained: bool
+    created: int
+
+    @property
+    def name(self) -> str:
+        return self.entry.name
+
+
+async def start_engine(
+    entry: ModelEntry, cpu: CPUEngineConfig | None = None, http: HTTPEngineConfig | None = None
+) -> ServedModel:
+    """Start the engine an entry names (torch is imported only when a CPU model is served)."""
+    if entry.engine == "cpu":
+        from models.checkpoint import read_checkpoint_info
+        from models.cpu.engine import CPUEngine
+
+        assert entry.checkpoint is not None
+        info = read_checkpoint_info(entry.checkpoint)
+        cpu_engine = await CPUEngine.load(entry.name, entry.checkpoint, cpu or CPUEngineConfig())
+        context = min(entry.context_length or info.context_length, info.context_length)
+        cpu_engine.context_length = context
+        created = int((entry.checkpoint / "config.json").stat().st_mtime)
+        return ServedModel(entry, cpu_engine, context, info.trained, created)
+
+    from models.openai_http import HTTPEngineConfig, OpenAIHTTPEngine
+
+    assert entry.url is not None and entry.context_length is not None
+    http_engine = OpenAIHTTPEngine(
+        name=entry.name,
+        base_url=entry.url,
+        upstream_model=entry.upstream_model or entry.name,
+        config=http or HTTPEngineConfig(),
+        api_key_env=entry.api_key_env,
+    )
+    return ServedModel(entry, http_engine, entry.context_length, True, int(time.time()))

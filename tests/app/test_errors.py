@@ -1,0 +1,192 @@
+"""The error matrix: every bad input gets OpenAI's envelope with the right status, never a 500."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import openai
+import pytest
+
+from app.main import create_app
+from app.settings import CPUSettings, Settings
+from models.registry import ModelEntry
+from tests.conftest import TINY, cpu_settings
+from tests.support.servers import LiveServer, free_port, serve_in_thread
+
+MSG = [{"role": "user", "content": "hi"}]
+
+
+def post(server: LiveServer, path: str, **kwargs: Any) -> httpx.Response:
+    return httpx.post(f"{server.v1}{path}", timeout=30, **kwargs)
+
+
+def assert_envelope(
+    response: httpx.Response, status: int, code: str | None = None, param: str | None = None
+) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/json")
+    body = response.json()
+    assert set(body) == {"error"}
+    error = body["error"]
+    assert set(error) == {"message", "type", "param", "code"}
+    assert isinstance(error["message"], str) and error["message"]
+    assert error["type"] in ("invalid_request_error", "server_error")
+    if code is not None:
+        assert error["code"] == code
+    if param is not None:
+        assert error["param"] == param
+    return error  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize(
+    ("body", "code", "param"),
+    [
+        ({"model": TINY, "messages": []}, "invalid_value", "messages"),
+        ({"model": TINY}, "missing_required_parameter", "messages"),
+        ({"messages": MSG}, "missing_required_parameter", "model"),
+        ({"model": TINY, "messages": "hello"}, "invalid_type", "messages"),
+        ({"model": TINY, "messages": MSG, "max_tokens": "5"}, "invalid_type", "max_tokens"),
+        ({"model": TINY, "messages": MSG, "max_tokens": 2.5}, "invalid_type", "max_tokens"),
+        ({"model": TINY, "messages": MSG, "max_tokens": -1}, "invalid_value", "max_tokens"),
+        ({"model": TINY, "messages": MSG, "max_tokens": 0}, "invalid_value", "max_tokens"),
+        ({"model": TINY, "messages": MSG, "max_tokens": 10**12}, "invalid_value", "max_tokens"),
+        ({"model": TINY, "messages": MSG, "max_completion_tokens": 2048}, "invalid_value", "max_tokens"),
+        ({"model": TINY, "messages": MSG, "temperature": "hot"}, "invalid_type", "temperature"),
+        ({"model": TINY, "messages": MSG, "temperature": 3}, "invalid_value", "temperature"),
+        ({"model": TINY, "messages": MSG, "top_p": 0}, "invalid_value", "top_p"),
+        ({"model": TINY, "messages": MSG, "stream": "yes"}, "invalid_type", "stream"),
+        ({"model": TINY, "messages": MSG, "n": 2}, "unsupported_parameter", "n"),
+        ({"model": TINY, "messages": MSG, "logprobs": True}, "unsupported_parameter", "logprobs"),
+        ({"model": TINY, "messages": MSG, "stop": ["a", "b", "c", "d", "e"]}, "invalid_value", "stop"),
+        ({"model": TINY, "messages": MSG, "stop": [""]}, "invalid_value", "stop"),
+        (
+            {"model": TINY, "messages": MSG, "stream_options": {"include_usage": True}},
+            "unsupported_parameter",
+            "stream_options",
+        ),
+        ({"model": TINY, "messages": [{"role": "tool", "content": "x"}]}, "invalid_value", "messages.0.role"),
+        ({"model": TINY, "messages": [{"content": "x"}]}, "missing_required_parameter", "messages.0.role"),
+        (
+            {
+                "model": TINY,
+                "messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {}}]}],
+            },
+            None,
+            None,
+        ),
+        ({"model": TINY, "messages": MSG, "tools": [{"type": "function"}]}, "unsupported_parameter", "tools"),
+    ],
+)
+def test_chat_bad_bodies(gateway: LiveServer, body: dict[str, Any], code: str | None, param: str | None) -> None:
+    assert_envelope(post(gateway, "/chat/completions", json=body), 400, code, param)
+
+
+@pytest.mark.parametrize(
+    ("body", "code", "param"),
+    [
+        ({"model": TINY, "prompt": ["a", "b"]}, "unsupported_parameter", "prompt"),
+        ({"model": TINY, "prompt": [1, 2, 3]}, "invalid_type", None),
+        ({"model": TINY, "prompt": "x", "best_of": 2}, "unsupported_parameter", "best_of"),
+        ({"model": TINY, "prompt": "x", "max_tokens": -5}, "invalid_value", "max_tokens"),
+        ({"model": TINY}, "missing_required_parameter", "prompt"),
+    ],
+)
+def test_completion_bad_bodies(gateway: LiveServer, body: dict[str, Any], code: str | None, param: str | None) -> None:
+    assert_envelope(post(gateway, "/completions", json=body), 400, code, param)
+
+
+@pytest.mark.parametrize("raw", [b"{not json", b"", b"[]", b"42", b'{"model": "tiny", "messages": [}'])
+def test_malformed_json(gateway: LiveServer, raw: bytes) -> None:
+    response = post(gateway, "/chat/completions", content=raw, headers={"content-type": "application/json"})
+    assert_envelope(response, 400)
+
+
+def test_form_body_is_a_400(gateway: LiveServer) -> None:
+    assert_envelope(post(gateway, "/chat/completions", data={"model": TINY}), 400)
+
+
+def test_unknown_model_is_404(gateway: LiveServer) -> None:
+    error = assert_envelope(
+        post(gateway, "/chat/completions", json={"model": "nope", "messages": MSG}),
+        404,
+        "model_not_found",
+        "model",
+    )
+    assert "nope" in error["message"]
+    assert_envelope(httpx.get(f"{gateway.v1}/models/nope"), 404, "model_not_found")
+
+
+def test_unknown_route_and_method(gateway: LiveServer) -> None:
+    assert_envelope(httpx.get(f"{gateway.v1}/embeddings"), 404, "unknown_url")
+    assert_envelope(httpx.get(f"{gateway.v1}/chat/completions"), 405, "method_not_allowed")
+
+
+def test_body_over_limit_is_413(gateway: LiveServer) -> None:
+    big = {"model": TINY, "messages": [{"role": "user", "content": "x" * 2_000_000}]}
+    assert_envelope(post(gateway, "/chat/completions", json=big), 413, "request_too_large")
+
+
+def test_chunked_body_over_limit_is_413(gateway: LiveServer) -> None:
+    def chunks() -> Iterator[bytes]:
+        yield b'{"model": "tiny", "messages": [{"role": "user", "content": "'
+        for _ in range(40):
+            yield b"x" * 65536
+        yield b'"}]}'
+
+    response = post(gateway, "/chat/completions", content=chunks(), headers={"content-type": "application/json"})
+    assert "content-length" not in response.request.headers
+    assert_envelope(response, 413, "request_too_large")
+
+
+def test_prompt_over_context_says_by_how_much(gateway: LiveServer) -> None:
+    body = {"model": TINY, "messages": [{"role": "user", "content": "word " * 3000}]}
+    for stream in (False, True):
+        error = assert_envelope(
+            post(gateway, "/chat/completions", json={**body, "stream": stream}),
+            400,
+            "context_length_exceeded",
+        )
+        assert "2048" in error["message"] and "Shorten the prompt by at least" in error["message"]
+
+
+def test_openai_client_raises_typed_errors(gateway: LiveServer) -> None:
+    client = openai.OpenAI(base_url=gateway.v1, api_key="unused", max_retries=0)
+    with pytest.raises(openai.NotFoundError):
+        client.chat.completions.create(model="nope", messages=MSG)  # type: ignore[arg-type]
+    with pytest.raises(openai.BadRequestError) as err:
+        client.chat.completions.create(model=TINY, messages=MSG, n=3)  # type: ignore[arg-type]
+    assert err.value.code == "unsupported_parameter"
+
+
+def test_engine_unreachable_is_503_with_retry_after() -> None:
+    dead = ModelEntry(name="gone", engine="openai", url=f"http://127.0.0.1:{free_port()}/v1", context_length=512)
+    server = serve_in_thread(create_app(Settings(models=[dead])))
+    try:
+        for stream in (False, True):
+            response = post(server, "/chat/completions", json={"model": "gone", "messages": MSG, "stream": stream})
+            assert_envelope(response, 503, "engine_unavailable")
+            assert int(response.headers["retry-after"]) >= 1
+        ready = httpx.get(f"{server.url}/ready")
+        assert ready.status_code == 503 and ready.json()["models"]["gone"]["ok"] is False
+        assert "retry-after" in ready.headers
+    finally:
+        server.stop()
+
+
+def test_engine_at_capacity_is_503(tiny_checkpoint: Path) -> None:
+    settings = cpu_settings(tiny_checkpoint, cpu=CPUSettings(max_batch=1, max_waiting=0))
+    server = serve_in_thread(create_app(settings))
+    try:
+        body = {"model": TINY, "messages": MSG, "max_tokens": 2000, "ignore_eos": True, "stream": True}
+        with httpx.stream("POST", f"{server.v1}/chat/completions", json=body, timeout=30) as busy:
+            assert busy.status_code == 200
+            lines = busy.iter_lines()  # keep a reference: a collected iterator closes the connection
+            next(lines)
+            response = post(server, "/chat/completions", json={"model": TINY, "messages": MSG})
+            assert_envelope(response, 503, "engine_unavailable")
+            assert response.headers["retry-after"] == "1"
+    finally:
+        server.stop()

@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")
+
+from app.main import create_app
+from app.settings import CPUSettings, Settings
+from models.registry import ModelEntry
+from tests.support.servers import EngineProcess, LiveServer, serve_in_thread, start_engine_process
+
+TINY = "tiny"
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real checkpoint (trained BPE tokenizer, chat template, random Llama weights), built once per session."""
+    from models.untrained import build_untrained_checkpoint
+
+    return build_untrained_checkpoint(tmp_path_factory.mktemp("ckpt") / "tiny", size="test", seed=0)
+
+
+def cpu_settings(checkpoint: Path, **overrides: object) -> Settings:
+    cpu = overrides.pop("cpu", CPUSettings())
+    return Settings(
+        models=[ModelEntry(name=TINY, engine="cpu", checkpoint=checkpoint)],
+        cpu=cpu,  # type: ignore[arg-type]
+        **overrides,  # type: ignore[arg-type]
+    )
+
+
+@pytest.fixture(scope="module")
+def gateway(tiny_checkpoint: Path) -> Iterator[LiveServer]:
+    """The gateway serving the tiny checkpoint with the embedded CPU engine."""
+    server = serve_in_thread(create_app(cpu_settings(tiny_checkpoint)))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def upstream(tiny_checkpoint: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[EngineProcess]:
+    """`guardserve engine` in its own process: a real OpenAI-compatible upstream."""
+    log = tmp_path_factory.mktemp("upstream") / "engine.log"
+    engine = start_engine_process(tiny_checkpoint, name="tiny-upstream", log=log)
+    yield engine
+    engine.stop()
+
+
+@pytest.fixture(scope="module")
+def http_gateway(upstream: EngineProcess) -> Iterator[LiveServer]:
+    """The gateway serving the upstream through the OpenAI-HTTP engine."""
+    entry = ModelEntry(name=TINY, engine="openai", url=upstream.v1, upstream_model=upstream.name, context_length=2048)
+    server = serve_in_thread(create_app(Settings(models=[entry])))
+    yield server
+    server.stop()

@@ -1,0 +1,47 @@
+"""Project-wide rules: lint and types clean, the gateway installs and starts without torch."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["ruff", "check", "."], ["ruff", "format", "--check", "."], ["mypy"]],
+    ids=["ruff", "ruff-format", "mypy"],
+)
+def test_code_is_clean(command: list[str]) -> None:
+    result = subprocess.run([str(BIN / command[0]), *command[1:]], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_base_install_has_no_torch() -> None:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    base = " ".join(project["dependencies"]).lower()
+    assert "torch" not in base and "transformers" not in base
+    assert any(d.startswith("torch==2.13.0") for d in project["optional-dependencies"]["engine"])
+
+
+def test_gateway_for_an_upstream_model_never_imports_torch() -> None:
+    code = """
+import sys
+from fastapi.testclient import TestClient
+from app.main import create_app
+from app.settings import Settings
+from models.registry import ModelEntry
+entry = ModelEntry(name="remote", engine="openai", url="http://127.0.0.1:9/v1", context_length=4096)
+with TestClient(create_app(Settings(models=[entry]))) as client:
+    assert client.get("/v1/models").json()["data"][0]["id"] == "remote"
+assert "torch" not in sys.modules and "transformers" not in sys.modules, "torch was imported"
+print("ok")
+"""
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr
