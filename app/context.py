@@ -6,12 +6,16 @@ outcome. Later layers (keys, limits, guards, metrics, audit) read and extend it 
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from starlette.requests import Request
+
+log = logging.getLogger(__name__)
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
@@ -36,6 +40,21 @@ class RequestContext:
     completion_tokens: int = 0
     finish_reason: str | None = None
     first_token_at: float | None = None
+    status: int | None = None  # HTTP status sent (499: client went away first)
+    disconnected: bool = False  # the client left before the answer was complete
+    _finalizers: list[Callable[[RequestContext], Awaitable[None]]] = field(default_factory=list, repr=False)
+
+    def on_finish(self, finalizer: Callable[[RequestContext], Awaitable[None]]) -> None:
+        """Run ``finalizer(ctx)`` once the response is over: sent, failed, or abandoned by the client."""
+        self._finalizers.append(finalizer)
+
+    async def finish(self) -> None:
+        finalizers, self._finalizers = self._finalizers, []
+        for finalizer in reversed(finalizers):
+            try:
+                await finalizer(self)
+            except Exception:
+                log.exception("request finalizer failed", extra={"request_id": self.request_id})
 
 
 def get_context(request: Request) -> RequestContext:

@@ -24,15 +24,20 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send)
             return
         request_id = new_request_id(Headers(scope=scope).get("x-request-id"))
-        scope.setdefault("state", {})["ctx"] = RequestContext(request_id=request_id, route=scope["path"])
+        ctx = RequestContext(request_id=request_id, route=scope["path"])
+        scope.setdefault("state", {})["ctx"] = ctx
         raw_id = request_id.encode()
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
+                ctx.status = message["status"]
                 message["headers"] = [*message.get("headers", []), (b"x-request-id", raw_id)]
             await send(message)
 
-        await self.app(scope, receive, send_with_id)
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            await ctx.finish()
 
 
 def _too_large(limit: int) -> APIError:

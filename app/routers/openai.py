@@ -11,7 +11,7 @@ from starlette.responses import Response
 
 from app.cancellation import until_disconnect
 from app.context import RequestContext, get_context
-from app.errors import APIError
+from app.errors import APIError, ClientDisconnectedError
 from app.protocol import (
     ChatCompletion,
     ChatCompletionRequest,
@@ -55,9 +55,13 @@ async def _respond(request: Request, body: Body, whole: Handler[Body], streamed:
     ctx = get_context(request)
     ctx.model, ctx.user = served.name, body.user
     settings: Settings = request.app.state.settings
-    if body.stream:
-        return await until_disconnect(request, streamed(body, served, ctx, settings))
-    return _json(await until_disconnect(request, whole(body, served, ctx, settings)))
+    try:
+        if body.stream:
+            return await until_disconnect(request, streamed(body, served, ctx, settings))
+        return _json(await until_disconnect(request, whole(body, served, ctx, settings)))
+    except ClientDisconnectedError:
+        ctx.disconnected = True
+        raise
 
 
 @router.post("/chat/completions", responses={200: {"model": ChatCompletion}})

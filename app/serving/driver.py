@@ -91,4 +91,7 @@ async def sse_body(
     except EngineError as exc:
         ctx.finish_reason = "error"
         yield sse_error(from_engine_error(exc))
+    except BaseException:  # cancelled: the client went away mid-stream
+        ctx.disconnected = True
+        raise
     yield DONE
