@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from app.errors import install_error_handlers
 from app.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from app.routers import health, openai
+from app.services import Services
 from app.settings import Settings
 from models.registry import ModelEntry, ServedModel, load_registry, start_engine
 
@@ -52,6 +53,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(title="GuardServe", version="0.1.0", lifespan=lifespan)
     app.state.settings = settings
+    app.state.services = Services(settings=settings)
     app.state.models = {}
     install_error_handlers(app)
     app.include_router(openai.router)

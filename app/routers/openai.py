@@ -20,9 +20,9 @@ from app.protocol import (
     ModelCard,
     ModelList,
 )
+from app.services import Services
 from app.serving.chat import chat_completion, chat_completion_stream
 from app.serving.completions import text_completion, text_completion_stream
-from app.settings import Settings
 from models.registry import ServedModel
 
 router = APIRouter(prefix="/v1")
@@ -46,19 +46,19 @@ def _json(payload: BaseModel) -> Response:
 
 
 Body = TypeVar("Body", ChatCompletionRequest, CompletionRequest)
-Handler = Callable[[Body, ServedModel, RequestContext, Settings], Awaitable[BaseModel]]
-StreamHandler = Callable[[Body, ServedModel, RequestContext, Settings], Awaitable[Response]]
+Handler = Callable[[Body, ServedModel, RequestContext, Services], Awaitable[BaseModel]]
+StreamHandler = Callable[[Body, ServedModel, RequestContext, Services], Awaitable[Response]]
 
 
 async def _respond(request: Request, body: Body, whole: Handler[Body], streamed: StreamHandler[Body]) -> Response:
     served = _served(request, body.model)
     ctx = get_context(request)
     ctx.model, ctx.user = served.name, body.user
-    settings: Settings = request.app.state.settings
+    services: Services = request.app.state.services
     try:
         if body.stream:
-            return await until_disconnect(request, streamed(body, served, ctx, settings))
-        return _json(await until_disconnect(request, whole(body, served, ctx, settings)))
+            return await until_disconnect(request, streamed(body, served, ctx, services))
+        return _json(await until_disconnect(request, whole(body, served, ctx, services)))
     except ClientDisconnectedError:
         ctx.disconnected = True
         raise

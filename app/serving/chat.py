@@ -13,18 +13,19 @@ from app.protocol import (
     ChoiceDelta,
     Usage,
 )
+from app.services import Services
 from app.serving.driver import ChunkEvents, complete, new_response_id, sse_body, usage_of
 from app.serving.requests import chat_request
 from app.serving.streams import SSEResponse, open_stream
-from app.settings import Settings
 from models.engine import FinishReason
 from models.registry import ServedModel
 
 
 async def chat_completion(
-    body: ChatCompletionRequest, served: ServedModel, ctx: RequestContext, settings: Settings
+    body: ChatCompletionRequest, served: ServedModel, ctx: RequestContext, services: Services
 ) -> ChatCompletion:
-    request = chat_request(body, served, ctx, settings)
+    request = chat_request(body, served, ctx, services.settings)
+    await services.admission.admit(ctx, served, request)
     result = await complete(served.engine, request, ctx)
     return ChatCompletion(
         id=new_response_id(ctx, "chatcmpl"),
@@ -36,9 +37,10 @@ async def chat_completion(
 
 
 async def chat_completion_stream(
-    body: ChatCompletionRequest, served: ServedModel, ctx: RequestContext, settings: Settings
+    body: ChatCompletionRequest, served: ServedModel, ctx: RequestContext, services: Services
 ) -> SSEResponse:
-    request = chat_request(body, served, ctx, settings)
+    request = chat_request(body, served, ctx, services.settings)
+    await services.admission.admit(ctx, served, request)
     stream = await open_stream(served.engine, request)
     include_usage = bool(body.stream_options and body.stream_options.include_usage)
     fmt = _ChatChunks(ctx, "chatcmpl", served.name, include_usage)

@@ -4,18 +4,19 @@ from __future__ import annotations
 
 from app.context import RequestContext
 from app.protocol import Completion, CompletionChoice, CompletionRequest, Usage
+from app.services import Services
 from app.serving.driver import ChunkEvents, complete, new_response_id, sse_body, usage_of
 from app.serving.requests import completion_request
 from app.serving.streams import SSEResponse, open_stream
-from app.settings import Settings
 from models.engine import FinishReason
 from models.registry import ServedModel
 
 
 async def text_completion(
-    body: CompletionRequest, served: ServedModel, ctx: RequestContext, settings: Settings
+    body: CompletionRequest, served: ServedModel, ctx: RequestContext, services: Services
 ) -> Completion:
-    request = completion_request(body, served, ctx, settings)
+    request = completion_request(body, served, ctx, services.settings)
+    await services.admission.admit(ctx, served, request)
     result = await complete(served.engine, request, ctx)
     text = body.prompt_text() + result.text if body.echo else result.text
     return Completion(
@@ -28,9 +29,10 @@ async def text_completion(
 
 
 async def text_completion_stream(
-    body: CompletionRequest, served: ServedModel, ctx: RequestContext, settings: Settings
+    body: CompletionRequest, served: ServedModel, ctx: RequestContext, services: Services
 ) -> SSEResponse:
-    request = completion_request(body, served, ctx, settings)
+    request = completion_request(body, served, ctx, services.settings)
+    await services.admission.admit(ctx, served, request)
     stream = await open_stream(served.engine, request)
     include_usage = bool(body.stream_options and body.stream_options.include_usage)
     fmt = _TextChunks(ctx, "cmpl", served.name, include_usage)

@@ -1,0 +1,35 @@
+"""What the serving layer needs besides the request: built once in the app factory, passed to every handler.
+
+Each member sits behind a small protocol so the serving code never knows which implementation it talks to.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from app.context import RequestContext
+from app.settings import Settings
+from models.engine import GenerationRequest
+from models.registry import ServedModel
+
+
+class Admission(Protocol):
+    """Decides whether a request may run now (rate limits, quotas, concurrency).
+
+    Called once the engine request is known and before any engine work. Raises ``APIError`` (429/503) to refuse.
+    An implementation that reserves something registers ``ctx.on_finish`` to settle it when the response ends.
+    """
+
+    async def admit(self, ctx: RequestContext, served: ServedModel, request: GenerationRequest) -> None: ...
+
+
+class AdmitAll:
+    async def admit(self, ctx: RequestContext, served: ServedModel, request: GenerationRequest) -> None:
+        return None
+
+
+@dataclass
+class Services:
+    settings: Settings
+    admission: Admission = field(default_factory=AdmitAll)
