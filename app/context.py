@@ -42,6 +42,13 @@ class RequestContext:
     first_token_at: float | None = None
     status: int | None = None  # HTTP status sent (499: client went away first)
     disconnected: bool = False  # the client left before the answer was complete
+    # The API key's identity (set by app.auth before any route runs; never the raw key).
+    key_id: str | None = None
+    tenant: str | None = None
+    role: str | None = None  # "user" or "admin"
+    policy: str | None = None  # guardrail policy name the key carries
+    key_limits: dict[str, int | None] = field(default_factory=dict)  # the key's own limits (app.limits.Limits)
+    response_headers: dict[str, str] = field(default_factory=dict)  # added to the response (x-ratelimit-*)
     _finalizers: list[Callable[[RequestContext], Awaitable[None]]] = field(default_factory=list, repr=False)
 
     def on_finish(self, finalizer: Callable[[RequestContext], Awaitable[None]]) -> None:

@@ -9,9 +9,10 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from app.access import Access
 from app.errors import install_error_handlers
 from app.middleware import BodyLimitMiddleware, RequestContextMiddleware
-from app.routers import health, openai
+from app.routers import admin, health, openai
 from app.services import Services
 from app.settings import Settings
 from models.registry import ModelEntry, ServedModel, load_registry, start_engine
@@ -42,24 +43,32 @@ async def start_models(settings: Settings) -> dict[str, ServedModel]:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
+    access = Access.build(settings)  # keys, limits, Redis; refuses prod without real secrets
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.models = await start_models(settings)
+        await access.start()
         try:
-            yield
+            app.state.models = await start_models(settings)
+            try:
+                yield
+            finally:
+                await asyncio.gather(*(m.engine.aclose() for m in app.state.models.values()))
         finally:
-            await asyncio.gather(*(m.engine.aclose() for m in app.state.models.values()))
+            await access.aclose()
 
     app = FastAPI(title="GuardServe", version="0.1.0", lifespan=lifespan)
     app.state.settings = settings
-    app.state.services = Services(settings=settings)
+    app.state.access = access
+    app.state.services = Services(settings=settings, admission=access.admission)
     app.state.models = {}
     install_error_handlers(app)
     app.include_router(openai.router)
+    app.include_router(admin.router)
     app.include_router(health.router)
-    # Outermost last: the request context exists before the body limit can reject.
+    # Outermost last: the request context exists before auth, and auth runs before the body is read.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    access.install(app)  # AuthMiddleware (+ the key store's 503 handler)
     app.add_middleware(RequestContextMiddleware)
     return app
 

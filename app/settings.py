@@ -12,6 +12,9 @@ from typing import Literal
 from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from app.auth.settings import AuthSettings
+from app.limits.settings import LimitSettings
+from app.store.settings import RedisSettings
 from models.cpu.config import CPUEngineConfig
 from models.openai_http import HTTPEngineConfig
 from models.registry import DEFAULT_REGISTRY, ModelEntry
@@ -58,3 +61,6 @@ class Settings(BaseSettings):
 
     cpu: CPUSettings = Field(default_factory=CPUSettings)
     http: HTTPSettings = Field(default_factory=HTTPSettings)
+    auth: AuthSettings = Field(default_factory=AuthSettings)  # API keys (app/auth/settings.py)
+    limits: LimitSettings = Field(default_factory=LimitSettings)  # rate limits (app/limits/settings.py)
+    redis: RedisSettings = Field(default_factory=RedisSettings)  # shared state (app/store/settings.py)

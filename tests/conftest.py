@@ -8,6 +8,10 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")
+# The suite's gateways run without API keys or rate limits unless a test turns them on explicitly
+# (tests/app/auth and tests/app/limits pass AuthSettings/LimitSettings, which override these).
+os.environ.setdefault("GUARDSERVE_AUTH__ENABLED", "false")
+os.environ.setdefault("GUARDSERVE_LIMITS__ENABLED", "false")
 
 from app.main import create_app
 from app.settings import CPUSettings, Settings
