@@ -1,0 +1,63 @@
+"""Gateways with API keys and rate limits on (the rest of the suite runs them off)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from app.auth import keys
+from app.auth.settings import AuthSettings
+from app.limits.settings import Limits, LimitSettings
+from app.main import create_app
+from app.settings import Settings
+from app.store.settings import RedisSettings
+from models.registry import ModelEntry
+from tests.support.redis import delete_prefix, new_prefix
+from tests.support.servers import LiveServer, serve_in_thread
+
+PEPPER = "test-pepper-" + "x" * 32
+ADMIN_KEY = keys.generate()[1]
+
+
+def secure_settings(
+    models: list[ModelEntry],
+    redis_url: str | None,
+    prefix: str = "gs:",
+    key_defaults: Limits | None = None,
+    **limits: Any,
+) -> Settings:
+    return Settings(
+        models=models,
+        auth=AuthSettings(enabled=True, pepper=PEPPER, admin_key=ADMIN_KEY, dev_key=False),  # type: ignore[arg-type]
+        limits=LimitSettings(enabled=True, key_defaults=key_defaults or Limits(), **limits),
+        redis=RedisSettings(url=redis_url, prefix=prefix, timeout_ms=2000),  # type: ignore[arg-type]
+    )
+
+
+@contextmanager
+def secure_gateway(checkpoint: Path, redis_url: str, **limits: Any) -> Iterator[tuple[LiveServer, str]]:
+    """The tiny CPU model behind keys and limits in Redis (under a fresh prefix, deleted afterwards)."""
+    prefix = new_prefix()
+    entry = ModelEntry(name="tiny", engine="cpu", checkpoint=checkpoint)
+    server = serve_in_thread(create_app(secure_settings([entry], redis_url, prefix, **limits)))
+    try:
+        yield server, prefix
+    finally:
+        server.stop()
+        delete_prefix(redis_url, prefix)
+
+
+def admin(server: LiveServer) -> httpx.Client:
+    return httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {ADMIN_KEY}"}, timeout=30)
+
+
+def create_key(server: LiveServer, tenant: str = "acme", **fields: Any) -> dict[str, Any]:
+    with admin(server) as client:
+        response = client.post("/admin/keys", json={"tenant": tenant, **fields})
+    assert response.status_code == 201, response.text
+    created: dict[str, Any] = response.json()
+    return created
