@@ -29,33 +29,35 @@ class BackendUnavailableError(Exception):
 
 
 class OutageLog:
-    """One warning when an outage starts and then at most one per interval (with a count), one when it ends."""
+    """At most one warning per interval however Redis flaps (with the count of failed calls since the last one),
+    and a recovery line for the outages whose start was logged."""
 
     def __init__(self, what: str, interval: float, clock: Callable[[], float] = time.monotonic) -> None:
         self.what = what
         self.interval = interval
         self._clock = clock
-        self._since: float | None = None  # start of the outage
-        self._last = 0.0
+        self._since: float | None = None  # start of the current outage
+        self._logged = False  # its start was logged
+        self._last: float | None = None  # last warning
         self._unlogged = 0
 
     def failure(self, reason: str) -> None:
         now = self._clock()
         self._unlogged += 1
         if self._since is None:
-            self._since = now
-        elif now - self._last < self.interval:
+            self._since, self._logged = now, False
+        if self._last is not None and now - self._last < self.interval:
             return
-        self._last = now
+        self._last, self._logged = now, True
         log.warning(
             "%s unavailable (%s); %d failed or refused calls since the last message", self.what, reason, self._unlogged
         )
         self._unlogged = 0
 
     def recovered(self) -> None:
-        if self._since is not None:
+        if self._since is not None and self._logged:
             log.warning("%s is reachable again after %.1f s", self.what, self._clock() - self._since)
-        self._since, self._unlogged = None, 0
+        self._since = None
 
 
 class RedisBackend:

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +23,7 @@ from app.settings import Settings
 from app.store.settings import RedisSettings
 from models.registry import ModelEntry
 from tests.support.redis import delete_prefix, new_prefix
-from tests.support.servers import LiveServer, serve_in_thread
+from tests.support.servers import LiveServer, free_port, serve_in_thread
 
 PEPPER = "test-pepper-" + "x" * 32
 ADMIN_KEY = keys.generate()[1]
@@ -61,3 +67,63 @@ def create_key(server: LiveServer, tenant: str = "acme", **fields: Any) -> dict[
     assert response.status_code == 201, response.text
     created: dict[str, Any] = response.json()
     return created
+
+
+@dataclass
+class GatewayProcess:
+    process: subprocess.Popen[bytes]
+    port: int
+    log: Path
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+def start_gateways(count: int, env: dict[str, str], logs: Path, timeout: float = 60.0) -> list[GatewayProcess]:
+    """``count`` gateway processes (uvicorn, the app factory, settings from ``env``) on free ports, ready."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith("GUARDSERVE_")} | env
+    gateways = []
+    for i in range(count):
+        port = free_port()
+        log = logs / f"gateway-{i}.log"
+        cmd = [sys.executable, "-m", "uvicorn", "app.main:create_app_from_env", "--factory", "--host", "127.0.0.1"]
+        cmd += ["--port", str(port), "--log-level", "warning", "--no-access-log"]
+        with log.open("wb") as out:
+            process = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=base)
+        gateways.append(GatewayProcess(process, port, log))
+    deadline = time.monotonic() + timeout
+    for g in gateways:
+        while True:
+            if g.process.poll() is not None or time.monotonic() > deadline:
+                for other in gateways:
+                    other.stop()
+                raise RuntimeError(f"gateway on port {g.port} did not start: {g.log.read_text()[-2000:]}")
+            try:
+                if httpx.get(f"http://127.0.0.1:{g.port}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+    return gateways
+
+
+async def raw_post(port: int, path: str, body: bytes, key: str) -> int:
+    """One HTTP/1.1 POST on its own connection, as cheaply as possible (a load generator on 2 cores); the status.
+    Callers bound the time with ``asyncio.timeout``."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        head = (
+            f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {key}\r\nConnection: close\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+        )
+        writer.write(head.encode() + body)
+        await writer.drain()
+        status_line = await reader.readline()
+        await reader.read()
+        return int(status_line.split()[1])
+    finally:
+        writer.close()

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from app.store.backend import BackendUnavailableError, RedisBackend
+from app.store.backend import BackendUnavailableError, OutageLog, RedisBackend
 from app.store.connection import connect, describe
 from app.store.settings import RedisSettings
 from tests.support.redis import RedisProcess
@@ -71,3 +71,18 @@ def test_urls_are_described_without_passwords() -> None:
     assert describe("redis+cluster://c1:7000").kind == "cluster"
     with pytest.raises(ValueError, match="scheme"):
         connect(RedisSettings(url="http://x"))  # type: ignore[arg-type]
+
+
+def test_a_flapping_redis_is_logged_once_per_interval(caplog: pytest.LogCaptureFixture) -> None:
+    now = [0.0]
+    outage = OutageLog("Redis", interval=30, clock=lambda: now[0])
+    caplog.set_level(logging.WARNING, logger="app.store.backend")
+    for second in range(60):  # down and up again every second for a minute
+        now[0] = float(second)
+        outage.failure("ConnectionError")
+        outage.failure("ConnectionError")
+        outage.recovered()
+    messages = [r.getMessage() for r in caplog.records]
+    assert len(messages) == 4  # t=0 and t=30: the outage, then its end
+    assert "unavailable" in messages[0] and "1 failed" in messages[0] and "reachable again" in messages[1]
+    assert "unavailable" in messages[2] and "60 failed" in messages[2] and "reachable again" in messages[3]
