@@ -49,6 +49,7 @@ class RateLimitAdmission:
         self.counters = counters or TokenCounters(settings.estimate_chars_per_token, settings.count_in_thread_chars)
         self.events = events or LimitEvents(lambda: limiter.degraded)
         self.unavailable_retry_s = unavailable_retry_s
+        self._pending: set[asyncio.Future[None]] = set()  # releases of abandoned admissions, kept referenced
 
     @property
     def degraded(self) -> bool:
@@ -72,8 +73,12 @@ class RateLimitAdmission:
         max_new = request.sampling.max_tokens
         cost = prompt + max(0, served.context_length - prompt if max_new is None else max_new) if counts_tokens else 0
         ask = Ask(uuid.uuid4().hex, tenant, scopes, cost)
+        deciding = asyncio.ensure_future(self.limiter.acquire(ask))
         try:
-            decision = await self.limiter.acquire(ask)
+            decision = await asyncio.shield(deciding)
+        except asyncio.CancelledError:
+            deciding.add_done_callback(self._release_abandoned)  # the client left mid-decision: give it back
+            raise
         except BackendUnavailableError:
             self.events.decision("all", "unavailable")
             raise APIError(
@@ -90,6 +95,15 @@ class RateLimitAdmission:
         self.events.decision("all", "allowed")
         assert decision.lease is not None
         ctx.on_finish(self._settlement(decision.lease, prompt, counts_tokens))
+
+    def _release_abandoned(self, deciding: asyncio.Future[Decision]) -> None:
+        if deciding.cancelled() or deciding.exception() is not None:
+            return
+        lease = deciding.result().lease
+        if lease is not None:
+            task = asyncio.ensure_future(self.limiter.release(lease, 0))
+            self._pending.add(task)
+            task.add_done_callback(self._pending.discard)
 
     def _settlement(
         self, lease: Lease, prompt: int, counts_tokens: bool

@@ -65,11 +65,16 @@ class RedisBackend:
         self.client = client
         self.prefix = settings.prefix
         self.target = describe(settings.url.get_secret_value()) if settings.url else None
-        self._timeout = settings.timeout_ms / 1000
+        # A call that opens a connection may take connect + command time; waiting for a free slot (a burst of our
+        # own) is bounded separately and says nothing about Redis' health.
+        self._timeout = (settings.timeout_ms + settings.connect_timeout_ms) / 1000
+        self._queue_timeout = settings.queue_timeout_ms / 1000
+        self.max_calls = settings.max_connections
         self._slots = asyncio.Semaphore(settings.max_connections)
         self.breaker = CircuitBreaker(settings.breaker_failures, settings.breaker_reset_ms / 1000)
         where = f"Redis at {self.target.where} ({self.target.kind})" if self.target else "Redis"
         self._outage = OutageLog(where, settings.warn_interval_s)
+        self._queue = OutageLog(f"{where}: a free call slot", settings.warn_interval_s)  # our own overload
         self._listeners: list[Callable[[bool], None]] = []
         self.failures = 0  # failed or refused calls since start (for metrics)
 
@@ -88,7 +93,17 @@ class RedisBackend:
             self._outage.failure("circuit open")
             raise BackendUnavailableError("circuit open")
         try:
-            async with asyncio.timeout(self._timeout), self._slots:
+            async with asyncio.timeout(self._queue_timeout):
+                await self._slots.acquire()
+        except BaseException as exc:
+            self.breaker.abandon()
+            if isinstance(exc, TimeoutError):
+                self.failures += 1
+                self._queue.failure(f"calls waited {self._queue_timeout * 1000:.0f} ms for one of {self.max_calls}")
+                raise BackendUnavailableError("too many Redis calls waiting") from None
+            raise
+        try:
+            async with asyncio.timeout(self._timeout):
                 result = await operation(self.client)
         except (RedisError, OSError, TimeoutError) as exc:
             self.failures += 1
@@ -100,6 +115,9 @@ class RedisBackend:
         except BaseException:
             self.breaker.abandon()  # cancelled by the caller: no verdict on Redis
             raise
+        finally:
+            self._slots.release()
+        self._queue.recovered()
         if self.breaker.success():
             self._outage.recovered()
             self._notify(False)

@@ -10,9 +10,10 @@ class RedisSettings(BaseModel):
     # redis+cluster://host:port. Unset: dev mode keeps keys and limits in process memory; prod refuses to start.
     url: SecretStr | None = None
     prefix: str = Field("gs:", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9:._-]+$")  # every key we write
-    timeout_ms: float = Field(100.0, gt=0, le=60_000)  # one call, pool wait included
+    timeout_ms: float = Field(100.0, gt=0, le=60_000)  # one command (+ connect_timeout_ms if it must connect)
     connect_timeout_ms: float = Field(200.0, gt=0, le=60_000)
-    max_connections: int = Field(64, ge=1, le=10_000)  # concurrent calls per process
+    max_connections: int = Field(64, ge=1, le=10_000)  # concurrent calls per process; more wait their turn
+    queue_timeout_ms: float = Field(1000.0, gt=0, le=60_000)  # longest wait for a turn (then: unavailable)
     breaker_failures: int = Field(3, ge=1)  # consecutive failures that open the circuit
     breaker_reset_ms: float = Field(500.0, gt=0, le=60_000)  # open circuit: time before one probe call
     warn_interval_s: float = Field(30.0, gt=0)  # an outage is logged once per interval, never per request

@@ -77,13 +77,14 @@ async def test_four_processes_admit_exactly_the_limit(
         "GUARDSERVE_AUTH__DEV_KEY": "false",
         "GUARDSERVE_LIMITS__ENABLED": "true",
         "GUARDSERVE_LIMITS__KEY_DEFAULTS": "{}",
-        # fail_closed: a Redis hiccup would show up as 503s, never as extra admissions. The generous timeout
-        # is for this 2-core box running 4 gateways and the load generator at once.
+        # fail_closed: a Redis hiccup would show up as 503s, never as extra admissions. The generous timeouts
+        # are for this 2-core box running 4 gateways (500 requests queued in each) and the load generator.
         "GUARDSERVE_LIMITS__FAILURE_MODE": "fail_closed",
         "GUARDSERVE_REDIS__URL": SHARED_URL,
         "GUARDSERVE_REDIS__PREFIX": prefix,
         "GUARDSERVE_REDIS__TIMEOUT_MS": "20000",
         "GUARDSERVE_REDIS__CONNECT_TIMEOUT_MS": "20000",
+        "GUARDSERVE_REDIS__QUEUE_TIMEOUT_MS": "60000",
     }
     gateways = start_gateways(PROCESSES, env, tmp_path)
     try:

@@ -4,6 +4,7 @@ to one slot, or Redis refuses the script) and a Sentinel watching a test-owned m
 from __future__ import annotations
 
 import shutil
+import socket
 import subprocess
 import time
 import uuid
@@ -39,9 +40,22 @@ def wait_for(predicate: object, timeout: float = 10) -> None:
     raise TimeoutError("server not ready")
 
 
+def cluster_port() -> int:
+    """A free port whose cluster bus port (+10000) is a valid, free port too."""
+    while True:
+        port = free_port()
+        if port + 10_000 <= 65_535:
+            with socket.socket() as bus:
+                try:
+                    bus.bind(("127.0.0.1", port + 10_000))
+                except OSError:
+                    continue
+            return port
+
+
 @pytest.fixture
 def cluster(tmp_path: Path) -> Iterator[int]:
-    port = free_port()
+    port = cluster_port()
     cmd = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
     cmd += ["--cluster-enabled", "yes", "--cluster-config-file", str(tmp_path / "nodes.conf"), "--dir", str(tmp_path)]
     process = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
