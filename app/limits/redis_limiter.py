@@ -1,17 +1,23 @@
-"""The limiter shared by every replica: one Lua script (one round trip) per admission, one per settlement.
+"""The limiter shared by every replica: one Lua script (one round trip) per admission.
 
-See :mod:`app.limits.lua` for the algorithm. Concurrency slots are leases: each admitted request's slot expires
-``lease_seconds`` after its last renewal, and a background task renews the slots of this process' running
-requests every third of that, so a crashed gateway's slots come back on their own and a long stream keeps its.
+See :mod:`app.limits.lua` for the algorithm. Settlements are not urgent: those that end while one is on its way
+to Redis wait and go together in one pipeline (one round trip for many requests under load). Concurrency slots
+are leases: each admitted request's slot expires ``lease_seconds`` after its last renewal, and a background task
+renews the slots of this process' running requests every third of that, so a crashed gateway's slots come back
+on their own and a long stream keeps its.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from typing import Any
+
+from redis.asyncio.cluster import RedisCluster
+from redis.exceptions import NoScriptError
 
 from app.limits.lua import ADMIT, RENEW, SETTLE
 from app.limits.model import WINDOW_MS, Ask, Decision, Lease, LimitName, Scope, ScopeUsage
@@ -56,6 +62,9 @@ class RedisLimiter:
         self._renew = client.register_script(RENEW)
         self._active: dict[str, Lease] = {}  # this process' leases holding a concurrency slot
         self._renewer: asyncio.Task[None] | None = None
+        self._batchable = not isinstance(backend.client, RedisCluster)  # cluster: one call per settlement
+        self._settling: list[tuple[list[str], list[Any], asyncio.Future[None]]] = []
+        self._flusher: asyncio.Task[None] | None = None
 
     @property
     def degraded(self) -> bool:
@@ -70,6 +79,9 @@ class RedisLimiter:
             self._renewer = asyncio.create_task(self._renew_forever(), name="limits-lease-renewer")
 
     async def aclose(self) -> None:
+        if self._flusher is not None:
+            with contextlib.suppress(Exception):
+                await self._flusher
         if self._renewer is not None:
             self._renewer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -104,13 +116,50 @@ class RedisLimiter:
         self._active.pop(ask.lease_id, None)
         keys = _keys(self.backend.prefix, ask, lease.day)
         args: list[Any] = [ask.lease_id, ask.tokens, max(0, used_tokens), WINDOW_MS]
+        flags = []
         for scope in ask.scopes:
             lim = scope.limits
             window = bool(lim.requests_per_minute or lim.tokens_per_minute)
-            args += [int(window), int(bool(lim.concurrent)), int(bool(lim.tokens_per_day))]
-        # On failure (logged by the backend) the slot's lease expires and the reservation leaves the window.
-        with contextlib.suppress(BackendUnavailableError):
-            await self.backend.call(lambda client: self._settle(keys=keys, args=args, client=client))
+            flags += [int(window), int(bool(lim.concurrent)), int(bool(lim.tokens_per_day))]
+        changed = max(0, used_tokens) != ask.tokens
+        if not any(f for i, f in enumerate(flags) if i % 3 == 1 or changed):
+            return  # no slot to free, nothing to refund
+        args += flags
+        if not self._batchable:
+            # On failure (logged by the backend) the slot's lease expires and the reservation leaves the window.
+            with contextlib.suppress(BackendUnavailableError):
+                await self.backend.call(lambda client: self._settle(keys=keys, args=args, client=client))
+            return
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._settling.append((keys, args, done))
+        if self._flusher is None:
+            self._flusher = asyncio.create_task(self._flush(), name="limits-settle")
+        await done
+
+    async def _flush(self) -> None:
+        try:
+            await asyncio.sleep(0)  # settlements finishing in this loop iteration join the first batch
+            while self._settling:
+                batch, self._settling = self._settling, []
+                with contextlib.suppress(BackendUnavailableError):
+                    await self.backend.call(functools.partial(self._settle_batch, batch=batch))
+                for _, _, done in batch:
+                    if not done.done():
+                        done.set_result(None)
+        finally:
+            self._flusher = None
+
+    async def _settle_batch(self, client: Any, batch: list[tuple[list[str], list[Any], asyncio.Future[None]]]) -> None:
+        """One pipeline of EVALSHA calls; scripts Redis does not know (it restarted) are sent with their source."""
+        pipe = client.pipeline(transaction=False)
+        for keys, args, _ in batch:
+            pipe.evalsha(self._settle.sha, len(keys), *keys, *args)
+        results = await pipe.execute(raise_on_error=False)
+        for (keys, args, _), result in zip(batch, results, strict=True):
+            if isinstance(result, NoScriptError):
+                await self._settle(keys=keys, args=args, client=client)
+            elif isinstance(result, Exception):
+                raise result
 
     async def renew(self) -> None:
         """Extend the concurrency slots of this process' running requests (one script call per request)."""

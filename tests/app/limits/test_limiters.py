@@ -17,6 +17,7 @@ from app.limits.settings import Limits
 from app.store.backend import RedisBackend
 from app.store.connection import connect
 from app.store.settings import RedisSettings
+from tests.support.redis import RedisProcess
 
 
 def backend_for(url: str, prefix: str, **overrides: Any) -> RedisBackend:
@@ -184,3 +185,30 @@ async def test_memory_fallback_divides_limits_among_processes() -> None:
     assert sum([(await limiter.acquire(again(requests))).allowed for _ in range(40)]) == 25
     slots = ask(key=Limits(concurrent=3))  # 3 // 4 -> still one slot per process
     assert sum([(await limiter.acquire(again(slots))).allowed for _ in range(5)]) == 1
+
+
+async def test_settlements_batched_in_one_pipeline_survive_a_redis_that_forgot_its_scripts(
+    own_redis: RedisProcess,
+) -> None:
+    backend = backend_for(own_redis.url, "gs:")
+    limiter = RedisLimiter(backend, lease_seconds=30)
+    first = ask(tokens=100, key=Limits(concurrent=100, tokens_per_minute=100_000))
+    leases = [(await limiter.acquire(again(first))).lease for _ in range(40)]
+    own_redis.client().script_flush()  # as after a restart: the settle script must be sent again
+    failures, round_trips = backend.failures, []
+    call = backend.call
+
+    def counting(operation: Any) -> Any:
+        round_trips.append(1)
+        return call(operation)
+
+    backend.call = counting  # type: ignore[method-assign]
+    await asyncio.gather(*(limiter.release(lease, 10) for lease in leases if lease is not None))
+    assert len(round_trips) <= 2, "settlements ending together should share a pipeline"
+    day = leases[0].day if leases[0] else ""
+    window, tokens, slots = scope_keys("gs:", first.tenant, first.scopes[0], day)[:3]
+    store = own_redis.client()
+    assert store.zcard(slots) == 0 and int(store.get(tokens) or 0) == 40 * 10 and store.zcard(window) == 40
+    assert backend.failures == failures
+    await limiter.aclose()
+    await backend.aclose()
