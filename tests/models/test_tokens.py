@@ -43,3 +43,24 @@ def test_the_estimate_counts_bytes_and_message_overhead() -> None:
     assert estimate.count(chat([("user", "é")])) == 3 + 4 + 1  # 2 UTF-8 bytes round up
     prompt = GenerationRequest("r", TINY, SamplingParams(), prompt="x" * 30)
     assert estimate.count(prompt) == 10 + 1
+
+
+async def test_served_models_count_with_their_tokenizer_or_estimate(tiny_checkpoint: Path, tmp_path: Path) -> None:
+    from app.limits.counting import TokenCounters
+    from models.registry import ServedModel, load_registry
+
+    (tmp_path / "registry.yaml").write_text(
+        "models:\n"
+        f"  exact: {{engine: openai, url: 'http://x/v1', context_length: 2048, tokenizer: {tiny_checkpoint}}}\n"
+        "  relative: {engine: openai, url: 'http://x/v1', context_length: 2048, tokenizer: tok}\n"
+        "  estimated: {engine: openai, url: 'http://x/v1', context_length: 2048}\n"
+    )
+    entries = {e.name: e for e in load_registry(tmp_path / "registry.yaml")}
+    assert entries["relative"].tokenizer == tmp_path / "tok"  # relative to the registry file
+    request = chat(CHATS[1])
+    counters = TokenCounters()
+    exact = ServedModel(entries["exact"], None, 2048, True, 0)  # type: ignore[arg-type]
+    assert await counters.count(exact, request) == TokenizerCounter.from_dir(tiny_checkpoint).count(request)
+    for name in ("relative", "estimated"):  # no tokenizer.json there: the estimate
+        served = ServedModel(entries[name], None, 2048, True, 0)  # type: ignore[arg-type]
+        assert await counters.count(served, request) == EstimateCounter().count(request)
