@@ -27,7 +27,7 @@ def add_parser(sub: Any) -> None:
     create = ksub.add_parser("create", help="create a key and print it (shown once)")
     create.add_argument("--tenant", required=True)
     create.add_argument("--role", choices=["user", "admin"], default="user")
-    create.add_argument("--policy", default="default", help="guardrail policy name")
+    create.add_argument("--policy", help="guardrail policy name (default: the gateway's default policy)")
     create.add_argument("--name", default="")
     create.add_argument("--expires-in", type=int, help="seconds until the key expires")
     create.add_argument("--rpm", type=int, help="requests per minute (0: unlimited; default: the key defaults)")
@@ -54,8 +54,8 @@ def run(args: argparse.Namespace) -> int:
 
 def _row(record: KeyRecord) -> str:
     expires = time.strftime("%Y-%m-%d %H:%M", time.gmtime(record.expires_at)) if record.expires_at else "-"
-    state = record.state()
-    return f"{record.id}  {record.tenant:<16} {record.role:<5} {record.policy:<12} {state:<8} {expires}  {record.name}"
+    state, policy = record.state(), record.policy or "(default)"
+    return f"{record.id}  {record.tenant:<16} {record.role:<5} {policy:<12} {state:<8} {expires}  {record.name}"
 
 
 async def _run(args: argparse.Namespace) -> int:

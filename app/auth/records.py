@@ -20,7 +20,7 @@ class KeyRecord(BaseModel):
     hash: str  # HMAC-SHA256(pepper, key), hex
     tenant: str = Field(pattern=NAME_PATTERN)
     role: Role = "user"
-    policy: str = Field("default", pattern=NAME_PATTERN)
+    policy: str | None = Field(None, pattern=NAME_PATTERN)  # guardrail policy; None: the gateway's default
     name: str = Field("", max_length=200)
     limits: Limits = Limits()
     created_at: int = Field(default_factory=lambda: int(time.time()))

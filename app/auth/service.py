@@ -111,7 +111,7 @@ class KeyService:
         self,
         tenant: str,
         role: Role = "user",
-        policy: str = "default",
+        policy: str | None = None,
         name: str = "",
         limits: Limits | None = None,
         expires_at: int | None = None,

@@ -26,7 +26,7 @@ class CreateKey(BaseModel):
 
     tenant: str = Field(pattern=NAME_PATTERN)
     role: Role = "user"
-    policy: str = Field("default", pattern=NAME_PATTERN)
+    policy: str | None = Field(None, pattern=NAME_PATTERN)  # guardrail policy; None: the gateway's default
     name: str = Field("", max_length=200)
     limits: Limits = Limits()
     expires_in: int | None = Field(None, gt=0, le=10 * 365 * 86_400)  # seconds from now
