@@ -74,7 +74,9 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "engine":
         checkpoint = args.checkpoint.resolve()
         entry = {"name": args.name or checkpoint.name, "engine": "cpu", "checkpoint": str(checkpoint)}
+        # an upstream for a gateway, which does the screening: no guardrails here
         _export(host=args.host, port=args.port, workers=1, models=json.dumps([entry]))
+        os.environ["GUARDSERVE_GUARDRAILS__ENABLED"] = "false"
         _run_server()
     elif args.command == "checkpoint":
         from models.untrained import build_untrained_checkpoint

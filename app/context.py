@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 
 from starlette.requests import Request
 
+from guardrails.types import Decision
+
 log = logging.getLogger(__name__)
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -42,6 +44,8 @@ class RequestContext:
     first_token_at: float | None = None
     status: int | None = None  # HTTP status sent (499: client went away first)
     disconnected: bool = False  # the client left before the answer was complete
+    policy: str | None = None  # guardrails policy: the API key's, then the one actually applied
+    guard_decisions: list[Decision] = field(default_factory=list)  # types, counts, actions: never values
     _finalizers: list[Callable[[RequestContext], Awaitable[None]]] = field(default_factory=list, repr=False)
 
     def on_finish(self, finalizer: Callable[[RequestContext], Awaitable[None]]) -> None:

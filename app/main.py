@@ -11,9 +11,10 @@ from fastapi import FastAPI
 
 from app.errors import install_error_handlers
 from app.middleware import BodyLimitMiddleware, RequestContextMiddleware
-from app.routers import health, openai
+from app.routers import health, moderations, openai
 from app.services import Services
-from app.settings import Settings
+from app.settings import GuardrailSettings, Settings
+from guardrails.runtime import Guardrails
 from models.registry import ModelEntry, ServedModel, load_registry, start_engine
 
 log = logging.getLogger(__name__)
@@ -40,23 +41,55 @@ async def start_models(settings: Settings) -> dict[str, ServedModel]:
     return served
 
 
+async def start_guardrails(settings: GuardrailSettings) -> Guardrails | None:
+    """Load the policies and build their guards (Presidio + the NER model take seconds: off the event loop)."""
+    if not settings.enabled:
+        log.warning("guardrails are DISABLED: prompts and answers are not screened")
+        return None
+    salt = settings.hash_salt.get_secret_value() if settings.hash_salt is not None else None
+    guardrails = await asyncio.to_thread(
+        Guardrails.from_file,
+        settings.policy_file,
+        default_policy=settings.default_policy,
+        workers=settings.workers,
+        batch_wait=settings.batch_wait_ms / 1000,
+        hash_salt=salt,
+    )
+    info = guardrails.info()
+    log.info(
+        "guardrails on: policies %s, default %r, NER %s", info["policies"], info["default_policy"], info["ner_model"]
+    )
+    return guardrails
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
 
+    services = Services(settings=settings)
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.models = await start_models(settings)
+        services.guardrails = await start_guardrails(settings.guardrails)
+        try:
+            app.state.models = await start_models(settings)
+        except BaseException:
+            if services.guardrails is not None:
+                services.guardrails.close()
+            raise
         try:
             yield
         finally:
             await asyncio.gather(*(m.engine.aclose() for m in app.state.models.values()))
+            if services.guardrails is not None:
+                services.guardrails.close()
 
     app = FastAPI(title="GuardServe", version="0.1.0", lifespan=lifespan)
     app.state.settings = settings
-    app.state.services = Services(settings=settings)
+    app.state.services = services
     app.state.models = {}
     install_error_handlers(app)
     app.include_router(openai.router)
+    app.include_router(moderations.router)
     app.include_router(health.router)
     # Outermost last: the request context exists before the body limit can reject.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)

@@ -39,7 +39,13 @@ class PIIEngine:
         self.config = config or PIIConfig()
         self.nlp = nlp or shared_nlp_engine(self.config.ner)
         registry = RecognizerRegistry(supported_languages=["en"])
-        registry.load_predefined_recognizers(languages=["en"], nlp_engine=self.nlp.engine)
+        presidio_log = logging.getLogger("presidio-analyzer")
+        level = presidio_log.level
+        presidio_log.setLevel(logging.ERROR)  # one warning per non-English recognizer skipped: noise
+        try:
+            registry.load_predefined_recognizers(languages=["en"], nlp_engine=self.nlp.engine)
+        finally:
+            presidio_log.setLevel(level)
         for custom in self.config.custom:
             patterns = [Pattern(p.name, p.regex, p.score) for p in custom.patterns]
             registry.add_recognizer(
