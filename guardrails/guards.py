@@ -24,6 +24,7 @@ from guardrails.pii.pseudonyms import Pseudonymizer
 from guardrails.types import Action, Finding
 
 INLINE_LIMIT = 2048  # regex work on texts up to this many characters is cheap enough to run inline
+FAST_LANE_LIMIT = 4096  # Presidio work on texts up to this size goes to the fast lane: never queued behind big ones
 
 
 @dataclass(frozen=True)
@@ -56,14 +57,23 @@ class PIIGuard:
     name = "pii"
     spans = True
 
-    def __init__(self, engine: PIIEngine, action: Action, executor: Executor | None, hash_salt: str) -> None:
+    def __init__(
+        self,
+        engine: PIIEngine,
+        action: Action,
+        executor: Executor | None,
+        hash_salt: str,
+        bulk_executor: Executor | None = None,
+    ) -> None:
         self.engine = engine
         self.action = action
-        self._executor = executor
+        self._executor = executor  # short texts (streaming windows, chat turns)
+        self._bulk = bulk_executor or executor  # long prompts: their own threads, so short ones never wait behind
         self._salt = hash_salt
 
     async def inspect(self, text: str) -> Inspection:
-        findings = await asyncio.get_running_loop().run_in_executor(self._executor, self.engine.analyze, text)
+        lane = self._executor if len(text) <= FAST_LANE_LIMIT else self._bulk
+        findings = await asyncio.get_running_loop().run_in_executor(lane, self.engine.analyze, text)
         return Inspection(bool(findings), tuple(findings), max((f.score for f in findings), default=None))
 
     def transform(self, text: str, findings: tuple[Finding, ...], pseudonyms: Pseudonymizer | None) -> str:

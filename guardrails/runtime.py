@@ -103,6 +103,7 @@ class Guardrails:
         if self.default_name not in policies.policies:
             raise ValueError(f"default policy {self.default_name!r} is not defined")
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="guard")
+        self._bulk = ThreadPoolExecutor(max_workers=max(1, workers // 2), thread_name_prefix="guard-bulk")
         self._batch_wait = batch_wait
         self._salt = hash_salt or secrets.token_hex(16)
         self._pii: dict[str, PIIEngine] = {}
@@ -157,6 +158,7 @@ class Guardrails:
 
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
+        self._bulk.shutdown(wait=False, cancel_futures=True)
 
     # --- building -------------------------------------------------------------------------------------------
 
@@ -180,7 +182,7 @@ class Guardrails:
             self._pii[key] = PIIEngine(config)
             if config.ner and not self._pii[key].ner:
                 log.warning("guardrails: NER model missing; PERSON/LOCATION are not detected (see /ready)")
-        return PIIGuard(self._pii[key], spec.action, self._executor, self._salt)
+        return PIIGuard(self._pii[key], spec.action, self._executor, self._salt, bulk_executor=self._bulk)
 
     def _toxicity(self, spec: ToxicitySpec) -> ToxicityGuard:
         key = (spec.classifier, spec.path)

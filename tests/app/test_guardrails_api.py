@@ -180,3 +180,15 @@ def test_moderation_input_limits(guarded: LiveServer) -> None:
 def test_ready_reports_guardrails(guarded: LiveServer) -> None:
     info = httpx.get(f"{guarded.url}/ready").json()["guardrails"]
     assert info["ner"] is True and "default" in info["policies"]
+
+
+def test_bad_policy_file_stops_start_up(tiny_checkpoint: Path, tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from guardrails.policy import PolicyError
+
+    bad = tmp_path / "policies.yaml"
+    bad.write_text("default: a\npolicies:\n  a:\n    input:\n      toxicity: {threshold: 7}\n")
+    app = create_app(cpu_settings(tiny_checkpoint, guardrails=GuardrailSettings(policy_file=bad)))
+    with pytest.raises(PolicyError, match=rf"^{bad}:5: policies.a.input.toxicity.threshold"), TestClient(app):
+        pass
