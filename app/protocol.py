@@ -60,6 +60,9 @@ class _SamplingFields(_Request):
     ignore_eos: bool = False  # vLLM extension: keep generating past end-of-sequence (benchmarks, tests)
     guardrails: GuardrailsOptions | None = None  # extension: ask for a stricter guardrails policy
 
+    def include_usage(self) -> bool:
+        return bool(self.stream_options and self.stream_options.include_usage)
+
     def requested_policy(self) -> str | None:
         return self.guardrails.policy if self.guardrails is not None else None
 

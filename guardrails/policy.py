@@ -28,8 +28,6 @@ from guardrails.types import Action
 
 DEFAULT_POLICY_FILE = Path(__file__).with_name("policies.yaml")
 
-_BLOCK_OR_FLAG = (Action.BLOCK, Action.FLAG)
-
 
 class PolicyError(ValueError):
     pass
@@ -45,36 +43,49 @@ class PIIGuardSpec(PIIConfig):
         return self
 
 
-class ToxicitySpec(BaseModel):
+class _VerdictSpec(BaseModel):
+    """A guard that judges a whole text against a threshold: it can block or flag, not rewrite."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     action: Action = Action.BLOCK
+    threshold: float = Field(0.5, gt=0.0, le=1.0)
+
+    @model_validator(mode="after")
+    def _block_or_flag(self) -> _VerdictSpec:
+        if self.action not in (Action.BLOCK, Action.FLAG):
+            raise ValueError(f"{self.kind} action must be 'block' or 'flag'")
+        return self
+
+    @property
+    def kind(self) -> str:
+        return "guard"
+
+
+class ToxicitySpec(_VerdictSpec):
     threshold: float = Field(0.97, gt=0.0, le=1.0)
     classifier: Literal["profanity", "transformers"] = "profanity"
     path: str | None = None  # local model directory for the transformers classifier
 
+    @property
+    def kind(self) -> str:
+        return "toxicity"
+
     @model_validator(mode="after")
-    def _valid(self) -> ToxicitySpec:
-        if self.action not in _BLOCK_OR_FLAG:
-            raise ValueError("toxicity action must be 'block' or 'flag'")
+    def _classifier_path(self) -> ToxicitySpec:
         if self.classifier == "transformers" and not self.path:
             raise ValueError("the transformers classifier needs 'path' (a local model directory)")
         return self
 
 
-class InjectionSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    action: Action = Action.BLOCK
+class InjectionSpec(_VerdictSpec):
     threshold: float = Field(0.7, gt=0.0, le=1.0)
     rules: tuple[InjectionRule, ...] = ()  # added to the built-in rules
     builtin_rules: bool = True
 
-    @model_validator(mode="after")
-    def _valid(self) -> InjectionSpec:
-        if self.action not in _BLOCK_OR_FLAG:
-            raise ValueError("prompt_injection action must be 'block' or 'flag'")
-        return self
+    @property
+    def kind(self) -> str:
+        return "prompt_injection"
 
 
 class StageSpec(BaseModel):

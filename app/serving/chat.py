@@ -47,9 +47,8 @@ async def chat_completion_stream(
     request, session = await prepare(
         chat_request(body, served, ctx, services.settings), served, ctx, services, body.requested_policy()
     )
-    include_usage = bool(body.stream_options and body.stream_options.include_usage)
-    fmt = _ChatChunks(ctx, "chatcmpl", served.name, include_usage)
-    return await run_stream(served, request, ctx, session, fmt, include_usage)
+    fmt = _ChatChunks(ctx, "chatcmpl", served.name, body.include_usage())
+    return await run_stream(served, request, ctx, session, fmt)
 
 
 class _ChatChunks(ChunkEvents):

@@ -40,10 +40,9 @@ async def text_completion_stream(
     request, session = await prepare(
         completion_request(body, served, ctx, services.settings), served, ctx, services, body.requested_policy()
     )
-    include_usage = bool(body.stream_options and body.stream_options.include_usage)
-    fmt = _TextChunks(ctx, "cmpl", served.name, include_usage)
+    fmt = _TextChunks(ctx, "cmpl", served.name, body.include_usage())
     fmt.echo = body.prompt_text() if body.echo else None
-    return await run_stream(served, request, ctx, session, fmt, include_usage)
+    return await run_stream(served, request, ctx, session, fmt)
 
 
 class _TextChunks(ChunkEvents):

@@ -30,6 +30,8 @@ from models.registry import ServedModel
 
 
 class ChunkFormatter(Protocol):
+    include_usage: bool  # the caller asked for a usage chunk (stream_options.include_usage)
+
     def opening(self, guardrails: Explanation | None) -> bytes | None: ...
 
     def text(self, text: str) -> bytes: ...
@@ -105,15 +107,14 @@ async def run_stream(
     ctx: RequestContext,
     session: GuardSession,
     fmt: ChunkFormatter,
-    include_usage: bool,
 ) -> SSEResponse:
     stream = await open_stream(served.engine, request)
-    body = sse_body(stream, fmt, ctx, include_usage, session)
+    body = sse_body(stream, fmt, ctx, session)
     return SSEResponse(body, on_close=stream.aclose, headers=session.headers())
 
 
 async def sse_body(
-    stream: PrimedStream, fmt: ChunkFormatter, ctx: RequestContext, include_usage: bool, session: GuardSession
+    stream: PrimedStream, fmt: ChunkFormatter, ctx: RequestContext, session: GuardSession
 ) -> AsyncIterator[bytes]:
     screen = session.stream()
     opening = fmt.opening(session.explanation())
@@ -136,7 +137,7 @@ async def sse_body(
                     session.stream_finished(screen)
                 ctx.finish_reason = finish
                 yield fmt.finish(finish, session.explanation())
-                if include_usage:
+                if fmt.include_usage:
                     yield fmt.usage(usage_of(ctx))
                 break
     except EngineError as exc:

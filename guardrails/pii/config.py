@@ -6,6 +6,8 @@ import re
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from guardrails.validation import Regex
+
 DEFAULT_ENTITIES = (
     "EMAIL_ADDRESS",
     "PHONE_NUMBER",
@@ -28,17 +30,8 @@ class PatternSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str = "custom"
-    regex: str
+    regex: Regex
     score: float = Field(0.8, gt=0.0, le=1.0)
-
-    @field_validator("regex")
-    @classmethod
-    def _compiles(cls, value: str) -> str:
-        try:
-            re.compile(value)
-        except re.error as exc:
-            raise ValueError(f"invalid regular expression: {exc}") from exc
-        return value
 
 
 class CustomRecognizer(BaseModel):
