@@ -79,9 +79,9 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "engine":
         checkpoint = args.checkpoint.resolve()
         entry = {"name": args.name or checkpoint.name, "engine": "cpu", "checkpoint": str(checkpoint)}
-        # An upstream for a gateway: no keys, no limits of its own (the gateway in front has them).
+        # An upstream for a gateway: no keys, limits or guardrails of its own (the gateway in front has them).
         _export(host=args.host, port=args.port, workers=1, models=json.dumps([entry]))
-        _export(auth__enabled="false", limits__enabled="false")
+        _export(auth__enabled="false", limits__enabled="false", guardrails__enabled="false")
         _run_server()
     elif args.command == "checkpoint":
         from models.untrained import build_untrained_checkpoint

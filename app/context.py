@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 
 from starlette.requests import Request
 
+from guardrails.types import Decision
+
 log = logging.getLogger(__name__)
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -46,9 +48,10 @@ class RequestContext:
     key_id: str | None = None
     tenant: str | None = None
     role: str | None = None  # "user" or "admin"
-    policy: str | None = None  # guardrail policy name the key carries
+    policy: str | None = None  # guardrails policy: the API key's (None: the default), then the one actually applied
     key_limits: dict[str, int | None] = field(default_factory=dict)  # the key's own limits (app.limits.Limits)
     response_headers: dict[str, str] = field(default_factory=dict)  # added to the response (x-ratelimit-*)
+    guard_decisions: list[Decision] = field(default_factory=list)  # types, counts, actions: never values
     _finalizers: list[Callable[[RequestContext], Awaitable[None]]] = field(default_factory=list, repr=False)
 
     def on_finish(self, finalizer: Callable[[RequestContext], Awaitable[None]]) -> None:

@@ -12,9 +12,10 @@ from fastapi import FastAPI
 from app.access import Access
 from app.errors import install_error_handlers
 from app.middleware import BodyLimitMiddleware, RequestContextMiddleware
-from app.routers import admin, health, openai
+from app.routers import admin, health, moderations, openai
 from app.services import Services
-from app.settings import Settings
+from app.settings import GuardrailSettings, Settings
+from guardrails.runtime import Guardrails
 from models.registry import ModelEntry, ServedModel, load_registry, start_engine
 
 log = logging.getLogger(__name__)
@@ -41,29 +42,57 @@ async def start_models(settings: Settings) -> dict[str, ServedModel]:
     return served
 
 
+async def start_guardrails(settings: GuardrailSettings) -> Guardrails | None:
+    """Load the policies and build their guards (Presidio + the NER model take seconds: off the event loop)."""
+    if not settings.enabled:
+        log.warning("guardrails are DISABLED: prompts and answers are not screened")
+        return None
+    salt = settings.hash_salt.get_secret_value() if settings.hash_salt is not None else None
+    guardrails = await asyncio.to_thread(
+        Guardrails.from_file,
+        settings.policy_file,
+        default_policy=settings.default_policy,
+        workers=settings.workers,
+        batch_wait=settings.batch_wait_ms / 1000,
+        hash_salt=salt,
+    )
+    info = guardrails.info()
+    log.info(
+        "guardrails on: policies %s, default %r, NER %s", info["policies"], info["default_policy"], info["ner_model"]
+    )
+    return guardrails
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     access = Access.build(settings)  # keys, limits, Redis; refuses prod without real secrets
+    services = Services(settings=settings, admission=access.admission)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await access.start()
         try:
-            app.state.models = await start_models(settings)
+            services.guardrails = await start_guardrails(settings.guardrails)
             try:
-                yield
+                app.state.models = await start_models(settings)
+                try:
+                    yield
+                finally:
+                    await asyncio.gather(*(m.engine.aclose() for m in app.state.models.values()))
             finally:
-                await asyncio.gather(*(m.engine.aclose() for m in app.state.models.values()))
+                if services.guardrails is not None:
+                    services.guardrails.close()
         finally:
             await access.aclose()
 
     app = FastAPI(title="GuardServe", version="0.1.0", lifespan=lifespan)
     app.state.settings = settings
     app.state.access = access
-    app.state.services = Services(settings=settings, admission=access.admission)
+    app.state.services = services
     app.state.models = {}
     install_error_handlers(app)
     app.include_router(openai.router)
+    app.include_router(moderations.router)
     app.include_router(admin.router)
     app.include_router(health.router)
     # Outermost last: the request context exists before auth, and auth runs before the body is read.

@@ -7,7 +7,7 @@ ignored, as most OpenAI-compatible servers do, but known options we do not imple
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -40,6 +40,10 @@ class StreamOptions(_Request):
     include_usage: bool = False
 
 
+class GuardrailsOptions(_Request):
+    policy: str | None = Field(None, min_length=1, max_length=64)
+
+
 class _SamplingFields(_Request):
     model: str = Field(min_length=1, max_length=256)
     temperature: float | None = Field(None, ge=0.0, le=2.0)
@@ -54,6 +58,13 @@ class _SamplingFields(_Request):
     user: str | None = Field(None, max_length=256)
     logprobs: bool | int | None = None
     ignore_eos: bool = False  # vLLM extension: keep generating past end-of-sequence (benchmarks, tests)
+    guardrails: GuardrailsOptions | None = None  # extension: ask for a stricter guardrails policy
+
+    def include_usage(self) -> bool:
+        return bool(self.stream_options and self.stream_options.include_usage)
+
+    def requested_policy(self) -> str | None:
+        return self.guardrails.policy if self.guardrails is not None else None
 
     @field_validator("stop")
     @classmethod
@@ -117,6 +128,14 @@ class CompletionRequest(_SamplingFields):
         return super().unsupported()
 
 
+class ModerationRequest(_Request):
+    input: str | list[str]
+    model: str | None = Field(None, max_length=256)
+
+    def texts(self) -> list[str]:
+        return [self.input] if isinstance(self.input, str) else list(self.input)
+
+
 # --- responses ------------------------------------------------------------------------------------------------
 
 
@@ -141,6 +160,13 @@ class ChatChoice(BaseModel):
     finish_reason: FinishReasonField
 
 
+Explanation = dict[str, Any]  # what the guardrails did: {"policy", "input": [...], "output": [...]}
+
+
+def _explanation_field() -> Any:
+    return Field(None, exclude_if=lambda v: v is None)
+
+
 class ChatCompletion(BaseModel):
     id: str
     object: Literal["chat.completion"] = "chat.completion"
@@ -149,6 +175,7 @@ class ChatCompletion(BaseModel):
     choices: list[ChatChoice]
     usage: Usage
     system_fingerprint: str | None = None
+    guardrails: Explanation | None = _explanation_field()
 
 
 class ChoiceDelta(BaseModel):
@@ -172,6 +199,7 @@ class ChatCompletionChunk(BaseModel):
     choices: list[ChatChunkChoice]
     usage: Usage | None = None
     system_fingerprint: str | None = None
+    guardrails: Explanation | None = _explanation_field()
 
 
 class CompletionChoice(BaseModel):
@@ -189,6 +217,7 @@ class Completion(BaseModel):
     choices: list[CompletionChoice]
     usage: Usage | None = None
     system_fingerprint: str | None = None
+    guardrails: Explanation | None = _explanation_field()
 
 
 class ModelCard(BaseModel):
@@ -206,3 +235,18 @@ class ModelCard(BaseModel):
 class ModelList(BaseModel):
     object: Literal["list"] = "list"
     data: list[ModelCard]
+
+
+MODERATION_CATEGORIES = ("toxicity", "pii", "prompt_injection")
+
+
+class ModerationResult(BaseModel):
+    flagged: bool
+    categories: dict[str, bool]
+    category_scores: dict[str, float]
+
+
+class Moderation(BaseModel):
+    id: str
+    model: str
+    results: list[ModerationResult]

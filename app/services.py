@@ -10,6 +10,7 @@ from typing import Protocol
 
 from app.context import RequestContext
 from app.settings import Settings
+from guardrails.runtime import Guardrails
 from models.engine import GenerationRequest
 from models.registry import ServedModel
 
@@ -33,3 +34,4 @@ class AdmitAll:
 class Services:
     settings: Settings
     admission: Admission = field(default_factory=AdmitAll)
+    guardrails: Guardrails | None = None  # None: guardrails disabled

@@ -9,12 +9,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from app.auth.settings import AuthSettings
 from app.limits.settings import LimitSettings
 from app.store.settings import RedisSettings
+from guardrails.policy import DEFAULT_POLICY_FILE
 from models.cpu.config import CPUEngineConfig
 from models.openai_http import HTTPEngineConfig
 from models.registry import DEFAULT_REGISTRY, ModelEntry
@@ -42,6 +43,24 @@ class HTTPSettings(BaseModel):
         return HTTPEngineConfig(**self.model_dump())
 
 
+class GuardrailSettings(BaseModel):
+    enabled: bool = True
+    policy_file: Path = DEFAULT_POLICY_FILE
+    default_policy: str | None = None  # overrides the file's `default`
+    workers: int = Field(4, ge=1, le=64)  # threads for guard work (Presidio, classifiers)
+    batch_wait_ms: float = Field(2.0, ge=0.0, le=100.0)  # how long the classifier waits to batch concurrent texts
+    # Key for the `hash` operator (>= 16 characters). Unset: a random key per process, so hashes differ between
+    # replicas and restarts; set it when hashed values must be comparable.
+    hash_salt: SecretStr | None = None
+
+    @field_validator("hash_salt")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 16:
+            raise ValueError("hash_salt must be at least 16 characters")
+        return value
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="GUARDSERVE_", env_nested_delimiter="__", extra="ignore")
 
@@ -61,6 +80,7 @@ class Settings(BaseSettings):
 
     cpu: CPUSettings = Field(default_factory=CPUSettings)
     http: HTTPSettings = Field(default_factory=HTTPSettings)
+    guardrails: GuardrailSettings = Field(default_factory=GuardrailSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)  # API keys (app/auth/settings.py)
     limits: LimitSettings = Field(default_factory=LimitSettings)  # rate limits (app/limits/settings.py)
     redis: RedisSettings = Field(default_factory=RedisSettings)  # shared state (app/store/settings.py)

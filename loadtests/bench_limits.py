@@ -211,6 +211,7 @@ def throughput_section(url: str, seconds: float, concurrency: int) -> None:
         for mode in ("off", "on", "off", "on"):  # alternated: the machine's load drifts
             port = free_port()
             env = base | {"GUARDSERVE_MODELS": json.dumps([entry]), "GUARDSERVE_LOG_LEVEL": "warning"}
+            env |= {"GUARDSERVE_GUARDRAILS__ENABLED": "false"}  # the limits' cost alone
             key = None
             if mode == "off":
                 env |= {"GUARDSERVE_AUTH__ENABLED": "false", "GUARDSERVE_LIMITS__ENABLED": "false"}

@@ -14,7 +14,7 @@ os.environ.setdefault("GUARDSERVE_AUTH__ENABLED", "false")
 os.environ.setdefault("GUARDSERVE_LIMITS__ENABLED", "false")
 
 from app.main import create_app
-from app.settings import CPUSettings, Settings
+from app.settings import CPUSettings, GuardrailSettings, Settings
 from models.registry import ModelEntry
 from tests.support.redis import RedisProcess
 from tests.support.servers import EngineProcess, LiveServer, serve_in_thread, start_engine_process
@@ -30,11 +30,18 @@ def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_untrained_checkpoint(tmp_path_factory.mktemp("ckpt") / "tiny", size="test", seed=0)
 
 
+NO_GUARDS = GuardrailSettings(enabled=False)
+
+
 def cpu_settings(checkpoint: Path, **overrides: object) -> Settings:
+    """The tiny checkpoint on the CPU engine. Guardrails are off unless a test passes ``guardrails=``: the serving
+    tests compare exact generations, and the tiny model's random output is not what the guard tests are about."""
     cpu = overrides.pop("cpu", CPUSettings())
+    guardrails = overrides.pop("guardrails", NO_GUARDS)
     return Settings(
         models=[ModelEntry(name=TINY, engine="cpu", checkpoint=checkpoint)],
         cpu=cpu,  # type: ignore[arg-type]
+        guardrails=guardrails,  # type: ignore[arg-type]
         **overrides,  # type: ignore[arg-type]
     )
 
@@ -60,7 +67,7 @@ def upstream(tiny_checkpoint: Path, tmp_path_factory: pytest.TempPathFactory) ->
 def http_gateway(upstream: EngineProcess) -> Iterator[LiveServer]:
     """The gateway serving the upstream through the OpenAI-HTTP engine."""
     entry = ModelEntry(name=TINY, engine="openai", url=upstream.v1, upstream_model=upstream.name, context_length=2048)
-    server = serve_in_thread(create_app(Settings(models=[entry])))
+    server = serve_in_thread(create_app(Settings(models=[entry], guardrails=NO_GUARDS)))
     yield server
     server.stop()
 

@@ -30,9 +30,17 @@ def test_base_install_has_no_torch() -> None:
     assert any(d.startswith("torch==2.13.0") for d in project["optional-dependencies"]["engine"])
 
 
-def test_gateway_for_an_upstream_model_never_imports_torch() -> None:
+def test_gateway_runs_without_torch() -> None:
+    """The gateway (guardrails on, a vLLM-style upstream model) works where torch and transformers are not installed.
+
+    spaCy imports torch when it is present, so "not installed" is simulated by refusing the import."""
     code = """
 import sys
+class NotInstalled:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("torch", "transformers"):
+            raise ModuleNotFoundError(f"No module named {name!r}")
+sys.meta_path.insert(0, NotInstalled())
 from fastapi.testclient import TestClient
 from app.main import create_app
 from app.settings import Settings
@@ -40,8 +48,11 @@ from models.registry import ModelEntry
 entry = ModelEntry(name="remote", engine="openai", url="http://127.0.0.1:9/v1", context_length=4096)
 with TestClient(create_app(Settings(models=[entry]))) as client:
     assert client.get("/v1/models").json()["data"][0]["id"] == "remote"
-assert "torch" not in sys.modules and "transformers" not in sys.modules, "torch was imported"
+    ready = client.get("/ready").json()
+    assert ready["guardrails"]["ner"] is True, ready
+    moderation = client.post("/v1/moderations", json={"input": "mail me at ann@example.org"}).json()
+    assert moderation["results"][0]["categories"]["pii"] is True, moderation
 print("ok")
 """
-    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
-    assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr[-3000:]

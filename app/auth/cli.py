@@ -81,6 +81,14 @@ async def _run(args: argparse.Namespace) -> int:
     assert service is not None
     try:
         if args.keys_command == "create":
+            if args.policy and settings.guardrails.enabled:
+                from guardrails.policy import load_policies
+
+                known = load_policies(settings.guardrails.policy_file).policies
+                if args.policy not in known:
+                    names = ", ".join(known)
+                    print(f"guardserve keys: unknown policy {args.policy!r} (known: {names})", file=sys.stderr)
+                    return 2
             limits = Limits(
                 requests_per_minute=args.rpm,
                 tokens_per_minute=args.tpm,

@@ -57,8 +57,18 @@ def _with_key(key: str, record: KeyRecord) -> dict[str, Any]:
     return {**record.public(), "key": key}
 
 
+def _check_policy(request: Request, policy: str | None) -> None:
+    """A key may only name a policy the guardrails know (when they are on)."""
+    guardrails = request.app.state.services.guardrails
+    if policy is not None and guardrails is not None and policy not in guardrails.policies:
+        known = ", ".join(sorted(guardrails.policies))
+        message = f"Unknown guardrails policy '{policy}' (known: {known})."
+        raise APIError(400, message, param="policy", code="invalid_value")
+
+
 @router.post("/keys", status_code=201)
 async def create_key(body: CreateKey, request: Request) -> Response:
+    _check_policy(request, body.policy)
     expires_at = int(time.time()) + body.expires_in if body.expires_in else None
     key, record = await _keys(request).create(body.tenant, body.role, body.policy, body.name, body.limits, expires_at)
     return _json(_with_key(key, record), status=201)

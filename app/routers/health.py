@@ -27,6 +27,11 @@ async def ready(request: Request) -> Response:
         for name, h in zip(models, checks, strict=True)
     }
     ok = all(h.ok for h in checks)
-    body = {"status": "ready" if ok else "not_ready", "models": report}
+    guardrails = request.app.state.services.guardrails
+    body = {
+        "status": "ready" if ok else "not_ready",
+        "models": report,
+        "guardrails": guardrails.info() if guardrails is not None else {"enabled": False},
+    }
     headers = {} if ok else {"Retry-After": str(request.app.state.settings.retry_after_seconds)}
     return Response(orjson.dumps(body), status_code=200 if ok else 503, headers=headers, media_type="application/json")

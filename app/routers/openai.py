@@ -46,19 +46,17 @@ def _json(payload: BaseModel) -> Response:
 
 
 Body = TypeVar("Body", ChatCompletionRequest, CompletionRequest)
-Handler = Callable[[Body, ServedModel, RequestContext, Services], Awaitable[BaseModel]]
-StreamHandler = Callable[[Body, ServedModel, RequestContext, Services], Awaitable[Response]]
+Handler = Callable[[Body, ServedModel, RequestContext, Services], Awaitable[Response]]
 
 
-async def _respond(request: Request, body: Body, whole: Handler[Body], streamed: StreamHandler[Body]) -> Response:
+async def _respond(request: Request, body: Body, whole: Handler[Body], streamed: Handler[Body]) -> Response:
     served = _served(request, body.model)
     ctx = get_context(request)
     ctx.model, ctx.user = served.name, body.user
     services: Services = request.app.state.services
     try:
-        if body.stream:
-            return await until_disconnect(request, streamed(body, served, ctx, services))
-        return _json(await until_disconnect(request, whole(body, served, ctx, services)))
+        handler = streamed if body.stream else whole
+        return await until_disconnect(request, handler(body, served, ctx, services))
     except ClientDisconnectedError:
         ctx.disconnected = True
         raise

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from starlette.responses import Response
+
 from app.context import RequestContext
 from app.protocol import (
     AssistantMessage,
@@ -11,56 +13,61 @@ from app.protocol import (
     ChatCompletionChunk,
     ChatCompletionRequest,
     ChoiceDelta,
+    Explanation,
     Usage,
 )
 from app.services import Services
-from app.serving.driver import ChunkEvents, complete, new_response_id, sse_body, usage_of
+from app.serving.driver import ChunkEvents, json_response, new_response_id, prepare, run_stream, run_whole, usage_of
 from app.serving.requests import chat_request
-from app.serving.streams import SSEResponse, open_stream
 from models.engine import FinishReason
 from models.registry import ServedModel
 
 
 async def chat_completion(
     body: ChatCompletionRequest, served: ServedModel, ctx: RequestContext, services: Services
-) -> ChatCompletion:
-    request = chat_request(body, served, ctx, services.settings)
-    await services.admission.admit(ctx, served, request)
-    result = await complete(served.engine, request, ctx)
-    return ChatCompletion(
+) -> Response:
+    request, session = await prepare(
+        chat_request(body, served, ctx, services.settings), served, ctx, services, body.requested_policy()
+    )
+    answer = await run_whole(served, request, ctx, session)
+    completion = ChatCompletion(
         id=new_response_id(ctx, "chatcmpl"),
         created=ctx.created,
         model=served.name,
-        choices=[ChatChoice(message=AssistantMessage(content=result.text), finish_reason=result.finish_reason)],
+        choices=[ChatChoice(message=AssistantMessage(content=answer.text), finish_reason=answer.finish_reason)],
         usage=usage_of(ctx),
+        guardrails=session.explanation(),
     )
+    return json_response(completion, session)
 
 
 async def chat_completion_stream(
     body: ChatCompletionRequest, served: ServedModel, ctx: RequestContext, services: Services
-) -> SSEResponse:
-    request = chat_request(body, served, ctx, services.settings)
-    await services.admission.admit(ctx, served, request)
-    stream = await open_stream(served.engine, request)
-    include_usage = bool(body.stream_options and body.stream_options.include_usage)
-    fmt = _ChatChunks(ctx, "chatcmpl", served.name, include_usage)
-    return SSEResponse(sse_body(stream, fmt, ctx, include_usage), on_close=stream.aclose)
+) -> Response:
+    request, session = await prepare(
+        chat_request(body, served, ctx, services.settings), served, ctx, services, body.requested_policy()
+    )
+    fmt = _ChatChunks(ctx, "chatcmpl", served.name, body.include_usage())
+    return await run_stream(served, request, ctx, session, fmt)
 
 
 class _ChatChunks(ChunkEvents):
-    def _chunk(self, choices: list[ChatChunkChoice], usage: Usage | None = None) -> bytes:
-        return self.event(
-            ChatCompletionChunk(id=self.id, created=self.created, model=self.model, choices=choices, usage=usage)
+    def _chunk(
+        self, choices: list[ChatChunkChoice], usage: Usage | None = None, guardrails: Explanation | None = None
+    ) -> bytes:
+        chunk = ChatCompletionChunk(
+            id=self.id, created=self.created, model=self.model, choices=choices, usage=usage, guardrails=guardrails
         )
+        return self.event(chunk)
 
-    def opening(self) -> bytes:
-        return self._chunk([ChatChunkChoice(delta=ChoiceDelta(role="assistant", content=""))])
+    def opening(self, guardrails: Explanation | None) -> bytes:
+        return self._chunk([ChatChunkChoice(delta=ChoiceDelta(role="assistant", content=""))], guardrails=guardrails)
 
     def text(self, text: str) -> bytes:
         return self._chunk([ChatChunkChoice(delta=ChoiceDelta(content=text))])
 
-    def finish(self, reason: FinishReason) -> bytes:
-        return self._chunk([ChatChunkChoice(delta=ChoiceDelta(), finish_reason=reason)])
+    def finish(self, reason: FinishReason, guardrails: Explanation | None) -> bytes:
+        return self._chunk([ChatChunkChoice(delta=ChoiceDelta(), finish_reason=reason)], guardrails=guardrails)
 
     def usage(self, usage: Usage) -> bytes:
         return self._chunk([], usage)

@@ -1,7 +1,10 @@
-"""Run a generation for an endpoint: whole (``complete``) or as SSE bytes (``sse_body``).
+"""Run a generation for an endpoint, the same way for chat and text completions.
 
-Endpoint modules supply a :class:`ChunkFormatter` for their chunk shape; everything else (token accounting on the
-request context, the usage chunk, errors after the stream started, the final ``[DONE]``) lives here once.
+:func:`prepare` admits the request (rate limits) and screens its input (guardrails); :func:`run_whole` generates and
+screens the whole answer; :func:`run_stream` opens the engine stream and :func:`sse_body` screens it through the
+guardrails' rolling buffer as it goes. Endpoint modules supply a :class:`ChunkFormatter` for their chunk shape;
+everything else (token accounting on the request context, the usage chunk, the explanation, errors after the stream
+started, the final ``[DONE]``) lives here once.
 """
 
 from __future__ import annotations
@@ -9,23 +12,31 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Protocol
 
 from pydantic import BaseModel
+from starlette.responses import Response
 
 from app.context import RequestContext
 from app.errors import from_engine_error
-from app.protocol import Usage
-from app.serving.streams import DONE, PrimedStream, sse_error, sse_event
-from models.engine import Completion, Delta, Engine, EngineError, FinishReason, GenerationRequest
+from app.protocol import Explanation, Usage
+from app.services import Services
+from app.serving.guarding import GuardSession, begin
+from app.serving.streams import DONE, PrimedStream, SSEResponse, open_stream, sse_error, sse_event
+from guardrails.streaming import StreamScreen, StreamStep
+from models.engine import EngineError, FinishReason, GenerationRequest
+from models.registry import ServedModel
 
 
 class ChunkFormatter(Protocol):
-    def opening(self) -> bytes | None: ...
+    include_usage: bool  # the caller asked for a usage chunk (stream_options.include_usage)
+
+    def opening(self, guardrails: Explanation | None) -> bytes | None: ...
 
     def text(self, text: str) -> bytes: ...
 
-    def finish(self, reason: FinishReason) -> bytes: ...
+    def finish(self, reason: FinishReason, guardrails: Explanation | None) -> bytes: ...
 
     def usage(self, usage: Usage) -> bytes: ...
 
@@ -55,37 +66,78 @@ def usage_of(ctx: RequestContext) -> Usage:
     )
 
 
-def _record(ctx: RequestContext, delta: Delta) -> None:
-    ctx.prompt_tokens = delta.prompt_tokens or ctx.prompt_tokens
-    ctx.completion_tokens = delta.completion_tokens
-    if delta.text and ctx.first_token_at is None:
-        ctx.first_token_at = time.perf_counter()
-    if delta.finish_reason is not None:
-        ctx.finish_reason = delta.finish_reason
+async def prepare(
+    request: GenerationRequest,
+    served: ServedModel,
+    ctx: RequestContext,
+    services: Services,
+    requested_policy: str | None,
+) -> tuple[GenerationRequest, GuardSession]:
+    """Admission first (cheap refusals before guard work), then the input guards. Returns what the engine sees."""
+    await services.admission.admit(ctx, served, request)
+    session = begin(services.guardrails, ctx, requested_policy)
+    return await session.screen_input(request), session
 
 
-async def complete(engine: Engine, request: GenerationRequest, ctx: RequestContext) -> Completion:
-    result = await engine.generate(request)
+@dataclass(frozen=True)
+class Answer:
+    text: str | None  # None: the output guards blocked it
+    finish_reason: FinishReason
+
+
+async def run_whole(
+    served: ServedModel, request: GenerationRequest, ctx: RequestContext, session: GuardSession
+) -> Answer:
+    result = await served.engine.generate(request)
     ctx.prompt_tokens = result.prompt_tokens
     ctx.completion_tokens = result.completion_tokens
-    ctx.finish_reason = result.finish_reason
-    return result
+    text, finish = await session.screen_output(result.text, result.finish_reason)
+    ctx.finish_reason = finish
+    return Answer(text, finish)
+
+
+def json_response(payload: BaseModel, session: GuardSession) -> Response:
+    body = payload.__pydantic_serializer__.to_json(payload)
+    return Response(content=body, media_type="application/json", headers=session.headers())
+
+
+async def run_stream(
+    served: ServedModel,
+    request: GenerationRequest,
+    ctx: RequestContext,
+    session: GuardSession,
+    fmt: ChunkFormatter,
+) -> SSEResponse:
+    stream = await open_stream(served.engine, request)
+    body = sse_body(stream, fmt, ctx, session)
+    return SSEResponse(body, on_close=stream.aclose, headers=session.headers())
 
 
 async def sse_body(
-    stream: PrimedStream, fmt: ChunkFormatter, ctx: RequestContext, include_usage: bool
+    stream: PrimedStream, fmt: ChunkFormatter, ctx: RequestContext, session: GuardSession
 ) -> AsyncIterator[bytes]:
-    opening = fmt.opening()
+    screen = session.stream()
+    opening = fmt.opening(session.explanation())
     if opening is not None:
         yield opening
     try:
         async for delta in stream:
-            _record(ctx, delta)
-            if delta.text:
-                yield fmt.text(delta.text)
-            if delta.finish_reason is not None:
-                yield fmt.finish(delta.finish_reason)
-                if include_usage:
+            ctx.prompt_tokens = delta.prompt_tokens or ctx.prompt_tokens
+            ctx.completion_tokens = delta.completion_tokens
+            text, finish = delta.text, delta.finish_reason
+            if screen is not None:
+                text, blocked = await _screen_delta(screen, text, finish is not None)
+                finish = "content_filter" if blocked else finish
+            if text:
+                if ctx.first_token_at is None:
+                    ctx.first_token_at = time.perf_counter()
+                yield fmt.text(text)
+            if finish is not None:
+                if screen is not None:
+                    session.stream_finished(screen)
+                ctx.finish_reason = finish
+                yield fmt.finish(finish, session.explanation())
+                if fmt.include_usage:
                     yield fmt.usage(usage_of(ctx))
                 break
     except EngineError as exc:
@@ -95,3 +147,12 @@ async def sse_body(
         ctx.disconnected = True
         raise
     yield DONE
+
+
+async def _screen_delta(screen: StreamScreen, text: str, last: bool) -> tuple[str, bool]:
+    """Feed new text to the guards' rolling buffer: (text now safe to send, whether the stream is blocked)."""
+    step = await screen.push(text) if text else StreamStep("")
+    if last and step.blocked is None:
+        tail = await screen.close()
+        step = StreamStep(step.text + tail.text, tail.blocked)
+    return step.text, step.blocked is not None

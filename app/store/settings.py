@@ -11,7 +11,9 @@ class RedisSettings(BaseModel):
     url: SecretStr | None = None
     prefix: str = Field("gs:", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9:._-]+$")  # every key we write
     timeout_ms: float = Field(100.0, gt=0, le=60_000)  # one command (+ connect_timeout_ms if it must connect)
-    connect_timeout_ms: float = Field(200.0, gt=0, le=60_000)
+    # A burst opening many connections at once on a busy event loop needs more than one command does; a dead
+    # Redis refuses at once, and a black-holed one costs this only until the circuit opens.
+    connect_timeout_ms: float = Field(500.0, gt=0, le=60_000)
     max_connections: int = Field(64, ge=1, le=10_000)  # concurrent calls per process; more wait their turn
     queue_timeout_ms: float = Field(1000.0, gt=0, le=60_000)  # longest wait for a turn (then: unavailable)
     breaker_failures: int = Field(3, ge=1)  # consecutive failures that open the circuit

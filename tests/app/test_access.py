@@ -18,7 +18,7 @@ from app.auth import keys
 from app.auth.settings import DEV_PEPPER, AuthSettings
 from app.limits.settings import Limits, LimitSettings
 from app.main import create_app
-from app.settings import Settings
+from app.settings import GuardrailSettings, Settings
 from app.store.settings import RedisSettings
 from models.registry import ModelEntry
 from tests.support.servers import free_port, serve_in_thread
@@ -32,6 +32,7 @@ def prod(**auth: object) -> Settings:
     return Settings(
         mode="prod",
         models=[REMOTE],
+        guardrails=GuardrailSettings(enabled=False),
         auth=AuthSettings(**fields),  # type: ignore[arg-type]
         limits=LimitSettings(enabled=True),
         redis=RedisSettings(url=f"redis://127.0.0.1:{free_port()}/0"),  # type: ignore[arg-type]
@@ -75,6 +76,7 @@ def test_secrets_come_from_files(tmp_path: Path) -> None:
 def test_serve_in_prod_without_secrets_exits_with_the_reason() -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("GUARDSERVE_")} | {
         "GUARDSERVE_MODE": "prod",
+        "GUARDSERVE_GUARDRAILS__ENABLED": "false",
         "GUARDSERVE_PORT": str(free_port()),
     }
     result = subprocess.run(
@@ -89,6 +91,7 @@ def test_dev_mode_without_redis_prints_a_working_key(
     caplog.set_level(logging.WARNING)
     settings = Settings(
         models=[REMOTE],
+        guardrails=GuardrailSettings(enabled=False),
         auth=AuthSettings(enabled=True),
         limits=LimitSettings(enabled=True, key_defaults=Limits(requests_per_minute=2)),
     )

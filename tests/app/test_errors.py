@@ -13,7 +13,7 @@ import pytest
 from app.main import create_app
 from app.settings import CPUSettings, Settings
 from models.registry import ModelEntry
-from tests.conftest import TINY, cpu_settings
+from tests.conftest import NO_GUARDS, TINY, cpu_settings
 from tests.support.servers import LiveServer, free_port, serve_in_thread
 
 MSG = [{"role": "user", "content": "hi"}]
@@ -163,7 +163,7 @@ def test_openai_client_raises_typed_errors(gateway: LiveServer) -> None:
 
 def test_engine_unreachable_is_503_with_retry_after() -> None:
     dead = ModelEntry(name="gone", engine="openai", url=f"http://127.0.0.1:{free_port()}/v1", context_length=512)
-    server = serve_in_thread(create_app(Settings(models=[dead])))
+    server = serve_in_thread(create_app(Settings(models=[dead], guardrails=NO_GUARDS)))
     try:
         for stream in (False, True):
             response = post(server, "/chat/completions", json={"model": "gone", "messages": MSG, "stream": stream})

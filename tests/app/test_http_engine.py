@@ -13,7 +13,7 @@ from app.settings import Settings
 from models.engine import EngineTimeoutError, EngineUnavailableError, InvalidRequestError, UpstreamError
 from models.openai_http import _error_from_response
 from models.registry import ModelEntry
-from tests.conftest import TINY
+from tests.conftest import NO_GUARDS, TINY
 from tests.support.servers import EngineProcess, LiveServer, serve_in_thread, start_engine_process
 
 MSG = [{"role": "user", "content": "hello upstream"}]
@@ -73,7 +73,7 @@ def test_ready_reports_the_upstream(http_gateway: LiveServer) -> None:
 def test_upstream_dying_mid_stream_ends_with_an_sse_error(tiny_checkpoint: Path, tmp_path: Path) -> None:
     doomed = start_engine_process(tiny_checkpoint, name="doomed", log=tmp_path / "doomed.log")
     entry = ModelEntry(name="doomed", engine="openai", url=doomed.v1, context_length=2048)
-    server = serve_in_thread(create_app(Settings(models=[entry])))
+    server = serve_in_thread(create_app(Settings(models=[entry], guardrails=NO_GUARDS)))
     try:
         body = {"model": "doomed", "messages": MSG, "max_tokens": 2000, "ignore_eos": True, "stream": True}
         with httpx.stream("POST", f"{server.v1}/chat/completions", json=body, timeout=30) as response:

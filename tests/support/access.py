@@ -19,7 +19,7 @@ from app.auth import keys
 from app.auth.settings import AuthSettings
 from app.limits.settings import Limits, LimitSettings
 from app.main import create_app
-from app.settings import Settings
+from app.settings import GuardrailSettings, Settings
 from app.store.settings import RedisSettings
 from models.registry import ModelEntry
 from tests.support.redis import delete_prefix, new_prefix
@@ -38,6 +38,7 @@ def secure_settings(
 ) -> Settings:
     return Settings(
         models=models,
+        guardrails=GuardrailSettings(enabled=False),  # tests of keys and limits, not of guards
         auth=AuthSettings(enabled=True, pepper=PEPPER, admin_key=ADMIN_KEY, dev_key=False),  # type: ignore[arg-type]
         limits=LimitSettings(enabled=True, key_defaults=key_defaults or Limits(), **limits),
         redis=RedisSettings(url=redis_url, prefix=prefix, timeout_ms=2000),  # type: ignore[arg-type]

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
 import httpx
 import openai
@@ -81,10 +82,24 @@ def test_admin_api_lifecycle(secured: tuple[LiveServer, str]) -> None:
         chat(client(server, rotated["key"]))
 
 
+def test_keys_may_only_name_known_policies(secured: tuple[LiveServer, str]) -> None:
+    server, _ = secured
+    services = server.app.state.services
+    services.guardrails = SimpleNamespace(policies={"default": None, "strict": None})  # as if guardrails were on
+    try:
+        with admin(server) as a:
+            response = a.post("/admin/keys", json={"tenant": "acme", "policy": "nonexistent"})
+            assert response.status_code == 400 and response.json()["error"]["param"] == "policy"
+            assert a.post("/admin/keys", json={"tenant": "acme", "policy": "strict"}).status_code == 201
+    finally:
+        services.guardrails = None
+
+
 def test_cli_creates_lists_and_revokes(secured: tuple[LiveServer, str]) -> None:
     server, prefix = secured
     env = {k: v for k, v in os.environ.items() if not k.startswith("GUARDSERVE_")}
     env |= {"GUARDSERVE_REDIS__URL": SHARED_URL, "GUARDSERVE_REDIS__PREFIX": prefix, "GUARDSERVE_AUTH__PEPPER": PEPPER}
+    env |= {"GUARDSERVE_GUARDRAILS__ENABLED": "false"}
 
     def cli(*args: str) -> str:
         result = subprocess.run(

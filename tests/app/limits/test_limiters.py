@@ -21,7 +21,7 @@ from tests.support.redis import RedisProcess
 
 
 def backend_for(url: str, prefix: str, **overrides: Any) -> RedisBackend:
-    settings = RedisSettings(url=url, prefix=prefix, timeout_ms=2000, **overrides)  # type: ignore[arg-type]
+    settings = RedisSettings(url=url, prefix=prefix, timeout_ms=2000, connect_timeout_ms=2000, **overrides)  # type: ignore[arg-type]
     return RedisBackend(connect(settings), settings)
 
 

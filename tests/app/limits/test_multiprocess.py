@@ -72,6 +72,7 @@ async def test_four_processes_admit_exactly_the_limit(
     entry = {"name": "fake", "engine": "openai", "url": server.v1, "context_length": 4096}
     env = {
         "GUARDSERVE_MODELS": json.dumps([entry]),
+        "GUARDSERVE_GUARDRAILS__ENABLED": "false",
         "GUARDSERVE_AUTH__ENABLED": "true",
         "GUARDSERVE_AUTH__PEPPER": PEPPER,
         "GUARDSERVE_AUTH__DEV_KEY": "false",

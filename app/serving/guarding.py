@@ -1,0 +1,149 @@
+"""Guardrails around one request: screen the prompt, the answer, or the stream, and explain what was done.
+
+:func:`begin` picks the policy (the key's, or the default; a request may only switch to a stricter one) and returns a
+:class:`GuardSession` that holds the request's pseudonym mapping (in memory, for this request only) and the
+decisions, which end up in the response's ``guardrails`` field, its ``x-guardrails-*`` headers and on the request
+context (for metrics and audit: types, counts and actions, never values).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from app.context import RequestContext
+from app.errors import SERVER_ERROR, APIError
+from guardrails.pii.pseudonyms import Pseudonymizer
+from guardrails.runtime import Guardrails, Policy, PolicyNotAllowedError
+from guardrails.streaming import StreamScreen
+from guardrails.types import Action, Decision, Stage
+from models.engine import ChatMessage, FinishReason, GenerationRequest
+
+
+def begin(guardrails: Guardrails | None, ctx: RequestContext, requested: str | None) -> GuardSession:
+    if guardrails is None:
+        if requested is not None:
+            raise APIError(
+                400, "Guardrails are disabled on this server.", param="guardrails", code="policy_not_allowed"
+            )
+        return GuardSession(None, ctx)
+    try:
+        policy = guardrails.resolve(ctx.policy, requested)
+    except PolicyNotAllowedError as exc:
+        raise APIError(403, str(exc), param="guardrails.policy", code="policy_not_allowed") from exc
+    ctx.policy = policy.name
+    return GuardSession(policy, ctx)
+
+
+class GuardSession:
+    def __init__(self, policy: Policy | None, ctx: RequestContext) -> None:
+        self.policy = policy
+        self._ctx = ctx
+        self._pseudonyms = Pseudonymizer() if policy is not None and policy.pseudonymizes else None
+        self.decisions: dict[Stage, list[Decision]] = {Stage.INPUT: [], Stage.OUTPUT: []}
+
+    @property
+    def active(self) -> bool:
+        return self.policy is not None
+
+    def _record(self, stage: Stage, decisions: list[Decision]) -> None:
+        self.decisions[stage] = decisions
+        self._ctx.guard_decisions.extend(decisions)
+
+    async def screen_input(self, request: GenerationRequest) -> GenerationRequest:
+        """Screen every message; returns the request the engine may see. Raises 400 (blocked) or 503 (guard down)."""
+        if self.policy is None or not self.policy.input_guards:
+            return request
+        if request.messages is not None:
+            pairs = [(m.role, m.content) for m in request.messages]
+        else:
+            pairs = [("user", request.prompt or "")]
+        outcome = await self.policy.screen_input(pairs, self._pseudonyms)
+        self._record(Stage.INPUT, outcome.decisions)
+        blocked = outcome.blocked
+        if blocked is not None:
+            raise self._refusal(blocked)
+        if request.messages is not None:
+            messages = tuple(ChatMessage(m.role, text) for m, text in zip(request.messages, outcome.texts, strict=True))
+            return dataclasses.replace(request, messages=messages)
+        return dataclasses.replace(request, prompt=outcome.texts[0])
+
+    async def screen_output(self, text: str, finish: FinishReason) -> tuple[str | None, FinishReason]:
+        """Screen a whole answer: (text to return, finish reason). A block returns no text and content_filter."""
+        if self.policy is None:
+            return text, finish
+        outcome = await self.policy.screen_output(text, self._pseudonyms)
+        self._record(Stage.OUTPUT, outcome.decisions)
+        if outcome.blocked is not None:
+            return None, "content_filter"
+        return outcome.texts[0], finish
+
+    def stream(self) -> StreamScreen | None:
+        return self.policy.stream(self._pseudonyms) if self.policy is not None else None
+
+    def stream_finished(self, screen: StreamScreen) -> None:
+        self._record(Stage.OUTPUT, screen.decisions())
+
+    def _refusal(self, blocked: Decision) -> APIError:
+        assert self.policy is not None
+        headers = self.headers()
+        if blocked.error is not None:
+            headers["Retry-After"] = "1"
+            return APIError(
+                503,
+                f"The '{blocked.guard}' guard could not screen the prompt; policy '{self.policy.name}' fails closed.",
+                type=SERVER_ERROR,
+                code="guardrail_unavailable",
+                headers=headers,
+            )
+        kinds = sorted({f.entity_type for f in blocked.findings})
+        detail = f" ({', '.join(kinds)})" if kinds else ""
+        code = "pii_detected" if blocked.guard == "pii" else "content_filter"
+        return APIError(
+            400,
+            f"The prompt was blocked by guardrails policy '{self.policy.name}': {blocked.guard}{detail}.",
+            param="messages",
+            code=code,
+            headers=headers,
+        )
+
+    # --- explanations ---------------------------------------------------------------------------------------
+
+    def explanation(self) -> dict[str, Any] | None:
+        if self.policy is None:
+            return None
+        return {
+            "policy": self.policy.name,
+            "input": [_explain(d) for d in self.decisions[Stage.INPUT] if _reportable(d)],
+            "output": [_explain(d) for d in self.decisions[Stage.OUTPUT] if _reportable(d)],
+        }
+
+    def headers(self) -> dict[str, str]:
+        if self.policy is None:
+            return {}
+        headers = {"x-guardrails-policy": self.policy.name}
+        for stage in (Stage.INPUT, Stage.OUTPUT):
+            acted = [d for d in self.decisions[stage] if _reportable(d)]
+            if acted or self.decisions[stage]:
+                headers[f"x-guardrails-{stage.value}"] = "; ".join(_summary(d) for d in acted) or "none"
+        return headers
+
+
+def _reportable(d: Decision) -> bool:
+    return d.action is not Action.ALLOW or d.error is not None
+
+
+def _explain(d: Decision) -> dict[str, Any]:
+    out: dict[str, Any] = {"guard": d.guard, "action": d.action.value, "latency_ms": round(d.latency_ms, 2)}
+    if d.findings:
+        out["findings"] = d.entity_counts()
+    if d.score is not None:
+        out["score"] = round(d.score, 4)
+    if d.error is not None:
+        out["error"] = d.error
+    return out
+
+
+def _summary(d: Decision) -> str:
+    counts = ",".join(f"{k}:{v}" for k, v in sorted(d.entity_counts().items()))
+    return f"{d.guard}={d.action.value}" + (f"({counts})" if counts else "")

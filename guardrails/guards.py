@@ -1,0 +1,152 @@
+"""The async guards. One protocol serves whole texts and streams alike.
+
+A guard *inspects* a text and says what it found (:class:`Inspection`); the policy's action for that guard decides
+what happens (block, transform, flag). Streams need one more thing: :meth:`Guard.tail_hold` says where, near the end
+of not-yet-released text, something might be starting that more text could turn into a match (half an e-mail, the
+first digits of a card number), so the stream screen holds it back.
+
+CPU-bound work (Presidio, classifiers, regexes over long texts) runs in the guard executor, never on the event loop;
+classifier calls from concurrent requests are batched (:mod:`guardrails.batching`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from typing import Protocol
+
+from guardrails.batching import MicroBatcher
+from guardrails.injection import InjectionDetector
+from guardrails.pii.engine import PIIEngine
+from guardrails.pii.pseudonyms import Pseudonymizer
+from guardrails.types import Action, Finding
+
+INLINE_LIMIT = 2048  # regex work on texts up to this many characters is cheap enough to run inline
+FAST_LANE_LIMIT = 4096  # Presidio work on texts up to this size goes to the fast lane: never queued behind big ones
+
+
+@dataclass(frozen=True)
+class Inspection:
+    triggered: bool  # the guard's condition is met (something found, score over threshold)
+    findings: tuple[Finding, ...] = ()  # spans for transforming guards; a whole-text finding for classifiers
+    score: float | None = None
+
+
+class Guard(Protocol):
+    name: str
+    action: Action
+    spans: bool  # findings are spans of the text (PII) rather than a verdict on the whole text (classifiers)
+
+    async def inspect(self, text: str) -> Inspection: ...
+
+    def transform(self, text: str, findings: tuple[Finding, ...], pseudonyms: Pseudonymizer | None) -> str: ...
+
+    def tail_hold(self, pending: str) -> int:
+        """Index in ``pending`` from which text must be held back in a stream (``len(pending)``: nothing)."""
+        ...
+
+
+# A word still being written, or a run of digits and separators (phone, card, SSN with spaces or dashes).
+_TAIL_WORD = re.compile(r"\S*\Z")
+_TAIL_NUMBER = re.compile(r"[\d(+][\d\s().+\-/]*\Z")
+
+
+class PIIGuard:
+    name = "pii"
+    spans = True
+
+    def __init__(
+        self,
+        engine: PIIEngine,
+        action: Action,
+        executor: Executor | None,
+        hash_salt: str,
+        bulk_executor: Executor | None = None,
+    ) -> None:
+        self.engine = engine
+        self.action = action
+        self._executor = executor  # short texts (streaming windows, chat turns)
+        self._bulk = bulk_executor or executor  # long prompts: their own threads, so short ones never wait behind
+        self._salt = hash_salt
+
+    async def inspect(self, text: str) -> Inspection:
+        lane = self._executor if len(text) <= FAST_LANE_LIMIT else self._bulk
+        findings = await asyncio.get_running_loop().run_in_executor(lane, self.engine.analyze, text)
+        return Inspection(bool(findings), tuple(findings), max((f.score for f in findings), default=None))
+
+    def transform(self, text: str, findings: tuple[Finding, ...], pseudonyms: Pseudonymizer | None) -> str:
+        if self.action is Action.PSEUDONYMIZE:
+            if pseudonyms is None:
+                raise ValueError("pseudonymization needs the request's Pseudonymizer")
+            return self.engine.transform(text, findings, self.action, pseudonym=pseudonyms.placeholder)
+        return self.engine.transform(text, findings, self.action, hash_salt=self._salt)
+
+    def tail_hold(self, pending: str) -> int:
+        word = _TAIL_WORD.search(pending)
+        start = word.start() if word else len(pending)
+        number = _TAIL_NUMBER.search(pending)
+        if number is not None and any(ch.isdigit() for ch in number.group()):
+            start = min(start, number.start())
+        return start
+
+
+class _WholeTextGuard:
+    """Base for guards that judge a text as a whole (classifiers, heuristics): block or flag, never transform."""
+
+    name = "whole_text"
+    spans = False
+
+    def __init__(self, action: Action, threshold: float) -> None:
+        if action.transforms:
+            raise ValueError(f"guard {self.name!r} can block or flag, not {action.value}")
+        self.action = action
+        self.threshold = threshold
+
+    def _inspection(self, text: str, score: float) -> Inspection:
+        triggered = score >= self.threshold
+        findings = (Finding(self.name, 0, len(text), score),) if triggered else ()
+        return Inspection(triggered, findings, score)
+
+    def transform(self, text: str, findings: tuple[Finding, ...], pseudonyms: Pseudonymizer | None) -> str:
+        return text
+
+    def tail_hold(self, pending: str) -> int:
+        return len(pending)
+
+
+class ToxicityGuard(_WholeTextGuard):
+    name = "toxicity"
+
+    def __init__(self, batcher: MicroBatcher, action: Action, threshold: float) -> None:
+        super().__init__(action, threshold)
+        self._batcher = batcher
+
+    async def inspect(self, text: str) -> Inspection:
+        if not text.strip():
+            return Inspection(False, (), 0.0)
+        return self._inspection(text, await self._batcher.submit(text))
+
+
+class InjectionGuard(_WholeTextGuard):
+    name = "prompt_injection"
+
+    def __init__(
+        self, detector: InjectionDetector, action: Action, threshold: float, executor: Executor | None
+    ) -> None:
+        super().__init__(action, threshold)
+        self._detector = detector
+        self._executor = executor
+
+    async def inspect(self, text: str) -> Inspection:
+        if len(text) <= INLINE_LIMIT:
+            matches = self._detector.matches(text)
+        else:
+            matches = await asyncio.get_running_loop().run_in_executor(self._executor, self._detector.matches, text)
+        score = self._detector.score(matches)
+        inspection = self._inspection(text, score)
+        if inspection.triggered:  # report which rules fired (names only: never the matched text)
+            found = tuple(Finding(m.rule.upper(), m.start, m.end, m.weight) for m in matches)
+            return Inspection(True, found, score)
+        return inspection

@@ -1,0 +1,67 @@
+"""PII detection settings as data: which entities, how sure, what is never PII, what always is, extra regexes."""
+
+from __future__ import annotations
+
+import re
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from guardrails.validation import Regex
+
+DEFAULT_ENTITIES = (
+    "EMAIL_ADDRESS",
+    "PHONE_NUMBER",
+    "CREDIT_CARD",
+    "US_SSN",
+    "IBAN_CODE",
+    "IP_ADDRESS",
+    "CRYPTO",
+    "PERSON",
+    "LOCATION",
+)
+
+# Cloud and tech acronyms that pattern and NER recognizers like to mistake for names or licence numbers.
+DEFAULT_ALLOW_LIST = ("S3", "EKS", "GKE", "AKS", "EC2", "IAM", "VPC", "K8s", "GPU", "CPU", "API", "SQL")
+
+_ENTITY = r"^[A-Z][A-Z0-9_]{1,48}$"
+
+
+class PatternSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = "custom"
+    regex: Regex
+    score: float = Field(0.8, gt=0.0, le=1.0)
+
+
+class CustomRecognizer(BaseModel):
+    """A regex recognizer declared in a policy, e.g. employee ids: ``{entity: EMPLOYEE_ID, patterns: [...]}``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    entity: str = Field(pattern=_ENTITY)
+    patterns: tuple[PatternSpec, ...] = Field(min_length=1)
+    context: tuple[str, ...] = ()  # words near a match that raise its score
+
+
+class PIIConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    entities: tuple[str, ...] = DEFAULT_ENTITIES
+    threshold: float = Field(0.35, ge=0.0, le=1.0)
+    allow_list: tuple[str, ...] = DEFAULT_ALLOW_LIST  # exact values never reported
+    deny_list: dict[str, tuple[str, ...]] = Field(default_factory=dict)  # entity -> values always reported
+    custom: tuple[CustomRecognizer, ...] = ()
+    ner: bool = True  # use the spaCy NER model for PERSON/LOCATION when it is installed
+
+    @field_validator("entities")
+    @classmethod
+    def _entity_names(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        bad = [e for e in value if not re.match(_ENTITY, e)]
+        if bad:
+            raise ValueError(f"entity names must be UPPER_SNAKE_CASE: {bad}")
+        return value
+
+    def all_entities(self) -> tuple[str, ...]:
+        extra = [c.entity for c in self.custom] + list(self.deny_list)
+        return tuple(dict.fromkeys([*self.entities, *extra]))

@@ -1,0 +1,123 @@
+"""PII detection (Presidio analyzer) and transformation (Presidio anonymizer operators), synchronous.
+
+Detection and transformation stay apart, as in Presidio: :meth:`PIIEngine.analyze` returns :class:`Finding` spans;
+:meth:`PIIEngine.transform` applies one operator to them. Both are CPU-bound: async callers run them in a thread
+(see :mod:`guardrails.guards`). The trainer uses the same engine to scrub data.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from guardrails.pii.config import PIIConfig
+from guardrails.pii.nlp import NlpEngineInfo, build_nlp_engine, presidio_offline
+from guardrails.types import Action, Finding
+
+log = logging.getLogger(__name__)
+
+_shared_nlp: dict[bool, NlpEngineInfo] = {}
+_shared_lock = threading.Lock()
+
+
+def shared_nlp_engine(ner: bool) -> NlpEngineInfo:
+    """NLP engines are heavy (the NER model is ~15 MB of weights): build each kind once per process."""
+    with _shared_lock:
+        if ner not in _shared_nlp:
+            _shared_nlp[ner] = build_nlp_engine(ner)
+        return _shared_nlp[ner]
+
+
+class PIIEngine:
+    def __init__(self, config: PIIConfig | None = None, nlp: NlpEngineInfo | None = None) -> None:
+        presidio_offline()
+        from presidio_analyzer import AnalyzerEngine, Pattern, PatternRecognizer, RecognizerRegistry
+        from presidio_anonymizer import AnonymizerEngine
+
+        self.config = config or PIIConfig()
+        self.nlp = nlp or shared_nlp_engine(self.config.ner)
+        registry = RecognizerRegistry(supported_languages=["en"])
+        presidio_log = logging.getLogger("presidio-analyzer")
+        level = presidio_log.level
+        presidio_log.setLevel(logging.ERROR)  # one warning per non-English recognizer skipped: noise
+        try:
+            registry.load_predefined_recognizers(languages=["en"], nlp_engine=self.nlp.engine)
+        finally:
+            presidio_log.setLevel(level)
+        for custom in self.config.custom:
+            patterns = [Pattern(p.name, p.regex, p.score) for p in custom.patterns]
+            registry.add_recognizer(
+                PatternRecognizer(supported_entity=custom.entity, patterns=patterns, context=list(custom.context))
+            )
+        for entity, values in self.config.deny_list.items():
+            registry.add_recognizer(PatternRecognizer(supported_entity=entity, deny_list=list(values)))
+        self._analyzer = AnalyzerEngine(nlp_engine=self.nlp.engine, registry=registry, supported_languages=["en"])
+        self._anonymizer = AnonymizerEngine()  # type: ignore[no-untyped-call]
+        self._entities = list(self.config.all_entities())
+        if not self.nlp.ner:
+            self._entities = [e for e in self._entities if e not in ("PERSON", "LOCATION")]
+
+    @property
+    def ner(self) -> bool:
+        return self.nlp.ner
+
+    def analyze(self, text: str) -> list[Finding]:
+        """Non-overlapping findings, in text order. Overlaps keep the higher score, then the longer span."""
+        if not text.strip():
+            return []
+        results = self._analyzer.analyze(
+            text,
+            language="en",
+            entities=self._entities,
+            score_threshold=self.config.threshold,
+            allow_list=list(self.config.allow_list),
+        )
+        found = [Finding(r.entity_type, r.start, r.end, float(r.score)) for r in results]
+        return resolve_overlaps(found)
+
+    def transform(
+        self,
+        text: str,
+        findings: Iterable[Finding],
+        action: Action,
+        *,
+        pseudonym: Callable[[str, str], str] | None = None,
+        hash_salt: str = "",
+    ) -> str:
+        """Apply ``action``'s operator to every finding. ``pseudonym(entity_type, value)`` serves PSEUDONYMIZE."""
+        findings = list(findings)
+        if not findings or not action.transforms:
+            return text
+        from presidio_anonymizer.entities import OperatorConfig, RecognizerResult
+
+        results = [RecognizerResult(f.entity_type, f.start, f.end, f.score) for f in findings]
+        operators = {
+            e: _operator(OperatorConfig, action, e, pseudonym, hash_salt) for e in {f.entity_type for f in findings}
+        }
+        return str(self._anonymizer.anonymize(text, results, operators=operators).text)
+
+
+def _operator(config: Any, action: Action, entity: str, pseudonym: Callable[[str, str], str] | None, salt: str) -> Any:
+    if action is Action.MASK:
+        return config("mask", {"masking_char": "*", "chars_to_mask": 10_000, "from_end": False})
+    if action is Action.REDACT:
+        return config("redact", {})
+    if action is Action.PLACEHOLDER:
+        return config("replace", {"new_value": f"<{entity}>"})
+    if action is Action.HASH:
+        return config("hash", {"hash_type": "sha256", "salt": salt})
+    if action is Action.PSEUDONYMIZE:
+        if pseudonym is None:
+            raise ValueError("PSEUDONYMIZE needs a pseudonym function")
+        return config("custom", {"lambda": lambda value: pseudonym(entity, value)})
+    raise ValueError(f"{action} does not transform text")
+
+
+def resolve_overlaps(findings: list[Finding]) -> list[Finding]:
+    chosen: list[Finding] = []
+    for f in sorted(findings, key=lambda f: (-f.score, -(f.end - f.start), f.start)):
+        if all(f.end <= c.start or f.start >= c.end for c in chosen):
+            chosen.append(f)
+    return sorted(chosen, key=lambda f: f.start)

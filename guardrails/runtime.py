@@ -1,0 +1,205 @@
+"""Policies turned into running guards, sharing the heavy parts.
+
+:class:`Guardrails` loads the policy file once, builds each policy's guards, and shares what is expensive: one
+Presidio engine per distinct PII configuration (they all share one spaCy pipeline), one classifier and micro-batcher
+per classifier kind, one thread pool for guard work. :class:`Policy` is what a request uses: screen the input, screen
+a whole answer, or open a :class:`~guardrails.streaming.StreamScreen` for a streamed one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from guardrails.batching import MicroBatcher
+from guardrails.guards import Guard, InjectionGuard, PIIGuard, ToxicityGuard
+from guardrails.injection import DEFAULT_RULES, InjectionDetector
+from guardrails.pii.config import PIIConfig
+from guardrails.pii.engine import PIIEngine
+from guardrails.pii.pseudonyms import Pseudonymizer
+from guardrails.policy import (
+    DEFAULT_POLICY_FILE,
+    InjectionSpec,
+    PIIGuardSpec,
+    PolicyFile,
+    PolicySpec,
+    StageSpec,
+    ToxicitySpec,
+    load_policies,
+)
+from guardrails.screening import StageOutcome, Target, screen
+from guardrails.streaming import StreamScreen
+from guardrails.toxicity import ToxicityClassifier, build_classifier
+from guardrails.types import Action, Stage
+
+log = logging.getLogger(__name__)
+
+USER_ONLY = ("pii", "toxicity", "prompt_injection")  # guards that look at the user's own messages
+OTHER_ROLES = ("pii",)  # system/assistant messages: PII only (operators write system prompts)
+
+
+class PolicyNotAllowedError(ValueError):
+    pass
+
+
+@dataclass
+class Policy:
+    name: str
+    spec: PolicySpec
+    input_guards: list[Guard]
+    output_guards: list[Guard]
+
+    @property
+    def fail_closed(self) -> bool:
+        return self.spec.on_error == "fail_closed"
+
+    @property
+    def pseudonymizes(self) -> bool:
+        return self.spec.input.pii is not None and self.spec.input.pii.action is Action.PSEUDONYMIZE
+
+    async def screen_input(self, messages: Sequence[tuple[str, str]], pseudonyms: Pseudonymizer | None) -> StageOutcome:
+        """``messages``: (role, text) pairs. Injection and toxicity look at user messages; PII at all of them."""
+        targets = [Target(text, USER_ONLY if role == "user" else OTHER_ROLES) for role, text in messages]
+        return await screen(
+            self.input_guards, targets, Stage.INPUT, pseudonyms=pseudonyms, fail_closed=self.fail_closed
+        )
+
+    async def screen_output(self, text: str, pseudonyms: Pseudonymizer | None) -> StageOutcome:
+        outcome = await screen(
+            self.output_guards, [Target(text)], Stage.OUTPUT, pseudonyms=pseudonyms, fail_closed=self.fail_closed
+        )
+        if pseudonyms is not None and outcome.blocked is None:
+            outcome.texts = [pseudonyms.restore(t) for t in outcome.texts]
+        return outcome
+
+    def stream(self, pseudonyms: Pseudonymizer | None) -> StreamScreen:
+        return StreamScreen(self.output_guards, self.spec.stream, pseudonyms=pseudonyms, fail_closed=self.fail_closed)
+
+
+@dataclass(frozen=True)
+class ModerationResult:
+    flagged: bool
+    categories: dict[str, bool]
+    scores: dict[str, float]
+
+
+class Guardrails:
+    def __init__(
+        self,
+        policies: PolicyFile,
+        *,
+        default_policy: str | None = None,
+        workers: int = 4,
+        batch_wait: float = 0.002,
+        hash_salt: str | None = None,
+    ) -> None:
+        self.file = policies
+        self.default_name = default_policy or policies.default
+        if self.default_name not in policies.policies:
+            raise ValueError(f"default policy {self.default_name!r} is not defined")
+        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="guard")
+        self._bulk = ThreadPoolExecutor(max_workers=max(1, workers // 2), thread_name_prefix="guard-bulk")
+        self._batch_wait = batch_wait
+        self._salt = hash_salt or secrets.token_hex(16)
+        self._pii: dict[str, PIIEngine] = {}
+        self._classifiers: dict[tuple[str, str | None], tuple[ToxicityClassifier, MicroBatcher]] = {}
+        self.policies = {name: self._build(name, spec) for name, spec in policies.policies.items()}
+        self._moderation = self._build_moderation(self.policies[self.default_name].spec)
+
+    @classmethod
+    def from_file(cls, path: str | Path = DEFAULT_POLICY_FILE, **kwargs: object) -> Guardrails:
+        return cls(load_policies(path), **kwargs)  # type: ignore[arg-type]
+
+    # --- use ------------------------------------------------------------------------------------------------
+
+    def policy(self, name: str | None = None) -> Policy:
+        return self.policies[name or self.default_name]
+
+    def resolve(self, assigned: str | None, requested: str | None) -> Policy:
+        """The policy for a request: its key's (or the default), or a requested one that is at least as strict."""
+        base = self.policy(assigned)
+        if requested is None or requested == base.name:
+            return base
+        wanted = self.policies.get(requested)
+        if wanted is None:
+            raise PolicyNotAllowedError(f"unknown guardrails policy {requested!r}")
+        if not wanted.spec.at_least_as_strict_as(base.spec):
+            raise PolicyNotAllowedError(
+                f"policy {requested!r} is not at least as strict as {base.name!r}: a request cannot weaken its policy"
+            )
+        return wanted
+
+    async def moderate(self, texts: Sequence[str]) -> list[ModerationResult]:
+        """Score every category for every text (all texts and guards concurrently; the classifier batches them)."""
+        return list(await asyncio.gather(*(self._moderate_one(t) for t in texts)))
+
+    async def _moderate_one(self, text: str) -> ModerationResult:
+        outcome = await screen(list(self._moderation), [Target(text)], Stage.INPUT, pseudonyms=None, fail_closed=True)
+        if any(d.error for d in outcome.decisions):
+            raise RuntimeError("a guard failed during moderation")
+        scores = {d.guard: round(d.score or 0.0, 6) for d in outcome.decisions}
+        flags = {d.guard: d.action is not Action.ALLOW for d in outcome.decisions}
+        return ModerationResult(any(flags.values()), flags, scores)
+
+    def info(self) -> dict[str, object]:
+        engine = next(iter(self._pii.values()), None)
+        return {
+            "policies": sorted(self.policies),
+            "default_policy": self.default_name,
+            "ner": engine.ner if engine else None,
+            "ner_model": engine.nlp.model if engine else None,
+            "toxicity_classifiers": sorted(c.name for c, _ in self._classifiers.values()),
+        }
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
+        self._bulk.shutdown(wait=False, cancel_futures=True)
+
+    # --- building -------------------------------------------------------------------------------------------
+
+    def _build(self, name: str, spec: PolicySpec) -> Policy:
+        return Policy(name, spec, self._stage(spec.input), self._stage(spec.output))
+
+    def _stage(self, stage: StageSpec) -> list[Guard]:
+        guards: list[Guard] = []
+        if stage.prompt_injection is not None:
+            guards.append(self._injection(stage.prompt_injection))
+        if stage.toxicity is not None:
+            guards.append(self._toxicity(stage.toxicity))
+        if stage.pii is not None:
+            guards.append(self._pii_guard(stage.pii))
+        return guards
+
+    def _pii_guard(self, spec: PIIGuardSpec) -> PIIGuard:
+        config = PIIConfig.model_validate(spec.model_dump(exclude={"action"}))
+        key = config.model_dump_json()
+        if key not in self._pii:
+            self._pii[key] = PIIEngine(config)
+            if config.ner and not self._pii[key].ner:
+                log.warning("guardrails: NER model missing; PERSON/LOCATION are not detected (see /ready)")
+        return PIIGuard(self._pii[key], spec.action, self._executor, self._salt, bulk_executor=self._bulk)
+
+    def _toxicity(self, spec: ToxicitySpec) -> ToxicityGuard:
+        key = (spec.classifier, spec.path)
+        if key not in self._classifiers:
+            classifier = build_classifier(spec.classifier, spec.path)
+            batcher = MicroBatcher(classifier.scores, executor=self._executor, max_wait=self._batch_wait)
+            self._classifiers[key] = (classifier, batcher)
+        return ToxicityGuard(self._classifiers[key][1], spec.action, spec.threshold)
+
+    def _injection(self, spec: InjectionSpec) -> InjectionGuard:
+        rules = (*DEFAULT_RULES, *spec.rules) if spec.builtin_rules else spec.rules
+        return InjectionGuard(InjectionDetector(rules), spec.action, spec.threshold, self._executor)
+
+    def _build_moderation(self, spec: PolicySpec) -> tuple[PIIGuard, ToxicityGuard, InjectionGuard]:
+        """Moderation reports every category with the default policy's thresholds (flag, never transform)."""
+        stage = spec.input
+        pii_spec = (stage.pii or PIIGuardSpec()).model_copy(update={"action": Action.FLAG})
+        toxicity = (stage.toxicity or spec.output.toxicity or ToxicitySpec()).model_copy(update={"action": Action.FLAG})
+        injection = (stage.prompt_injection or InjectionSpec()).model_copy(update={"action": Action.FLAG})
+        return self._pii_guard(pii_spec), self._toxicity(toxicity), self._injection(injection)

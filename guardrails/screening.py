@@ -1,0 +1,86 @@
+"""Screen whole texts with a stage's guards: every guard inspects concurrently, then the policy's actions apply.
+
+Blocking guards win over transforming ones; a guard that fails is handled by the policy's ``on_error``:
+``fail_closed`` treats the failure as a block, ``fail_open`` lets the text through and records the error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from guardrails.guards import Guard, Inspection
+from guardrails.pii.pseudonyms import Pseudonymizer
+from guardrails.types import Action, Decision, Finding, Stage
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Target:
+    """One text to screen, and which guards look at it (e.g. injection checks only the user's own messages)."""
+
+    text: str
+    guards: tuple[str, ...] | None = None  # None: every guard of the stage
+
+    def wants(self, guard: Guard) -> bool:
+        return self.guards is None or guard.name in self.guards
+
+
+@dataclass
+class StageOutcome:
+    texts: list[str]
+    decisions: list[Decision] = field(default_factory=list)
+
+    @property
+    def blocked(self) -> Decision | None:
+        return next((d for d in self.decisions if d.action is Action.BLOCK), None)
+
+
+async def _timed(guard: Guard, text: str) -> tuple[Inspection | BaseException, float]:
+    start = time.perf_counter()
+    try:
+        result: Inspection | BaseException = await guard.inspect(text)
+    except Exception as exc:  # reported through the decision; never propagated to the request
+        log.warning("guard %s failed: %s", guard.name, type(exc).__name__)
+        result = exc
+    return result, (time.perf_counter() - start) * 1000
+
+
+async def screen(
+    guards: Sequence[Guard],
+    targets: Sequence[Target],
+    stage: Stage,
+    *,
+    pseudonyms: Pseudonymizer | None,
+    fail_closed: bool,
+) -> StageOutcome:
+    jobs = [(g, i) for g in guards for i, t in enumerate(targets) if t.wants(g)]
+    results = await asyncio.gather(*(_timed(g, targets[i].text) for g, i in jobs))
+    texts = [t.text for t in targets]
+    decisions: list[Decision] = []
+    for guard in guards:
+        mine = [(i, r, ms) for (g, i), (r, ms) in zip(jobs, results, strict=True) if g is guard]
+        if not mine:
+            continue
+        latency = max(ms for _, _, ms in mine)  # they ran concurrently
+        errors = [r for _, r, _ in mine if isinstance(r, BaseException)]
+        inspections = [(i, r) for i, r, _ in mine if isinstance(r, Inspection)]
+        findings: tuple[Finding, ...] = tuple(f for _, r in inspections for f in r.findings)
+        score = max((r.score for _, r in inspections if r.score is not None), default=None)
+        if errors:
+            action = Action.BLOCK if fail_closed else Action.ALLOW
+            error = f"{type(errors[0]).__name__}: guard failed"
+            decisions.append(Decision(guard.name, stage, action, findings, latency, error=error, score=score))
+            continue
+        triggered = any(r.triggered for _, r in inspections)
+        action = guard.action if triggered else Action.ALLOW
+        decisions.append(Decision(guard.name, stage, action, findings, latency, score=score))
+        if triggered and guard.action.transforms:
+            for i, r in inspections:
+                if r.findings:
+                    texts[i] = guard.transform(texts[i], r.findings, pseudonyms)
+    return StageOutcome(texts, decisions)

@@ -1,0 +1,135 @@
+"""The rolling hold-back buffer: nothing unscreened leaves, whatever the chunking."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+
+import pytest
+
+from guardrails import Action, PIIEngine, ProfanityClassifier, Pseudonymizer
+from guardrails.batching import MicroBatcher
+from guardrails.guards import Guard, Inspection, PIIGuard, ToxicityGuard
+from guardrails.policy import StreamSpec
+from guardrails.streaming import StreamScreen
+from guardrails.types import Finding
+
+SALT = "s" * 16
+TIGHT = StreamSpec(chunk_chars=4, holdback_chars=8, context_chars=32)  # releases often: the hard case
+DEFAULT = StreamSpec()
+
+# text, the raw value, fragments of it that must never appear in the output
+CASES = {
+    "card": ("My card is 4111 1111 1111 1111 thanks.", "4111 1111 1111 1111", ["4111", "1111"]),
+    "email": ("Write to jane.doe@example.com soon.", "jane.doe@example.com", ["jane", "doe", "example", "@"]),
+    "ssn": ("The SSN is 536-22-1234 ok.", "536-22-1234", ["536", "1234", "22-"]),
+    "phone": ("Call me at 212-555-0199 now.", "212-555-0199", ["212", "555", "0199"]),
+}
+
+
+def splits(text: str) -> Iterator[list[str]]:
+    """Every way to cut ``text`` into 2 or 3 chunks."""
+    for i in range(1, len(text)):
+        yield [text[:i], text[i:]]
+    for i, j in itertools.combinations(range(1, len(text)), 2):
+        yield [text[:i], text[i:j], text[j:]]
+
+
+async def stream(
+    guards: list[Guard], pieces: list[str], spec: StreamSpec, **kwargs: object
+) -> tuple[str, StreamScreen]:
+    screen = StreamScreen(guards, spec, **kwargs)  # type: ignore[arg-type]
+    out = ""
+    for piece in pieces:
+        out += (await screen.push(piece)).text
+    out += (await screen.close()).text
+    return out, screen
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", sorted(CASES))
+@pytest.mark.parametrize("spec", [TIGHT, DEFAULT], ids=["tight", "default"])
+async def test_no_split_position_leaks(pii_patterns: PIIEngine, case: str, spec: StreamSpec) -> None:
+    text, value, fragments = CASES[case]
+    guard = PIIGuard(pii_patterns, Action.PLACEHOLDER, None, SALT)
+    whole = pii_patterns.transform(text, pii_patterns.analyze(text), Action.PLACEHOLDER)
+    assert value not in whole
+    count = 0
+    for pieces in splits(text):
+        out, _ = await stream([guard], pieces, spec)
+        assert not any(f in out for f in fragments), (pieces, out)
+        assert out == whole, (pieces, out)
+        count += 1
+    assert count == (len(text) - 1) + (len(text) - 1) * (len(text) - 2) // 2
+
+
+async def test_token_by_token_with_ner(pii: PIIEngine) -> None:
+    text = "Sure. Please contact Maria Gonzalez at maria.gonzalez@example.org or 415-555-0132 tomorrow."
+    guard = PIIGuard(pii, Action.PLACEHOLDER, None, SALT)
+    pieces = [text[i : i + 3] for i in range(0, len(text), 3)]
+    out, screen = await stream([guard], pieces, TIGHT)
+    for secret in ("Maria", "Gonzalez", "maria", "415", "0132"):
+        assert secret not in out, out
+    assert out.startswith("Sure. Please contact <PERSON>")
+    tally = {d.guard: d.entity_counts() for d in screen.decisions()}
+    assert tally["pii"] == {"PERSON": 1, "EMAIL_ADDRESS": 1, "PHONE_NUMBER": 1}
+
+
+async def test_toxic_phrase_straddling_the_cut_is_never_sent(toxicity: ProfanityClassifier) -> None:
+    guard = ToxicityGuard(MicroBatcher(toxicity.scores), Action.BLOCK, 0.9)
+    text = "Well, I have thought about your question for a while now. You are a stupid idiot and I hate you. Bye."
+    for cut in range(40, len(text), 7):
+        out, screen = await stream([guard], [text[:cut], text[cut:]], DEFAULT)
+        assert screen.blocked is not None and screen.blocked.guard == "toxicity"
+        assert "stupid" not in out and "idiot" not in out, (cut, out)
+        assert text.startswith(out)
+
+
+async def test_flagging_guard_changes_nothing(toxicity: ProfanityClassifier) -> None:
+    guard = ToxicityGuard(MicroBatcher(toxicity.scores), Action.FLAG, 0.9)
+    text = "You are a stupid idiot, " * 3
+    out, screen = await stream([guard], [text[:10], text[10:]], DEFAULT)
+    assert out == text and screen.blocked is None
+    assert [d.action for d in screen.decisions()] == [Action.FLAG]
+
+
+@pytest.mark.parametrize("cut", range(1, 60, 3))
+async def test_placeholders_restored_across_chunks_and_not_masked(pii: PIIEngine, cut: int) -> None:
+    pseudonyms = Pseudonymizer()
+    pseudonyms.placeholder("PERSON", "Ann Lee")
+    pseudonyms.placeholder("EMAIL_ADDRESS", "ann.lee@example.com")
+    generated = "Hello <PERSON_1>, I wrote to <EMAIL_ADDRESS_1> as asked. Regards."
+    guard = PIIGuard(pii, Action.MASK, None, SALT)
+    out, _ = await stream([guard], [generated[:cut], generated[cut:]], TIGHT, pseudonyms=pseudonyms)
+    assert out == "Hello Ann Lee, I wrote to ann.lee@example.com as asked. Regards."
+
+
+class Broken:
+    name = "broken"
+    action = Action.BLOCK
+    spans = False
+
+    async def inspect(self, text: str) -> Inspection:
+        raise RuntimeError("model server gone")
+
+    def transform(self, text: str, findings: tuple[Finding, ...], pseudonyms: Pseudonymizer | None) -> str:
+        return text
+
+    def tail_hold(self, pending: str) -> int:
+        return len(pending)
+
+
+async def test_guard_error_fails_closed_by_default() -> None:
+    out, screen = await stream([Broken()], ["x" * 100, "y" * 100], DEFAULT)
+    assert out == "" and screen.blocked is not None and screen.blocked.error
+
+
+async def test_guard_error_can_fail_open() -> None:
+    out, screen = await stream([Broken()], ["x" * 100, "y" * 100], DEFAULT, fail_closed=False)
+    assert out == "x" * 100 + "y" * 100 and screen.blocked is None
+    assert screen.decisions()[0].error
+
+
+async def test_without_guards_text_passes_at_once() -> None:
+    screen = StreamScreen([], DEFAULT)
+    assert (await screen.push("hello")).text == "hello"
