@@ -34,11 +34,12 @@ def secure_settings(
     redis_url: str | None,
     prefix: str = "gs:",
     key_defaults: Limits | None = None,
+    guardrails: GuardrailSettings | None = None,
     **limits: Any,
 ) -> Settings:
     return Settings(
         models=models,
-        guardrails=GuardrailSettings(enabled=False),  # tests of keys and limits, not of guards
+        guardrails=guardrails or GuardrailSettings(enabled=False),  # off unless a test is about them
         auth=AuthSettings(enabled=True, pepper=PEPPER, admin_key=ADMIN_KEY, dev_key=False),  # type: ignore[arg-type]
         limits=LimitSettings(enabled=True, key_defaults=key_defaults or Limits(), **limits),
         redis=RedisSettings(url=redis_url, prefix=prefix, timeout_ms=2000),  # type: ignore[arg-type]
@@ -46,11 +47,13 @@ def secure_settings(
 
 
 @contextmanager
-def secure_gateway(checkpoint: Path, redis_url: str, **limits: Any) -> Iterator[tuple[LiveServer, str]]:
+def secure_gateway(
+    checkpoint: Path, redis_url: str, guardrails: GuardrailSettings | None = None, **limits: Any
+) -> Iterator[tuple[LiveServer, str]]:
     """The tiny CPU model behind keys and limits in Redis (under a fresh prefix, deleted afterwards)."""
     prefix = new_prefix()
     entry = ModelEntry(name="tiny", engine="cpu", checkpoint=checkpoint)
-    server = serve_in_thread(create_app(secure_settings([entry], redis_url, prefix, **limits)))
+    server = serve_in_thread(create_app(secure_settings([entry], redis_url, prefix, guardrails=guardrails, **limits)))
     try:
         yield server, prefix
     finally:
