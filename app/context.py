@@ -39,7 +39,8 @@ class RequestContext:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     finish_reason: str | None = None
-    first_token_at: float | None = None
+    first_token_at: float | None = None  # perf_counter when the first text reached the stream
+    last_token_at: float | None = None  # perf_counter when the last token arrived (streams)
     status: int | None = None  # HTTP status sent (499: client went away first)
     disconnected: bool = False  # the client left before the answer was complete
     _finalizers: list[Callable[[RequestContext], Awaitable[None]]] = field(default_factory=list, repr=False)

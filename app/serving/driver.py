@@ -57,9 +57,11 @@ def usage_of(ctx: RequestContext) -> Usage:
 
 def _record(ctx: RequestContext, delta: Delta) -> None:
     ctx.prompt_tokens = delta.prompt_tokens or ctx.prompt_tokens
+    if delta.text or delta.completion_tokens > ctx.completion_tokens:
+        ctx.last_token_at = time.perf_counter()
+        if delta.text and ctx.first_token_at is None:
+            ctx.first_token_at = ctx.last_token_at
     ctx.completion_tokens = delta.completion_tokens
-    if delta.text and ctx.first_token_at is None:
-        ctx.first_token_at = time.perf_counter()
     if delta.finish_reason is not None:
         ctx.finish_reason = delta.finish_reason
 
