@@ -80,16 +80,20 @@ def _run_server() -> None:
 
 @contextlib.contextmanager
 def _multiprocess_metrics(settings: Settings) -> Iterator[None]:
-    """Several workers: prometheus_client's multiprocess mode in a fresh directory, and the metrics port here.
+    """Several workers (or PROMETHEUS_MULTIPROC_DIR set): prometheus_client's multiprocess mode, in a fresh
+    directory, and the metrics port (if any) served from here for all workers.
 
     The directory is exported before uvicorn spawns the workers, so each records into it from its first import.
     """
-    if settings.workers == 1 or not settings.observability.metrics_enabled:
-        yield
-        return
     from app.observability import multiproc
 
+    if not settings.observability.metrics_enabled or (settings.workers == 1 and multiproc.ENV not in os.environ):
+        yield
+        return
+
     path, created = multiproc.prepare()
+    log = logging.getLogger(__name__)
+    log.info("metrics of the %d workers are collected in %s", settings.workers, path)
     server = None
     try:
         port = settings.observability.metrics_port
@@ -98,7 +102,7 @@ def _multiprocess_metrics(settings: Settings) -> Iterator[None]:
 
             host = settings.observability.metrics_host or settings.host
             server = start_metrics_server(multiproc.collecting_registry(str(path)), host, port)
-            logging.getLogger(__name__).info("metrics on http://%s:%d/metrics", host, port, extra={"port": port})
+            log.info("metrics on http://%s:%d/metrics", host, port, extra={"port": port})
         yield
     finally:
         if server is not None:

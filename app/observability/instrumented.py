@@ -37,6 +37,7 @@ class InstrumentedEngine:
         span = self._tracer.start_span("engine.generate", self._attributes)
         try:
             result = await self.inner.generate(request)
+            span.set_attribute("guardserve.finish_reason", result.finish_reason)
         except BaseException as exc:
             self._failed(span, exc)
             raise
@@ -47,13 +48,20 @@ class InstrumentedEngine:
     async def stream(self, request: GenerationRequest) -> AsyncIterator[Delta]:
         span = self._tracer.start_span("engine.stream", self._attributes)
         deltas = self.inner.stream(request)
-        first = True
+        first, finished = True, False
         try:
             async for delta in deltas:
                 if first and delta.text:
                     first = False
                     span.add_event("first_token")
+                if delta.finish_reason is not None:
+                    finished = True
+                    span.set_attribute("guardserve.finish_reason", delta.finish_reason)
                 yield delta
+        except GeneratorExit:
+            if not finished:  # closed before the end: the client went away
+                span.set_attribute("guardserve.cancelled", True)
+            raise
         except BaseException as exc:
             self._failed(span, exc)
             raise

@@ -178,7 +178,7 @@ class GatewayMetrics:
         self.inflight.inc()
 
     def request_finished(self, ctx: RequestContext, route: str) -> None:
-        self.inflight.dec()
+        """Record a finished request; the in-flight gauge drops last (a scrape seeing 0 sees everything else)."""
         model = self.models(ctx.model)
         self.requests.labels(route, model, status_label(ctx.status, ctx.disconnected)).inc()
         self.request_duration.labels(route, model).observe(time.perf_counter() - ctx.started)
@@ -192,6 +192,7 @@ class GatewayMetrics:
         tpot = time_per_output_token(ctx)
         if tpot is not None:
             self.tpot.labels(model).observe(tpot)
+        self.inflight.dec()
 
     # --- engines (the instrumented engine) ------------------------------------------------------------------
 

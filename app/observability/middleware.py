@@ -11,11 +11,12 @@ the registry's model names and the status code; the access line likewise never c
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from starlette.routing import BaseRoute, Match
+from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.context import RequestContext
@@ -29,18 +30,41 @@ access_log = logging.getLogger("guardserve.access")
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
-def route_template(scope: Scope, routes: Sequence[BaseRoute]) -> str:
-    """The template of the route that served (or would have served) this request, or ``unmatched``."""
-    template = getattr(scope.get("route"), "path_format", None)
-    if isinstance(template, str):
-        return template
-    # Answered before routing (the body limit's 413): find the route the request was for.
+class RouteTemplates:
+    """Route templates for labels: ``/v1/models/{model_id}``, never the raw path; ``unmatched`` for unknown URLs."""
+
+    def __init__(self, routes: Sequence[BaseRoute]) -> None:
+        self._routes = routes  # the app's list, complete by the first request
+        self._table: list[tuple[re.Pattern[str], str]] | None = None
+
+    def __call__(self, scope: Scope) -> str:
+        template = getattr(scope.get("route"), "path_format", None)
+        if isinstance(template, str):
+            return template
+        # Answered before routing (the body limit's 413): find the route the request was for by its path.
+        if self._table is None:
+            self._table = _walk(self._routes)
+        path = scope["path"]
+        for regex, found in self._table:
+            if regex.match(path):
+                return found
+        return UNMATCHED
+
+
+def _walk(routes: Iterable[object]) -> list[tuple[re.Pattern[str], str]]:
+    """Every route's path regex and template, included routers walked (duck-typed: FastAPI wraps them)."""
+    table: list[tuple[re.Pattern[str], str]] = []
     for route in routes:
-        match, _ = route.matches(scope)
-        if match is not Match.NONE:
-            found = getattr(route, "path_format", None)
-            return found if isinstance(found, str) else UNMATCHED
-    return UNMATCHED
+        regex, template = getattr(route, "path_regex", None), getattr(route, "path_format", None)
+        if isinstance(regex, re.Pattern) and isinstance(template, str):
+            table.append((regex, template))
+        for nested in (
+            getattr(route, "routes", None),
+            getattr(getattr(route, "original_router", None), "routes", None),
+        ):
+            if isinstance(nested, list):
+                table.extend(_walk(nested))
+    return table
 
 
 class ObservabilityMiddleware:
@@ -49,12 +73,12 @@ class ObservabilityMiddleware:
         app: ASGIApp,
         observability: Observability,
         routes: Sequence[BaseRoute],
-        skip_paths: Iterable[str] = ("/metrics",),
     ) -> None:
         self.app = app
         self.observability = observability
-        self.routes = routes
-        self.skip_paths = frozenset(skip_paths)
+        self.route_template = RouteTemplates(routes)
+        # Scrapes are not traffic (when /metrics is on the API port; elsewhere it is an unknown URL here).
+        self.skip_paths = frozenset({"/metrics"} if observability.serves_metrics_route else ())
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         ctx = scope.get("state", {}).get("ctx") if scope["type"] == "http" else None
@@ -68,7 +92,7 @@ class ObservabilityMiddleware:
             metrics.request_started()
 
         async def finished(ctx: RequestContext) -> None:
-            route = route_template(scope, self.routes)
+            route = self.route_template(scope)
             if metrics is not None:
                 metrics.request_finished(ctx, route)
             _access_line(ctx, method, route)
@@ -78,7 +102,7 @@ class ObservabilityMiddleware:
         try:
             with self.observability.tracer.span("guardserve.request", attributes, server=True) as span:
                 await self.app(scope, receive, send)
-                span.set_attribute("http.route", route_template(scope, self.routes))
+                span.set_attribute("http.route", self.route_template(scope))
                 span.set_attribute("http.response.status_code", int(status_label(ctx.status, ctx.disconnected)))
                 if ctx.model is not None:
                     span.set_attribute("guardserve.model", ctx.model)

@@ -36,6 +36,7 @@ def directory() -> str | None:
     if values.ValueClass is values.MutexValue:
         log.warning("%s was set after prometheus_client was imported; metrics stay in this process", ENV)
         return None
+    os.makedirs(path, exist_ok=True)  # values are written there from the first metric on
     return path
 
 

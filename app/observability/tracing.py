@@ -97,7 +97,8 @@ def build_tracer(settings: ObservabilitySettings) -> Tracer:
         return NoTracer()
     try:
         from app.observability.otel import otlp_tracer
+
+        return otlp_tracer(settings.otel_service_name, settings.otel_endpoint)
     except ImportError:
         log.warning("tracing is enabled but the `otel` extra is not installed (pip install 'guardserve[otel]'): off")
         return NoTracer()
-    return otlp_tracer(settings.otel_service_name, settings.otel_endpoint)
