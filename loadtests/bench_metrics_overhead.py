@@ -7,6 +7,7 @@ with httpx's ASGI transport and reports the mean time per request (best of inter
 is shared) and the difference to metrics off. Modes:
 metrics off; metrics on (single process); metrics on + one JSON access line per request (to a discarding
 handler); metrics on in multiprocess mode (a child process with PROMETHEUS_MULTIPROC_DIR, values in mmap files).
+Then the recording calls alone, which is steadier on a busy machine than the whole stack.
 """
 
 from __future__ import annotations
@@ -55,17 +56,44 @@ async def _measure(metrics: bool, access_log: bool, requests: int) -> float:
         return (time.perf_counter() - started) / requests
 
 
+def _record_only(requests: int) -> float:
+    """The metrics work of one finished request alone: request_started + request_finished (streamed, 16 tokens)."""
+    from app.context import RequestContext
+    from app.observability.metrics import GatewayMetrics
+
+    metrics = GatewayMetrics()
+    metrics.set_models(["m"])
+    ctx = RequestContext(request_id="r", route="/v1/chat/completions", model="m", status=200)
+    ctx.prompt_tokens, ctx.completion_tokens = 30, 16
+    ctx.first_token_at, ctx.last_token_at = ctx.started + 0.05, ctx.started + 0.2
+    best = float("inf")
+    for _ in range(5):
+        started = time.perf_counter()
+        for _ in range(requests):
+            metrics.request_started()
+            metrics.request_finished(ctx, "/v1/chat/completions")
+        best = min(best, (time.perf_counter() - started) / requests)
+    return best
+
+
 def _child(args: argparse.Namespace) -> None:
+    if args.record_only:
+        print(json.dumps(_record_only(args.requests)))
+        return
     print(json.dumps(asyncio.run(_measure(args.metrics == "on", args.access_log, args.requests))))
 
 
-def _run_child(requests: int, metrics: bool, access_log: bool, multiproc_dir: str | None) -> float:
+def _run_child(
+    requests: int, metrics: bool, access_log: bool, multiproc_dir: str | None, record_only: bool = False
+) -> float:
     env = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
     if multiproc_dir:
         env["PROMETHEUS_MULTIPROC_DIR"] = multiproc_dir
     cmd = [sys.executable, __file__, "--child", "--requests", str(requests), "--metrics", "on" if metrics else "off"]
     if access_log:
         cmd.append("--access-log")
+    if record_only:
+        cmd.append("--record-only")
     out = subprocess.run(cmd, env=env, check=True, capture_output=True, text=True).stdout
     return float(out.strip().splitlines()[-1])
 
@@ -77,6 +105,7 @@ def main() -> None:
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--metrics", choices=["on", "off"], default="on", help=argparse.SUPPRESS)
     parser.add_argument("--access-log", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--record-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         _child(args)
@@ -92,6 +121,10 @@ def main() -> None:
         for _ in range(args.rounds):
             for name, metrics, access_log, multiproc_dir in modes:
                 best[name] = min(best[name], _run_child(args.requests, metrics, access_log, multiproc_dir))
+        recording = {
+            "single process": _run_child(args.requests * 4, True, False, None, record_only=True),
+            "multiprocess mode": _run_child(args.requests * 4, True, False, directory, record_only=True),
+        }
     results = list(best.items())
     base = results[0][1]
     print(f"{args.requests} sequential GET /v1/models through the ASGI stack (in-process, no sockets), ", end="")
@@ -100,6 +133,9 @@ def main() -> None:
     print(f"|{'-' * 34}|{'-' * 12}|{'-' * 10}|")
     for name, seconds in results:
         print(f"| {name:<32} | {seconds * 1e6:>10.1f} | {(seconds - base) * 1e6:>+7.1f}µ |")
+    print("\nThe metrics work of one finished streamed request alone (request_started + request_finished):\n")
+    for name, seconds in recording.items():
+        print(f"  {name:<18} {seconds * 1e6:6.1f} µs")
 
 
 if __name__ == "__main__":

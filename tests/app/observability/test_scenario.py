@@ -4,6 +4,9 @@ The gateway serves the tiny CPU model and ``remote``, an OpenAI-HTTP model whose
 scrapes ``/metrics`` before and after (once nothing is in flight) and compares *everything* that moved (counters,
 histogram counts, gauges) with what the step expects: an extra series or a wrong amount fails.
 
+``test_upstream_killed_mid_stream`` adds the other engine failure: a real upstream (`guardserve engine`) killed
+after the first token, so the request is a 200 whose stream ends in an error event.
+
 Steps still to add when their features land (same shape, one function each):
 * blocked by a guard: ``guardserve_guard_actions_total{guard=...,stage="input",action="block"}`` +1,
   ``guardserve_guard_duration_seconds_count{guard=...,stage="input"}`` +1, and the request's own series
@@ -29,7 +32,7 @@ from app.settings import HTTPSettings, ObservabilitySettings, Settings
 from models.registry import ModelEntry
 from tests.conftest import TINY
 from tests.support.metrics import Samples, delta, key, scrape, settled
-from tests.support.servers import LiveServer, free_port, serve_in_thread, wait_until
+from tests.support.servers import LiveServer, free_port, serve_in_thread, start_engine_process, wait_until
 
 REMOTE = "remote"
 CHAT = "/v1/chat/completions"
@@ -265,3 +268,42 @@ def test_no_label_value_comes_from_user_input(gateway: LiveServer) -> None:
     for name in samples:
         for label, value in re.findall(r'(\w+)="([^"]*)"', name):
             assert label in ALLOWED and ALLOWED[label](value), f"{label}={value!r} in {name}"
+
+
+def test_upstream_killed_mid_stream(tiny_checkpoint: Path, tmp_path: Path) -> None:
+    """The engine dies after the 200 went out: the request counts as a 200, the failure as an upstream error."""
+    doomed = start_engine_process(tiny_checkpoint, name="doomed", log=tmp_path / "doomed.log")
+    settings = Settings(
+        models=[ModelEntry(name="doomed", engine="openai", url=doomed.v1, context_length=2048)],
+        http=HTTPSettings(health_ttl=0),
+        observability=ObservabilitySettings(engine_health_interval=0.2),
+    )
+    server = serve_in_thread(create_app(settings))
+    metrics = server.url + "/metrics"
+    try:
+        assert settled(metrics)[key("guardserve_engine_up", engine="doomed")] == 1
+        before = settled(metrics)
+        body = {"model": "doomed", "messages": MSG, "max_tokens": 2000, "ignore_eos": True, "stream": True}
+        with httpx.stream("POST", server.v1 + "/chat/completions", json=body, timeout=30) as response:
+            assert response.status_code == 200
+            lines = response.iter_lines()
+            for line in lines:  # up to the first token
+                if line.startswith("data: {") and json.loads(line[6:])["choices"][0]["delta"].get("content"):
+                    break
+            doomed.process.kill()
+            events = [line for line in lines if line]
+        assert events[-2].startswith('data: {"error"') and events[-1] == "data: [DONE]"
+        wait_until(lambda: scrape(metrics)[key("guardserve_engine_up", engine="doomed")] == 0, 5)
+        moved = delta(before, settled(metrics))
+        tokens = moved.pop(key("guardserve_completion_tokens_total", model="doomed"))
+        moved.pop(key("guardserve_time_per_output_token_seconds_count", model="doomed"), None)  # if 2+ tokens came
+        assert tokens >= 1
+        assert moved == {
+            **requests_total(CHAT, "doomed", 200),
+            key("guardserve_engine_errors_total", engine="doomed", kind="upstream"): 1,
+            key("guardserve_time_to_first_token_seconds_count", model="doomed"): 1,
+            key("guardserve_engine_up", engine="doomed"): -1,  # the health poll noticed
+        }
+    finally:
+        server.stop()
+        doomed.stop()
