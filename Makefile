@@ -8,7 +8,7 @@ PIP := $(PY) -m pip --disable-pip-version-check
 GUARDSERVE := $(VENV)/bin/guardserve
 UNTRAINED := models/checkpoints/guardserve-untrained
 
-.PHONY: serve test lint bench clean
+.PHONY: serve test lint bench bench-metrics clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,9 @@ lint: $(VENV)/.installed-test
 
 bench: $(VENV)/.installed-test
 	$(PY) loadtests/bench_cpu_engine.py
+
+bench-metrics: $(VENV)/.installed-test
+	$(PY) loadtests/bench_metrics_overhead.py
 
 clean:
 	rm -rf $(VENV) $(UNTRAINED) .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -11,8 +11,11 @@ from fastapi import FastAPI
 
 from app.errors import install_error_handlers
 from app.middleware import BodyLimitMiddleware, RequestContextMiddleware
-from app.routers import health, moderations, openai
-from app.services import Services
+from app.observability.core import Observability
+from app.observability.instrumented import TracedAdmission
+from app.observability.middleware import ObservabilityMiddleware
+from app.routers import health, metrics, moderations, openai
+from app.services import AdmitAll, Services
 from app.settings import GuardrailSettings, Settings
 from guardrails.runtime import Guardrails
 from models.registry import ModelEntry, ServedModel, load_registry, start_engine
@@ -62,37 +65,50 @@ async def start_guardrails(settings: GuardrailSettings) -> Guardrails | None:
     return guardrails
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, observability: Observability | None = None) -> FastAPI:
+    """The gateway. ``observability`` defaults to what the settings ask for (tests pass their own tracer)."""
     settings = settings or Settings()
+    obs = observability or Observability.from_settings(settings)
 
-    services = Services(settings=settings)
+    services = Services(
+        settings=settings,
+        admission=TracedAdmission(AdmitAll(), obs.tracer),
+        metrics=obs.recorder,
+        tracer=obs.tracer,
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         services.guardrails = await start_guardrails(settings.guardrails)
         try:
-            app.state.models = await start_models(settings)
+            app.state.models = obs.instrument(await start_models(settings))
         except BaseException:
             if services.guardrails is not None:
                 services.guardrails.close()
             raise
+        await obs.start(app.state.models)
         try:
             yield
         finally:
+            await obs.stop()
             await asyncio.gather(*(m.engine.aclose() for m in app.state.models.values()))
             if services.guardrails is not None:
                 services.guardrails.close()
 
     app = FastAPI(title="GuardServe", version="0.1.0", lifespan=lifespan)
     app.state.settings = settings
+    app.state.observability = obs
     app.state.services = services
     app.state.models = {}
     install_error_handlers(app)
     app.include_router(openai.router)
     app.include_router(moderations.router)
     app.include_router(health.router)
-    # Outermost last: the request context exists before the body limit can reject.
+    if obs.serves_metrics_route:
+        app.include_router(metrics.router)
+    # Outermost last: the request context exists before anything else; the body limit's 413 is observed.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(ObservabilityMiddleware, observability=obs, routes=app.router.routes)
     app.add_middleware(RequestContextMiddleware)
     return app
 
