@@ -27,6 +27,7 @@ from app.limits.memory import MemoryLimiter
 from app.limits.model import RateLimiter
 from app.limits.redis_limiter import RedisLimiter
 from app.limits.resilient import ResilientLimiter
+from app.observability.recorder import MetricsRecorder
 from app.services import Admission, AdmitAll
 from app.settings import Settings
 from app.store.backend import BackendUnavailableError, RedisBackend
@@ -105,6 +106,12 @@ class Access:
             retry = max(1, round(settings.redis.breaker_reset_ms / 1000))
             admission = RateLimitAdmission(limiter, limits, events=events, unavailable_retry_s=retry)
         return cls(settings, backend, keys, limiter, admission, events)
+
+    def report_to(self, recorder: MetricsRecorder) -> None:
+        """Rate-limit decisions and the degraded flag go to the metrics (``Services.metrics``)."""
+        self.events.subscribe(recorder.ratelimit_decision)
+        if self.backend is not None:
+            self.backend.on_degraded(recorder.ratelimit_degraded)
 
     @property
     def degraded(self) -> bool:

@@ -11,11 +11,18 @@ Options become ``GUARDSERVE_*`` environment variables, so every uvicorn worker b
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
+import logging.config
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from app.settings import Settings
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -56,19 +63,57 @@ def _export(**values: object) -> None:
 def _run_server() -> None:
     import uvicorn
 
+    from app.observability.logs import logging_config
     from app.settings import Settings
 
     settings = Settings()
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    uvicorn.run(
-        "app.main:create_app_from_env",
-        factory=True,
-        host=settings.host,
-        port=settings.port,
-        workers=settings.workers,
-        log_level=settings.log_level,
-        timeout_graceful_shutdown=10,
-    )
+    log_config = logging_config(settings.log_level, settings.observability.log_format)
+    logging.config.dictConfig(log_config)
+    with _multiprocess_metrics(settings):
+        uvicorn.run(
+            "app.main:create_app_from_env",
+            factory=True,
+            host=settings.host,
+            port=settings.port,
+            workers=settings.workers,
+            log_level=settings.log_level,
+            log_config=log_config,
+            access_log=False,  # the gateway logs its own access line (route template, no query, request id)
+            timeout_graceful_shutdown=10,
+        )
+
+
+@contextlib.contextmanager
+def _multiprocess_metrics(settings: Settings) -> Iterator[None]:
+    """Several workers (or PROMETHEUS_MULTIPROC_DIR set): prometheus_client's multiprocess mode, in a fresh
+    directory, and the metrics port (if any) served from here for all workers.
+
+    The directory is exported before uvicorn spawns the workers, so each records into it from its first import.
+    """
+    from app.observability import multiproc
+
+    if not settings.observability.metrics_enabled or (settings.workers == 1 and multiproc.ENV not in os.environ):
+        yield
+        return
+
+    path, created = multiproc.prepare()
+    log = logging.getLogger(__name__)
+    log.info("metrics of the %d workers are collected in %s", settings.workers, path)
+    server = None
+    try:
+        port = settings.observability.metrics_port
+        if port is not None:
+            from app.observability.exporter import start_metrics_server
+
+            host = settings.observability.metrics_host or settings.host
+            server = start_metrics_server(multiproc.collecting_registry(str(path)), host, port)
+            log.info("metrics on http://%s:%d/metrics", host, port, extra={"port": port})
+        yield
+    finally:
+        if server is not None:
+            server.stop()
+        if created:
+            multiproc.remove(path)
 
 
 def main(argv: list[str] | None = None) -> int:

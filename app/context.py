@@ -41,7 +41,9 @@ class RequestContext:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     finish_reason: str | None = None
-    first_token_at: float | None = None
+    first_token_at: float | None = None  # perf_counter of the engine's first output token (streams)
+    last_token_at: float | None = None  # perf_counter of the engine's last token (streams)
+    first_sent_at: float | None = None  # the first text sent to the client, after the output guards (streams)
     status: int | None = None  # HTTP status sent (499: client went away first)
     disconnected: bool = False  # the client left before the answer was complete
     # The API key's identity (set by app.auth before any route runs; never the raw key).

@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from app.context import RequestContext
+from app.observability.recorder import MetricsRecorder, NoMetrics
+from app.observability.tracing import NoTracer, Tracer
 from app.settings import Settings
 from guardrails.runtime import Guardrails
 from models.engine import GenerationRequest
@@ -35,3 +37,5 @@ class Services:
     settings: Settings
     admission: Admission = field(default_factory=AdmitAll)
     guardrails: Guardrails | None = None  # None: guardrails disabled
+    metrics: MetricsRecorder = field(default_factory=NoMetrics)  # guards, limits, feedback record here
+    tracer: Tracer = field(default_factory=NoTracer)  # spans for auth, the limiter, each guard

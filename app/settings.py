@@ -61,6 +61,19 @@ class GuardrailSettings(BaseModel):
         return value
 
 
+class ObservabilitySettings(BaseModel):
+    """Metrics, logs and traces (``GUARDSERVE_OBSERVABILITY__*``)."""
+
+    metrics_enabled: bool = True  # serve Prometheus metrics at all
+    metrics_port: int | None = Field(None, ge=1, le=65535)  # serve /metrics there instead of the API port
+    metrics_host: str | None = None  # where the metrics port listens (default: the API host)
+    log_format: Literal["json", "text"] = "json"  # `guardserve serve` logs; json: one object per line
+    engine_health_interval: float = Field(5.0, gt=0)  # seconds between engine_up updates
+    otel_enabled: bool = False  # OpenTelemetry traces; needs the `otel` extra
+    otel_endpoint: str = "http://127.0.0.1:4318/v1/traces"  # OTLP/HTTP collector
+    otel_service_name: str = "guardserve"
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="GUARDSERVE_", env_nested_delimiter="__", extra="ignore")
 
@@ -81,6 +94,7 @@ class Settings(BaseSettings):
     cpu: CPUSettings = Field(default_factory=CPUSettings)
     http: HTTPSettings = Field(default_factory=HTTPSettings)
     guardrails: GuardrailSettings = Field(default_factory=GuardrailSettings)
+    observability: ObservabilitySettings = Field(default_factory=ObservabilitySettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)  # API keys (app/auth/settings.py)
     limits: LimitSettings = Field(default_factory=LimitSettings)  # rate limits (app/limits/settings.py)
     redis: RedisSettings = Field(default_factory=RedisSettings)  # shared state (app/store/settings.py)

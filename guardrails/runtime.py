@@ -32,7 +32,7 @@ from guardrails.policy import (
     ToxicitySpec,
     load_policies,
 )
-from guardrails.screening import StageOutcome, Target, screen
+from guardrails.screening import SpanFactory, StageOutcome, Target, screen
 from guardrails.streaming import StreamScreen
 from guardrails.toxicity import ToxicityClassifier, build_classifier
 from guardrails.types import Action, Stage
@@ -62,16 +62,25 @@ class Policy:
     def pseudonymizes(self) -> bool:
         return self.spec.input.pii is not None and self.spec.input.pii.action is Action.PSEUDONYMIZE
 
-    async def screen_input(self, messages: Sequence[tuple[str, str]], pseudonyms: Pseudonymizer | None) -> StageOutcome:
+    async def screen_input(
+        self, messages: Sequence[tuple[str, str]], pseudonyms: Pseudonymizer | None, span: SpanFactory | None = None
+    ) -> StageOutcome:
         """``messages``: (role, text) pairs. Injection and toxicity look at user messages; PII at all of them."""
         targets = [Target(text, USER_ONLY if role == "user" else OTHER_ROLES) for role, text in messages]
         return await screen(
-            self.input_guards, targets, Stage.INPUT, pseudonyms=pseudonyms, fail_closed=self.fail_closed
+            self.input_guards, targets, Stage.INPUT, pseudonyms=pseudonyms, fail_closed=self.fail_closed, span=span
         )
 
-    async def screen_output(self, text: str, pseudonyms: Pseudonymizer | None) -> StageOutcome:
+    async def screen_output(
+        self, text: str, pseudonyms: Pseudonymizer | None, span: SpanFactory | None = None
+    ) -> StageOutcome:
         outcome = await screen(
-            self.output_guards, [Target(text)], Stage.OUTPUT, pseudonyms=pseudonyms, fail_closed=self.fail_closed
+            self.output_guards,
+            [Target(text)],
+            Stage.OUTPUT,
+            pseudonyms=pseudonyms,
+            fail_closed=self.fail_closed,
+            span=span,
         )
         if pseudonyms is not None and outcome.blocked is None:
             outcome.texts = [pseudonyms.restore(t) for t in outcome.texts]

@@ -9,7 +9,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 
 from guardrails.guards import Guard, Inspection
@@ -40,13 +41,20 @@ class StageOutcome:
         return next((d for d in self.decisions if d.action is Action.BLOCK), None)
 
 
-async def _timed(guard: Guard, text: str) -> tuple[Inspection | BaseException, float]:
+SpanFactory = Callable[[str, Mapping[str, str]], AbstractContextManager[object]]
+
+
+async def _timed(
+    guard: Guard, text: str, stage: Stage, span: SpanFactory | None
+) -> tuple[Inspection | BaseException, float]:
     start = time.perf_counter()
-    try:
-        result: Inspection | BaseException = await guard.inspect(text)
-    except Exception as exc:  # reported through the decision; never propagated to the request
-        log.warning("guard %s failed: %s", guard.name, type(exc).__name__)
-        result = exc
+    attributes = {"guardserve.guard": guard.name, "guardserve.stage": stage.value}
+    with span(f"guard.{guard.name}", attributes) if span is not None else nullcontext():
+        try:
+            result: Inspection | BaseException = await guard.inspect(text)
+        except Exception as exc:  # reported through the decision; never propagated to the request
+            log.warning("guard %s failed: %s", guard.name, type(exc).__name__)
+            result = exc
     return result, (time.perf_counter() - start) * 1000
 
 
@@ -57,9 +65,11 @@ async def screen(
     *,
     pseudonyms: Pseudonymizer | None,
     fail_closed: bool,
+    span: SpanFactory | None = None,
 ) -> StageOutcome:
+    """``span``, when given, opens a tracing span around each guard call (e.g. the gateway's tracer)."""
     jobs = [(g, i) for g in guards for i, t in enumerate(targets) if t.wants(g)]
-    results = await asyncio.gather(*(_timed(g, targets[i].text) for g, i in jobs))
+    results = await asyncio.gather(*(_timed(g, targets[i].text, stage, span) for g, i in jobs))
     texts = [t.text for t in targets]
     decisions: list[Decision] = []
     for guard in guards:

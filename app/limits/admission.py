@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from app.context import RequestContext
 from app.errors import SERVER_ERROR, APIError
 from app.limits.counting import TokenCounters
-from app.limits.events import LimitEvents
+from app.limits.events import METRIC_LIMITS, LimitEvents
 from app.limits.headers import duration, rate_limit_headers
 from app.limits.model import Ask, Decision, Lease, RateLimiter, Scope
 from app.limits.settings import Limits, LimitSettings
@@ -80,7 +80,7 @@ class RateLimitAdmission:
             deciding.add_done_callback(self._release_abandoned)  # the client left mid-decision: give it back
             raise
         except BackendUnavailableError:
-            self.events.decision("all", "unavailable")
+            self.events.decision("all", "fail_closed")
             raise APIError(
                 503,
                 "Rate limiting is temporarily unavailable; please retry shortly.",
@@ -90,9 +90,9 @@ class RateLimitAdmission:
             ) from None
         ctx.response_headers.update(rate_limit_headers(ask, decision.usage))
         if not decision.allowed:
-            self.events.decision(f"{scopes[decision.refused_scope].kind}_{decision.refused_limit}", "limited")
+            self.events.decision(METRIC_LIMITS.get(decision.refused_limit or "", "all"), "limited")
             raise self._refusal(ask, decision)
-        self.events.decision("all", "allowed")
+        self.events.decision("all", "fail_open" if decision.degraded else "allowed")
         assert decision.lease is not None
         ctx.on_finish(self._settlement(decision.lease, prompt, counts_tokens))
 

@@ -25,7 +25,7 @@ from app.services import Services
 from app.serving.guarding import GuardSession, begin
 from app.serving.streams import DONE, PrimedStream, SSEResponse, open_stream, sse_error, sse_event
 from guardrails.streaming import StreamScreen, StreamStep
-from models.engine import EngineError, FinishReason, GenerationRequest
+from models.engine import Delta, EngineError, FinishReason, GenerationRequest
 from models.registry import ServedModel
 
 
@@ -75,7 +75,7 @@ async def prepare(
 ) -> tuple[GenerationRequest, GuardSession]:
     """Admission first (cheap refusals before guard work), then the input guards. Returns what the engine sees."""
     await services.admission.admit(ctx, served, request)
-    session = begin(services.guardrails, ctx, requested_policy)
+    session = begin(services, ctx, requested_policy)
     return await session.screen_input(request), session
 
 
@@ -122,15 +122,13 @@ async def sse_body(
         yield opening
     try:
         async for delta in stream:
-            ctx.prompt_tokens = delta.prompt_tokens or ctx.prompt_tokens
-            ctx.completion_tokens = delta.completion_tokens
+            _record(ctx, delta)
             text, finish = delta.text, delta.finish_reason
             if screen is not None:
                 text, blocked = await _screen_delta(screen, text, finish is not None)
                 finish = "content_filter" if blocked else finish
             if text:
-                if ctx.first_token_at is None:
-                    ctx.first_token_at = time.perf_counter()
+                ctx.first_sent_at = ctx.first_sent_at or time.perf_counter()
                 yield fmt.text(text)
             if finish is not None:
                 if screen is not None:
@@ -147,6 +145,16 @@ async def sse_body(
         ctx.disconnected = True
         raise
     yield DONE
+
+
+def _record(ctx: RequestContext, delta: Delta) -> None:
+    """Token counts and the engine's token times (TTFT/TPOT as vLLM defines them, before any guard hold-back)."""
+    ctx.prompt_tokens = delta.prompt_tokens or ctx.prompt_tokens
+    if delta.text or delta.completion_tokens > ctx.completion_tokens:
+        ctx.last_token_at = time.perf_counter()
+        if delta.text and ctx.first_token_at is None:
+            ctx.first_token_at = ctx.last_token_at
+    ctx.completion_tokens = delta.completion_tokens
 
 
 async def _screen_delta(screen: StreamScreen, text: str, last: bool) -> tuple[str, bool]:

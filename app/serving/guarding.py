@@ -13,32 +13,36 @@ from typing import Any
 
 from app.context import RequestContext
 from app.errors import SERVER_ERROR, APIError
+from app.services import Services
 from guardrails.pii.pseudonyms import Pseudonymizer
-from guardrails.runtime import Guardrails, Policy, PolicyNotAllowedError
+from guardrails.runtime import Policy, PolicyNotAllowedError
 from guardrails.streaming import StreamScreen
 from guardrails.types import Action, Decision, Stage
 from models.engine import ChatMessage, FinishReason, GenerationRequest
 
 
-def begin(guardrails: Guardrails | None, ctx: RequestContext, requested: str | None) -> GuardSession:
+def begin(services: Services, ctx: RequestContext, requested: str | None) -> GuardSession:
+    guardrails = services.guardrails
     if guardrails is None:
         if requested is not None:
             raise APIError(
                 400, "Guardrails are disabled on this server.", param="guardrails", code="policy_not_allowed"
             )
-        return GuardSession(None, ctx)
+        return GuardSession(None, ctx, services)
     try:
         policy = guardrails.resolve(ctx.policy, requested)
     except PolicyNotAllowedError as exc:
         raise APIError(403, str(exc), param="guardrails.policy", code="policy_not_allowed") from exc
     ctx.policy = policy.name
-    return GuardSession(policy, ctx)
+    return GuardSession(policy, ctx, services)
 
 
 class GuardSession:
-    def __init__(self, policy: Policy | None, ctx: RequestContext) -> None:
+    def __init__(self, policy: Policy | None, ctx: RequestContext, services: Services) -> None:
         self.policy = policy
         self._ctx = ctx
+        self._metrics = services.metrics
+        self._span = services.tracer.span
         self._pseudonyms = Pseudonymizer() if policy is not None and policy.pseudonymizes else None
         self.decisions: dict[Stage, list[Decision]] = {Stage.INPUT: [], Stage.OUTPUT: []}
 
@@ -47,8 +51,12 @@ class GuardSession:
         return self.policy is not None
 
     def _record(self, stage: Stage, decisions: list[Decision]) -> None:
+        """Keep the decisions for the explanation and the request context; count them (streams: once, at the end)."""
         self.decisions[stage] = decisions
         self._ctx.guard_decisions.extend(decisions)
+        for d in decisions:
+            self._metrics.guard_action(d.guard, stage.value, "error" if d.error else d.action.value)
+            self._metrics.guard_duration(d.guard, stage.value, d.latency_ms / 1000)
 
     async def screen_input(self, request: GenerationRequest) -> GenerationRequest:
         """Screen every message; returns the request the engine may see. Raises 400 (blocked) or 503 (guard down)."""
@@ -58,7 +66,7 @@ class GuardSession:
             pairs = [(m.role, m.content) for m in request.messages]
         else:
             pairs = [("user", request.prompt or "")]
-        outcome = await self.policy.screen_input(pairs, self._pseudonyms)
+        outcome = await self.policy.screen_input(pairs, self._pseudonyms, self._span)
         self._record(Stage.INPUT, outcome.decisions)
         blocked = outcome.blocked
         if blocked is not None:
@@ -72,7 +80,7 @@ class GuardSession:
         """Screen a whole answer: (text to return, finish reason). A block returns no text and content_filter."""
         if self.policy is None:
             return text, finish
-        outcome = await self.policy.screen_output(text, self._pseudonyms)
+        outcome = await self.policy.screen_output(text, self._pseudonyms, self._span)
         self._record(Stage.OUTPUT, outcome.decisions)
         if outcome.blocked is not None:
             return None, "content_filter"

@@ -30,6 +30,12 @@ def shared_nlp_engine(ner: bool) -> NlpEngineInfo:
         return _shared_nlp[ner]
 
 
+def quiet_presidio() -> None:
+    """Presidio logs the text it analyzes at debug level (context words, matched values): never below WARNING."""
+    for name in ("presidio-analyzer", "presidio-anonymizer"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
 class PIIEngine:
     def __init__(self, config: PIIConfig | None = None, nlp: NlpEngineInfo | None = None) -> None:
         presidio_offline()
@@ -38,14 +44,14 @@ class PIIEngine:
 
         self.config = config or PIIConfig()
         self.nlp = nlp or shared_nlp_engine(self.config.ner)
+        quiet_presidio()
         registry = RecognizerRegistry(supported_languages=["en"])
         presidio_log = logging.getLogger("presidio-analyzer")
-        level = presidio_log.level
         presidio_log.setLevel(logging.ERROR)  # one warning per non-English recognizer skipped: noise
         try:
             registry.load_predefined_recognizers(languages=["en"], nlp_engine=self.nlp.engine)
         finally:
-            presidio_log.setLevel(level)
+            presidio_log.setLevel(logging.WARNING)
         for custom in self.config.custom:
             patterns = [Pattern(p.name, p.regex, p.score) for p in custom.patterns]
             registry.add_recognizer(

@@ -91,7 +91,7 @@ async def test_redis_down_in_fail_closed_is_503_with_retry_after() -> None:
     with pytest.raises(APIError) as err:
         await a.admit(ctx(), SERVED, request(10))
     assert err.value.status == 503 and err.value.headers["Retry-After"] == "1"
-    assert a.events.decisions[("all", "unavailable")] == 1
+    assert a.events.decisions[("all", "fail_closed")] == 1
 
 
 async def test_refusals_are_429_and_counted_by_limit() -> None:
@@ -103,7 +103,7 @@ async def test_refusals_are_429_and_counted_by_limit() -> None:
         await a.admit(ctx(), SERVED, request(10))
     assert err.value.status == 429 and err.value.type == "rate_limit_exceeded"
     assert int(err.value.headers["Retry-After"]) == 60
-    assert seen == [("all", "allowed"), ("key_requests", "limited")]
+    assert seen == [("all", "allowed"), ("requests", "limited")]
 
 
 async def test_too_large_for_the_limit_says_so() -> None:

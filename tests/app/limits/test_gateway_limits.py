@@ -86,6 +86,9 @@ def test_429_with_retry_after_and_the_openai_type(limited: tuple[LiveServer, str
     assert response.status_code == 429 and 55 <= int(response.headers["retry-after"]) <= 60
     assert response.json()["error"]["type"] == "rate_limit_exceeded"
     assert response.headers["x-ratelimit-remaining-requests"] == "0"
+    metrics = httpx.get(f"{server.url}/metrics").text  # recorded for Prometheus too
+    assert 'guardserve_ratelimit_decisions_total{limit="requests",result="limited"}' in metrics
+    assert 'guardserve_ratelimit_decisions_total{limit="all",result="allowed"}' in metrics
 
 
 def test_tenant_limit_spans_keys(limited: tuple[LiveServer, str]) -> None:

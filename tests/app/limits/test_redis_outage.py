@@ -85,6 +85,9 @@ async def test_redis_killed_mid_load_and_restarted(
         killed = time.monotonic()
         own_redis.kill()
         await asyncio.sleep(1.5)
+        async with httpx.AsyncClient(timeout=10) as c:
+            metrics = (await c.get(f"{gateway.url}/metrics")).text
+        degraded_metric = "guardserve_ratelimit_backend_degraded 1.0" in metrics
         own_redis.start()  # same port, AOF: keys and windows are back
         back = time.monotonic()
         degraded_during = gateway.app.state.access.degraded
@@ -103,10 +106,14 @@ async def test_redis_killed_mid_load_and_restarted(
         load.stop()
         await running
         store.close()
+        async with httpx.AsyncClient(timeout=10) as c:
+            final_metrics = (await c.get(f"{gateway.url}/metrics")).text
     finally:
         gateway.stop()
 
-    assert degraded_during
+    assert degraded_during and degraded_metric
+    assert f'guardserve_ratelimit_decisions_total{{limit="all",result="{mode}"}}' in final_metrics
+    assert "guardserve_ratelimit_backend_degraded 0.0" in final_metrics  # back
     assert load.between(0, killed) == {200}
     during = load.between(killed + 0.3, back)  # the first 0.3 s: requests already admitted finish normally
     everything = {status for _, status in load.results}

@@ -1,0 +1,108 @@
+"""Decorators that observe the engine and admission seams without the serving code knowing.
+
+:class:`InstrumentedEngine` wraps each served engine: a span per call (``engine.generate`` / ``engine.stream``),
+``engine_errors_total{engine,kind}`` for every :class:`~models.engine.EngineError` (kind is its bounded ``kind``;
+anything else is ``internal``; cancellation is not an error) and ``engine_up{engine}`` from every health check.
+Attributes the wrapped engine has beyond the protocol (``inflight``, ``stats``) are passed through.
+
+:class:`TracedAdmission` puts the admission decision (rate limits) in its own span.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+from app.context import RequestContext
+from app.observability.metrics import GatewayMetrics
+from app.observability.tracing import Span, Tracer
+from app.services import Admission
+from models.engine import Completion, Delta, Engine, EngineError, EngineHealth, GenerationRequest
+from models.registry import ServedModel
+
+
+class InstrumentedEngine:
+    def __init__(self, name: str, kind: str, inner: Engine, metrics: GatewayMetrics | None, tracer: Tracer) -> None:
+        self.name = name
+        self.inner = inner
+        self._metrics = metrics
+        self._tracer = tracer
+        self._attributes = {"guardserve.engine": name, "guardserve.engine_kind": kind}
+
+    def __getattr__(self, attribute: str) -> Any:
+        return getattr(self.inner, attribute)
+
+    async def generate(self, request: GenerationRequest) -> Completion:
+        span = self._tracer.start_span("engine.generate", self._attributes)
+        try:
+            result = await self.inner.generate(request)
+            span.set_attribute("guardserve.finish_reason", result.finish_reason)
+        except BaseException as exc:
+            self._failed(span, exc)
+            raise
+        finally:
+            span.end()
+        return result
+
+    async def stream(self, request: GenerationRequest) -> AsyncIterator[Delta]:
+        span = self._tracer.start_span("engine.stream", self._attributes)
+        deltas = self.inner.stream(request)
+        first, finished = True, False
+        try:
+            async for delta in deltas:
+                if first and delta.text:
+                    first = False
+                    span.add_event("first_token")
+                if delta.finish_reason is not None:
+                    finished = True
+                    span.set_attribute("guardserve.finish_reason", delta.finish_reason)
+                yield delta
+        except GeneratorExit:
+            if not finished:  # closed before the end: the client went away
+                span.set_attribute("guardserve.cancelled", True)
+            raise
+        except BaseException as exc:
+            self._failed(span, exc)
+            raise
+        finally:
+            aclose = getattr(deltas, "aclose", None)
+            if aclose is not None:
+                await aclose()
+            span.end()
+
+    async def health(self) -> EngineHealth:
+        try:
+            health = await self.inner.health()
+        except Exception as exc:
+            health = EngineHealth(False, f"health check failed: {type(exc).__name__}", 0)
+        if self._metrics is not None:
+            self._metrics.engine_health(self.name, health.ok)
+        return health
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+    def _failed(self, span: Span, exc: BaseException) -> None:
+        if isinstance(exc, asyncio.CancelledError | GeneratorExit):
+            span.set_attribute("guardserve.cancelled", True)
+            return
+        kind = exc.kind if isinstance(exc, EngineError) else "internal"
+        span.set_error(kind)
+        if self._metrics is not None:
+            self._metrics.engine_error(self.name, kind)
+
+
+def instrument(served: ServedModel, metrics: GatewayMetrics | None, tracer: Tracer) -> ServedModel:
+    engine = InstrumentedEngine(served.name, served.entry.engine, served.engine, metrics, tracer)
+    return ServedModel(served.entry, engine, served.context_length, served.trained, served.created)
+
+
+class TracedAdmission:
+    def __init__(self, inner: Admission, tracer: Tracer) -> None:
+        self.inner = inner
+        self._tracer = tracer
+
+    async def admit(self, ctx: RequestContext, served: ServedModel, request: GenerationRequest) -> None:
+        with self._tracer.span("admission", {"guardserve.model": served.name}):
+            await self.inner.admit(ctx, served, request)
