@@ -73,7 +73,7 @@ async def test_batched_results_equal_solo_results(engine: CPUEngine) -> None:
 
 async def test_request_joins_a_running_batch(engine: CPUEngine) -> None:
     long = asyncio.create_task(engine.generate(chat("long", max_tokens=1500, ignore_eos=True)))
-    for _ in range(500):  # the scheduler thread picks it up (slower when the machine is busy)
+    for _ in range(500):  # wait (up to 5 s on a busy machine) until it is decoding
         if engine.stats.running == 1:
             break
         await asyncio.sleep(0.01)
