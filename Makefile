@@ -8,7 +8,7 @@ PIP := $(PY) -m pip --disable-pip-version-check
 GUARDSERVE := $(VENV)/bin/guardserve
 UNTRAINED := models/checkpoints/guardserve-untrained
 
-.PHONY: serve test lint bench bench-metrics clean
+.PHONY: serve test lint bench bench-limits bench-metrics clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,10 @@ lint: $(VENV)/.installed-test
 
 bench: $(VENV)/.installed-test
 	$(PY) loadtests/bench_cpu_engine.py
+
+## bench-limits: admission latency and gateway req/s with keys and limits on vs off (needs Redis on :6379)
+bench-limits: $(VENV)/.installed-test
+	$(PY) loadtests/bench_limits.py
 
 bench-metrics: $(VENV)/.installed-test
 	$(PY) loadtests/bench_metrics_overhead.py

@@ -3,6 +3,7 @@
     guardserve serve [--host H] [--port P] [--workers N] [--registry FILE]
     guardserve engine --checkpoint DIR --port P [--name NAME]      # CPU engine alone, same OpenAI API
     guardserve checkpoint untrained OUT [--size default|test]      # a random-weight checkpoint for trials
+    guardserve keys create|list|revoke|rotate|generate              # API keys (see app/auth/cli.py)
 
 Options become ``GUARDSERVE_*`` environment variables, so every uvicorn worker builds the same settings.
 """
@@ -46,6 +47,10 @@ def _parser() -> argparse.ArgumentParser:
     untrained.add_argument("out", type=Path)
     untrained.add_argument("--size", choices=["test", "default"], default="default")
     untrained.add_argument("--seed", type=int, default=0)
+
+    from app.auth.cli import add_parser as add_keys_parser
+
+    add_keys_parser(sub)
     return parser
 
 
@@ -119,15 +124,19 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "engine":
         checkpoint = args.checkpoint.resolve()
         entry = {"name": args.name or checkpoint.name, "engine": "cpu", "checkpoint": str(checkpoint)}
-        # an upstream for a gateway, which does the screening: no guardrails here
+        # An upstream for a gateway: no keys, limits or guardrails of its own (the gateway in front has them).
         _export(host=args.host, port=args.port, workers=1, models=json.dumps([entry]))
-        os.environ["GUARDSERVE_GUARDRAILS__ENABLED"] = "false"
+        _export(auth__enabled="false", limits__enabled="false", guardrails__enabled="false")
         _run_server()
     elif args.command == "checkpoint":
         from models.untrained import build_untrained_checkpoint
 
         path = build_untrained_checkpoint(args.out, size=args.size, seed=args.seed)
         print(f"untrained checkpoint written to {path}")
+    elif args.command == "keys":
+        from app.auth.cli import run as run_keys
+
+        return run_keys(args)
     return 0
 
 

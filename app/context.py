@@ -46,7 +46,13 @@ class RequestContext:
     first_sent_at: float | None = None  # the first text sent to the client, after the output guards (streams)
     status: int | None = None  # HTTP status sent (499: client went away first)
     disconnected: bool = False  # the client left before the answer was complete
-    policy: str | None = None  # guardrails policy: the API key's, then the one actually applied
+    # The API key's identity (set by app.auth before any route runs; never the raw key).
+    key_id: str | None = None
+    tenant: str | None = None
+    role: str | None = None  # "user" or "admin"
+    policy: str | None = None  # guardrails policy: the API key's (None: the default), then the one actually applied
+    key_limits: dict[str, int | None] = field(default_factory=dict)  # the key's own limits (app.limits.Limits)
+    response_headers: dict[str, str] = field(default_factory=dict)  # added to the response (x-ratelimit-*)
     guard_decisions: list[Decision] = field(default_factory=list)  # types, counts, actions: never values
     _finalizers: list[Callable[[RequestContext], Awaitable[None]]] = field(default_factory=list, repr=False)
 

@@ -9,13 +9,14 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from app.access import Access
 from app.errors import install_error_handlers
 from app.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from app.observability.core import Observability
 from app.observability.instrumented import TracedAdmission
 from app.observability.middleware import ObservabilityMiddleware
-from app.routers import health, metrics, moderations, openai
-from app.services import AdmitAll, Services
+from app.routers import admin, health, metrics, moderations, openai
+from app.services import Services
 from app.settings import GuardrailSettings, Settings
 from guardrails.runtime import Guardrails
 from models.registry import ModelEntry, ServedModel, load_registry, start_engine
@@ -69,45 +70,52 @@ def create_app(settings: Settings | None = None, observability: Observability | 
     """The gateway. ``observability`` defaults to what the settings ask for (tests pass their own tracer)."""
     settings = settings or Settings()
     obs = observability or Observability.from_settings(settings)
+    access = Access.build(settings)  # keys, limits, Redis; refuses prod without real secrets
+    access.report_to(obs.recorder)  # rate-limit decisions and the degraded flag become metrics
 
     services = Services(
         settings=settings,
-        admission=TracedAdmission(AdmitAll(), obs.tracer),
+        admission=TracedAdmission(access.admission, obs.tracer),
         metrics=obs.recorder,
         tracer=obs.tracer,
     )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        services.guardrails = await start_guardrails(settings.guardrails)
+        await access.start()
         try:
-            app.state.models = obs.instrument(await start_models(settings))
-        except BaseException:
-            if services.guardrails is not None:
-                services.guardrails.close()
-            raise
-        await obs.start(app.state.models)
-        try:
-            yield
+            services.guardrails = await start_guardrails(settings.guardrails)
+            try:
+                app.state.models = obs.instrument(await start_models(settings))
+                await obs.start(app.state.models)
+                try:
+                    yield
+                finally:
+                    await obs.stop()
+                    await asyncio.gather(*(m.engine.aclose() for m in app.state.models.values()))
+            finally:
+                if services.guardrails is not None:
+                    services.guardrails.close()
         finally:
-            await obs.stop()
-            await asyncio.gather(*(m.engine.aclose() for m in app.state.models.values()))
-            if services.guardrails is not None:
-                services.guardrails.close()
+            await access.aclose()
 
     app = FastAPI(title="GuardServe", version="0.1.0", lifespan=lifespan)
     app.state.settings = settings
     app.state.observability = obs
+    app.state.access = access
     app.state.services = services
     app.state.models = {}
     install_error_handlers(app)
     app.include_router(openai.router)
     app.include_router(moderations.router)
+    app.include_router(admin.router)
     app.include_router(health.router)
     if obs.serves_metrics_route:
         app.include_router(metrics.router)
-    # Outermost last: the request context exists before anything else; the body limit's 413 is observed.
+    # Outermost last: the request context exists before anything else; the body limit's 413 and auth's 401/403
+    # are observed; auth runs before the body is read.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    access.install(app)  # AuthMiddleware (+ the key store's 503 handler)
     app.add_middleware(ObservabilityMiddleware, observability=obs, routes=app.router.routes)
     app.add_middleware(RequestContextMiddleware)
     return app

@@ -12,6 +12,9 @@ from typing import Literal
 from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from app.auth.settings import AuthSettings
+from app.limits.settings import LimitSettings
+from app.store.settings import RedisSettings
 from guardrails.policy import DEFAULT_POLICY_FILE
 from models.cpu.config import CPUEngineConfig
 from models.openai_http import HTTPEngineConfig
@@ -92,3 +95,6 @@ class Settings(BaseSettings):
     http: HTTPSettings = Field(default_factory=HTTPSettings)
     guardrails: GuardrailSettings = Field(default_factory=GuardrailSettings)
     observability: ObservabilitySettings = Field(default_factory=ObservabilitySettings)
+    auth: AuthSettings = Field(default_factory=AuthSettings)  # API keys (app/auth/settings.py)
+    limits: LimitSettings = Field(default_factory=LimitSettings)  # rate limits (app/limits/settings.py)
+    redis: RedisSettings = Field(default_factory=RedisSettings)  # shared state (app/store/settings.py)

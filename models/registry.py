@@ -48,6 +48,7 @@ class ModelEntry(BaseModel):
     url: str | None = None  # openai: base URL including /v1
     upstream_model: str | None = None  # openai: the upstream's name for the model (default: our name)
     api_key_env: str | None = None  # openai: name of an env var holding the upstream's API key
+    tokenizer: Path | None = None  # openai: a directory with tokenizer.json (exact prompt counts for rate limits)
     context_length: int | None = Field(default=None, gt=0)  # cpu: defaults to the checkpoint's; openai: required
     description: str = ""
 
@@ -83,8 +84,10 @@ def load_registry(path: str | Path) -> list[ModelEntry]:
             entry = ModelEntry.model_validate({"name": name, **fields})
         except ValidationError as exc:
             raise RegistryError(f"model registry {file}, model {name!r}: {_first_error(exc)}") from exc
-        if entry.checkpoint is not None and not entry.checkpoint.is_absolute():
-            entry = entry.model_copy(update={"checkpoint": (file.parent / entry.checkpoint).resolve()})
+        for attr in ("checkpoint", "tokenizer"):
+            value = getattr(entry, attr)
+            if value is not None and not value.is_absolute():
+                entry = entry.model_copy(update={attr: (file.parent / value).resolve()})
         entries.append(entry)
     return entries
 
@@ -108,6 +111,11 @@ class ServedModel:
     @property
     def name(self) -> str:
         return self.entry.name
+
+    @property
+    def tokenizer_dir(self) -> Path | None:
+        """Where this model's tokenizer.json is, if the gateway has it (prompt counts for rate limits)."""
+        return self.entry.tokenizer or self.entry.checkpoint
 
 
 async def start_engine(

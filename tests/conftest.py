@@ -8,10 +8,15 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")
+# The suite's gateways run without API keys or rate limits unless a test turns them on explicitly
+# (tests/app/auth and tests/app/limits pass AuthSettings/LimitSettings, which override these).
+os.environ.setdefault("GUARDSERVE_AUTH__ENABLED", "false")
+os.environ.setdefault("GUARDSERVE_LIMITS__ENABLED", "false")
 
 from app.main import create_app
 from app.settings import CPUSettings, GuardrailSettings, Settings
 from models.registry import ModelEntry
+from tests.support.redis import RedisProcess
 from tests.support.servers import EngineProcess, LiveServer, serve_in_thread, start_engine_process
 
 TINY = "tiny"
@@ -65,3 +70,24 @@ def http_gateway(upstream: EngineProcess) -> Iterator[LiveServer]:
     server = serve_in_thread(create_app(Settings(models=[entry], guardrails=NO_GUARDS)))
     yield server
     server.stop()
+
+
+@pytest.fixture
+def shared_redis() -> Iterator[tuple[str, str]]:
+    """(url, prefix) on the shared Redis; every key under the prefix is deleted afterwards."""
+    from tests.support.redis import SHARED_URL, delete_prefix, new_prefix, shared_redis_available
+
+    if not shared_redis_available():
+        pytest.skip("no Redis on 127.0.0.1:6379")
+    prefix = new_prefix()
+    yield SHARED_URL, prefix
+    delete_prefix(SHARED_URL, prefix)
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[RedisProcess]:
+    """A redis-server of this test's own (AOF on), killed at the end."""
+    server = RedisProcess(tmp_path)
+    server.start()
+    yield server
+    server.kill()

@@ -49,9 +49,11 @@ class GatewayProcess:
 
 
 def start_gateway_process(args: list[str], env: dict[str, str], log: Path, timeout: float = 90.0) -> GatewayProcess:
-    """Run ``guardserve serve ARGS`` on a free port with ``env`` on top of a clean environment; wait for /health."""
+    """Run ``guardserve serve ARGS`` on a free port with ``env`` on top of a clean environment; wait for /health.
+    Like the suite's in-process gateways, without API keys or rate limits unless ``env`` turns them on."""
     port = free_port()
     base = {k: v for k, v in os.environ.items() if not k.startswith("GUARDSERVE_") and k != "PROMETHEUS_MULTIPROC_DIR"}
+    base |= {"GUARDSERVE_AUTH__ENABLED": "false", "GUARDSERVE_LIMITS__ENABLED": "false"}
     cmd = [sys.executable, "-m", "app.cli", "serve", "--port", str(port), *args]
     with log.open("wb") as out:
         process = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env={**base, **env})

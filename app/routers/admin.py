@@ -1,0 +1,104 @@
+"""``/admin/keys``: create, list, show, revoke and rotate API keys. Admin keys only (the auth middleware checks).
+
+A created or rotated key is returned once, in ``key``; only its keyed hash is stored.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.responses import Response
+
+from app.auth.records import NAME_PATTERN, KeyRecord, Role
+from app.auth.service import KeyService
+from app.errors import APIError
+from app.limits.settings import Limits
+
+router = APIRouter(prefix="/admin")
+
+
+class CreateKey(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    tenant: str = Field(pattern=NAME_PATTERN)
+    role: Role = "user"
+    policy: str | None = Field(None, pattern=NAME_PATTERN)  # guardrail policy; None: the gateway's default
+    name: str = Field("", max_length=200)
+    limits: Limits = Limits()
+    expires_in: int | None = Field(None, gt=0, le=10 * 365 * 86_400)  # seconds from now
+
+
+class RotateKey(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    grace_seconds: int = Field(0, ge=0, le=30 * 86_400)  # the old key keeps working this long
+
+
+def _keys(request: Request) -> KeyService:
+    keys: KeyService | None = request.app.state.access.keys
+    if keys is None:
+        raise APIError(404, "API keys are disabled on this gateway (auth.enabled=false).", code="auth_disabled")
+    return keys
+
+
+def _json(data: Any, status: int = 200) -> Response:
+    return Response(orjson.dumps(data), status_code=status, media_type="application/json")
+
+
+def _not_found(key_id: str) -> APIError:
+    return APIError(404, f"No API key with id '{key_id}'.", param="key_id", code="key_not_found")
+
+
+def _with_key(key: str, record: KeyRecord) -> dict[str, Any]:
+    return {**record.public(), "key": key}
+
+
+def _check_policy(request: Request, policy: str | None) -> None:
+    """A key may only name a policy the guardrails know (when they are on)."""
+    guardrails = request.app.state.services.guardrails
+    if policy is not None and guardrails is not None and policy not in guardrails.policies:
+        known = ", ".join(sorted(guardrails.policies))
+        message = f"Unknown guardrails policy '{policy}' (known: {known})."
+        raise APIError(400, message, param="policy", code="invalid_value")
+
+
+@router.post("/keys", status_code=201)
+async def create_key(body: CreateKey, request: Request) -> Response:
+    _check_policy(request, body.policy)
+    expires_at = int(time.time()) + body.expires_in if body.expires_in else None
+    key, record = await _keys(request).create(body.tenant, body.role, body.policy, body.name, body.limits, expires_at)
+    return _json(_with_key(key, record), status=201)
+
+
+@router.get("/keys")
+async def list_keys(request: Request, tenant: str | None = None) -> Response:
+    records = await _keys(request).list(tenant)
+    return _json({"object": "list", "data": [r.public() for r in records]})
+
+
+@router.get("/keys/{key_id}")
+async def get_key(key_id: str, request: Request) -> Response:
+    record = await _keys(request).get(key_id)
+    if record is None:
+        raise _not_found(key_id)
+    return _json(record.public())
+
+
+@router.delete("/keys/{key_id}")
+async def revoke_key(key_id: str, request: Request) -> Response:
+    record = await _keys(request).revoke(key_id)
+    if record is None:
+        raise _not_found(key_id)
+    return _json(record.public())
+
+
+@router.post("/keys/{key_id}/rotate", status_code=201)
+async def rotate_key(key_id: str, request: Request, body: RotateKey | None = None) -> Response:
+    rotated = await _keys(request).rotate(key_id, body.grace_seconds if body else 0)
+    if rotated is None:
+        raise _not_found(key_id)
+    return _json(_with_key(*rotated), status=201)

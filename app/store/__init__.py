@@ -1,0 +1,1 @@
+"""Redis for the gateway's shared state (keys, limits; later feedback): connection, timeouts, circuit breaker."""

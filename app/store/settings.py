@@ -1,0 +1,21 @@
+"""``GUARDSERVE_REDIS__*``: where Redis is and how long the gateway waits for it."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field, SecretStr
+
+
+class RedisSettings(BaseModel):
+    # redis://[:password@]host:port/db, rediss://… (TLS), redis+sentinel://h1:26379,h2:26379/service/db,
+    # redis+cluster://host:port. Unset: dev mode keeps keys and limits in process memory; prod refuses to start.
+    url: SecretStr | None = None
+    prefix: str = Field("gs:", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9:._-]+$")  # every key we write
+    timeout_ms: float = Field(100.0, gt=0, le=60_000)  # one command (+ connect_timeout_ms if it must connect)
+    # A burst opening many connections at once on a busy event loop needs more than one command does; a dead
+    # Redis refuses at once, and a black-holed one costs this only until the circuit opens.
+    connect_timeout_ms: float = Field(500.0, gt=0, le=60_000)
+    max_connections: int = Field(64, ge=1, le=10_000)  # concurrent calls per process; more wait their turn
+    queue_timeout_ms: float = Field(1000.0, gt=0, le=60_000)  # longest wait for a turn (then: unavailable)
+    breaker_failures: int = Field(3, ge=1)  # consecutive failures that open the circuit
+    breaker_reset_ms: float = Field(500.0, gt=0, le=60_000)  # open circuit: time before one probe call
+    warn_interval_s: float = Field(30.0, gt=0)  # an outage is logged once per interval, never per request

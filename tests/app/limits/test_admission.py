@@ -1,0 +1,122 @@
+"""RateLimitAdmission on its own: what it reserves, what it settles, how it refuses."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from app.context import RequestContext
+from app.errors import APIError
+from app.limits.admission import RateLimitAdmission
+from app.limits.memory import MemoryLimiter
+from app.limits.model import Ask, Decision, Lease
+from app.limits.settings import Limits, LimitSettings
+from app.store.backend import BackendUnavailableError
+from models.engine import GenerationRequest, SamplingParams
+from models.registry import ModelEntry, ServedModel
+
+SERVED = ServedModel(ModelEntry(name="m", engine="openai", url="http://x/v1", context_length=1000), None, 1000, True, 0)  # type: ignore[arg-type]
+
+
+class Recording(MemoryLimiter):
+    """The in-memory limiter, recording asks and settlements; optionally slow or down."""
+
+    def __init__(self, delay: float = 0.0, down: bool = False) -> None:
+        super().__init__()
+        self.delay, self.down = delay, down
+        self.asks: list[Ask] = []
+        self.released: list[tuple[Lease, int]] = []
+
+    async def acquire(self, ask: Ask) -> Decision:
+        self.asks.append(ask)
+        await asyncio.sleep(self.delay)
+        if self.down:
+            raise BackendUnavailableError("down")
+        return await super().acquire(ask)
+
+    async def release(self, lease: Lease, used_tokens: int) -> None:
+        self.released.append((lease, used_tokens))
+        await super().release(lease, used_tokens)
+
+
+def admission(limiter: Recording, **key: Any) -> RateLimitAdmission:
+    return RateLimitAdmission(limiter, LimitSettings(key_defaults=Limits(**key)))
+
+
+def ctx() -> RequestContext:
+    return RequestContext(request_id="r", route="/v1/completions", key_id="k1", tenant="acme")
+
+
+def request(max_tokens: int | None, prompt: str = "x" * 30) -> GenerationRequest:
+    return GenerationRequest("r", "m", SamplingParams(max_tokens=max_tokens), prompt=prompt)
+
+
+async def test_reserves_prompt_plus_max_tokens_and_settles_the_real_usage() -> None:
+    limiter = Recording()
+    c = ctx()
+    await admission(limiter, tokens_per_minute=10_000).admit(c, SERVED, request(200))
+    assert limiter.asks[0].tokens == 11 + 200  # estimate: 30 bytes / 3 + 1, plus max_tokens
+    assert c.response_headers["x-ratelimit-limit-tokens"] == "10000"
+    c.prompt_tokens, c.completion_tokens = 9, 50
+    await c.finish()
+    assert limiter.released[0][1] == 59
+
+
+async def test_without_max_tokens_the_rest_of_the_context_is_reserved() -> None:
+    limiter = Recording()
+    await admission(limiter, tokens_per_minute=10_000).admit(ctx(), SERVED, request(None))
+    assert limiter.asks[0].tokens == 1000
+
+
+async def test_a_disconnected_client_is_charged_its_prompt() -> None:
+    limiter = Recording()
+    c = ctx()
+    await admission(limiter, tokens_per_minute=10_000).admit(c, SERVED, request(200))
+    c.disconnected = True
+    await c.finish()
+    assert limiter.released[0][1] == 11
+
+
+async def test_no_limits_means_no_limiter_call_and_no_headers() -> None:
+    limiter = Recording()
+    c = ctx()
+    await admission(limiter).admit(c, SERVED, request(10))
+    assert limiter.asks == [] and c.response_headers == {}
+
+
+async def test_redis_down_in_fail_closed_is_503_with_retry_after() -> None:
+    a = admission(Recording(down=True), requests_per_minute=5)
+    with pytest.raises(APIError) as err:
+        await a.admit(ctx(), SERVED, request(10))
+    assert err.value.status == 503 and err.value.headers["Retry-After"] == "1"
+    assert a.events.decisions[("all", "fail_closed")] == 1
+
+
+async def test_refusals_are_429_and_counted_by_limit() -> None:
+    a = admission(Recording(), requests_per_minute=1)
+    seen: list[tuple[str, str]] = []
+    a.events.subscribe(lambda limit, result: seen.append((limit, result)))
+    await a.admit(ctx(), SERVED, request(10))
+    with pytest.raises(APIError) as err:
+        await a.admit(ctx(), SERVED, request(10))
+    assert err.value.status == 429 and err.value.type == "rate_limit_exceeded"
+    assert int(err.value.headers["Retry-After"]) == 60
+    assert seen == [("all", "allowed"), ("requests", "limited")]
+
+
+async def test_too_large_for_the_limit_says_so() -> None:
+    with pytest.raises(APIError, match="Request too large"):
+        await admission(Recording(), tokens_per_minute=100).admit(ctx(), SERVED, request(500))
+
+
+async def test_a_client_leaving_mid_decision_gets_its_slot_released() -> None:
+    limiter = Recording(delay=0.05)
+    task = asyncio.create_task(admission(limiter, concurrent=1).admit(ctx(), SERVED, request(10)))
+    await asyncio.sleep(0.01)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await asyncio.sleep(0.1)
+    assert len(limiter.released) == 1 and limiter.active == 0

@@ -1,0 +1,131 @@
+"""A test-owned Redis killed mid-load and restarted, in both failure modes.
+
+fail_open: no 5xx at all; fail_closed: only 503 while Redis is down. Either way one warning line (no traceback),
+and limits are enforced by Redis again within 2 s of its return.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from app.limits.model import Scope
+from app.limits.redis_limiter import scope_keys
+from app.limits.settings import Limits
+from app.main import create_app
+from models.registry import ModelEntry
+from tests.support.access import create_key, secure_settings
+from tests.support.fake_upstream import FakeUpstream
+from tests.support.redis import RedisProcess
+from tests.support.servers import LiveServer, serve_in_thread
+
+pytestmark = pytest.mark.slow
+
+BODY = {"model": "fake", "prompt": "hello", "max_tokens": 4}
+
+
+@pytest.fixture(scope="module")
+def upstream() -> Iterator[LiveServer]:
+    server = serve_in_thread(FakeUpstream("fake"))  # type: ignore[arg-type]
+    yield server
+    server.stop()
+
+
+class Load:
+    """Requests back to back from a few concurrent clients, every status recorded with its time."""
+
+    def __init__(self, url: str, key: str, clients: int = 4) -> None:
+        self.url, self.key, self.clients = url, key, clients
+        self.results: list[tuple[float, int]] = []
+        self._stop = asyncio.Event()
+
+    async def run(self) -> None:
+        async with httpx.AsyncClient(headers={"Authorization": f"Bearer {self.key}"}, timeout=10) as client:
+
+            async def loop() -> None:
+                while not self._stop.is_set():
+                    response = await client.post(f"{self.url}/v1/completions", json=BODY)
+                    self.results.append((time.monotonic(), response.status_code))
+                    await asyncio.sleep(0.005)
+
+            await asyncio.gather(*(loop() for _ in range(self.clients)))
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def between(self, start: float, end: float) -> set[int]:
+        return {status for at, status in self.results if start <= at < end}
+
+
+@pytest.mark.parametrize("mode", ["fail_open", "fail_closed"])
+async def test_redis_killed_mid_load_and_restarted(
+    mode: str, own_redis: RedisProcess, upstream: LiveServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    entry = ModelEntry(name="fake", engine="openai", url=upstream.v1, context_length=4096)
+    settings = secure_settings([entry], own_redis.url, failure_mode=mode)
+    # A killed Redis refuses connections at once; generous timeouts keep a busy 2-core box from adding spurious
+    # timeouts (which fail_closed would rightly answer with 503) after Redis is back.
+    settings.redis.timeout_ms = settings.redis.connect_timeout_ms = 1000
+    gateway = serve_in_thread(create_app(settings))
+    caplog.set_level(logging.WARNING)
+    try:
+        load_key = create_key(gateway, "load", limits={"requests_per_minute": 100_000})
+        probe = create_key(gateway, "probe", limits={"requests_per_minute": 3})
+        probe_window = scope_keys("gs:", "probe", Scope("key", probe["id"], Limits()), "")[0]
+        async with httpx.AsyncClient(headers={"Authorization": f"Bearer {probe['key']}"}, timeout=10) as c:
+            await c.get(f"{gateway.v1}/models")  # the probe key is known to this process before the outage
+        load = Load(gateway.url, load_key["key"])
+        running = asyncio.create_task(load.run())
+        await asyncio.sleep(0.5)
+        killed = time.monotonic()
+        own_redis.kill()
+        await asyncio.sleep(1.5)
+        async with httpx.AsyncClient(timeout=10) as c:
+            metrics = (await c.get(f"{gateway.url}/metrics")).text
+        degraded_metric = "guardserve_ratelimit_backend_degraded 1.0" in metrics
+        own_redis.start()  # same port, AOF: keys and windows are back
+        back = time.monotonic()
+        degraded_during = gateway.app.state.access.degraded
+
+        # limits enforced by Redis again: probe admissions show up in Redis' window within 2 s
+        store = own_redis.client()
+        async with httpx.AsyncClient(headers={"Authorization": f"Bearer {probe['key']}"}, timeout=10) as c:
+            while store.zcard(probe_window) == 0:
+                assert time.monotonic() - back < 2.0, "limits not back on Redis within 2 s"
+                await c.post(f"{gateway.v1}/completions", json=BODY)
+                await asyncio.sleep(0.02)
+            recovered = time.monotonic() - back
+            statuses = [(await c.post(f"{gateway.v1}/completions", json=BODY)).status_code for _ in range(4)]
+        assert 429 in statuses and store.zcard(probe_window) == 3  # 3 per minute, counted by Redis
+        await asyncio.sleep(0.3)
+        load.stop()
+        await running
+        store.close()
+        async with httpx.AsyncClient(timeout=10) as c:
+            final_metrics = (await c.get(f"{gateway.url}/metrics")).text
+    finally:
+        gateway.stop()
+
+    assert degraded_during and degraded_metric
+    assert f'guardserve_ratelimit_decisions_total{{limit="all",result="{mode}"}}' in final_metrics
+    assert "guardserve_ratelimit_backend_degraded 0.0" in final_metrics  # back
+    assert load.between(0, killed) == {200}
+    during = load.between(killed + 0.3, back)  # the first 0.3 s: requests already admitted finish normally
+    everything = {status for _, status in load.results}
+    if mode == "fail_open":
+        assert everything == {200}, f"fail_open must never answer 5xx: {everything}"
+    else:
+        assert during == {503}, f"fail_closed answers 503 while Redis is down: {during}"
+        assert everything <= {200, 503}
+    assert load.between(back + recovered + 0.1, time.monotonic()) == {200}
+    outage_lines = [r for r in caplog.records if r.name.startswith("app.")]
+    assert all(r.exc_info is None for r in outage_lines), "no tracebacks for a Redis outage"
+    assert len([r for r in outage_lines if "unavailable" in r.getMessage()]) == 1, [
+        r.getMessage() for r in outage_lines
+    ]
+    print(f"{mode}: {len(load.results)} requests, Redis-backed limits again {recovered * 1000:.0f} ms after restart")

@@ -1,0 +1,133 @@
+"""Gateways with API keys and rate limits on (the rest of the suite runs them off)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from app.auth import keys
+from app.auth.settings import AuthSettings
+from app.limits.settings import Limits, LimitSettings
+from app.main import create_app
+from app.settings import GuardrailSettings, Settings
+from app.store.settings import RedisSettings
+from models.registry import ModelEntry
+from tests.support.redis import delete_prefix, new_prefix
+from tests.support.servers import LiveServer, free_port, serve_in_thread
+
+PEPPER = "test-pepper-" + "x" * 32
+ADMIN_KEY = keys.generate()[1]
+
+
+def secure_settings(
+    models: list[ModelEntry],
+    redis_url: str | None,
+    prefix: str = "gs:",
+    key_defaults: Limits | None = None,
+    guardrails: GuardrailSettings | None = None,
+    **limits: Any,
+) -> Settings:
+    return Settings(
+        models=models,
+        guardrails=guardrails or GuardrailSettings(enabled=False),  # off unless a test is about them
+        auth=AuthSettings(enabled=True, pepper=PEPPER, admin_key=ADMIN_KEY, dev_key=False),  # type: ignore[arg-type]
+        limits=LimitSettings(enabled=True, key_defaults=key_defaults or Limits(), **limits),
+        redis=RedisSettings(url=redis_url, prefix=prefix, timeout_ms=2000),  # type: ignore[arg-type]
+    )
+
+
+@contextmanager
+def secure_gateway(
+    checkpoint: Path, redis_url: str, guardrails: GuardrailSettings | None = None, **limits: Any
+) -> Iterator[tuple[LiveServer, str]]:
+    """The tiny CPU model behind keys and limits in Redis (under a fresh prefix, deleted afterwards)."""
+    prefix = new_prefix()
+    entry = ModelEntry(name="tiny", engine="cpu", checkpoint=checkpoint)
+    server = serve_in_thread(create_app(secure_settings([entry], redis_url, prefix, guardrails=guardrails, **limits)))
+    try:
+        yield server, prefix
+    finally:
+        server.stop()
+        delete_prefix(redis_url, prefix)
+
+
+def admin(server: LiveServer) -> httpx.Client:
+    return httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {ADMIN_KEY}"}, timeout=30)
+
+
+def create_key(server: LiveServer, tenant: str = "acme", **fields: Any) -> dict[str, Any]:
+    with admin(server) as client:
+        response = client.post("/admin/keys", json={"tenant": tenant, **fields})
+    assert response.status_code == 201, response.text
+    created: dict[str, Any] = response.json()
+    return created
+
+
+@dataclass
+class GatewayProcess:
+    process: subprocess.Popen[bytes]
+    port: int
+    log: Path
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+def start_gateways(count: int, env: dict[str, str], logs: Path, timeout: float = 60.0) -> list[GatewayProcess]:
+    """``count`` gateway processes (uvicorn, the app factory, settings from ``env``) on free ports, ready."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith("GUARDSERVE_")} | env
+    gateways = []
+    for i in range(count):
+        port = free_port()
+        log = logs / f"gateway-{i}.log"
+        cmd = [sys.executable, "-m", "uvicorn", "app.main:create_app_from_env", "--factory", "--host", "127.0.0.1"]
+        cmd += ["--port", str(port), "--log-level", "warning", "--no-access-log"]
+        with log.open("wb") as out:
+            process = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=base)
+        gateways.append(GatewayProcess(process, port, log))
+    deadline = time.monotonic() + timeout
+    for g in gateways:
+        while True:
+            if g.process.poll() is not None or time.monotonic() > deadline:
+                for other in gateways:
+                    other.stop()
+                raise RuntimeError(f"gateway on port {g.port} did not start: {g.log.read_text()[-2000:]}")
+            try:
+                if httpx.get(f"http://127.0.0.1:{g.port}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+    return gateways
+
+
+async def raw_post(port: int, path: str, body: bytes, key: str) -> int:
+    """One HTTP/1.1 POST on its own connection, as cheaply as possible (a load generator on 2 cores); the status.
+    Callers bound the time with ``asyncio.timeout``."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        head = (
+            f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {key}\r\nConnection: close\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+        )
+        writer.write(head.encode() + body)
+        await writer.drain()
+        status_line = await reader.readline()
+        await reader.read()
+        return int(status_line.split()[1])
+    finally:
+        writer.close()
