@@ -44,7 +44,11 @@ OTHER_ROLES = ("pii",)  # system/assistant messages: PII only (operators write s
 
 
 class PolicyNotAllowedError(ValueError):
-    pass
+    """A request asked for a policy it may not use (unknown, or weaker than its own)."""
+
+
+class UnknownPolicyError(LookupError):
+    """An API key names a policy the policy file does not define (removed since): a server-side fault."""
 
 
 @dataclass
@@ -131,6 +135,8 @@ class Guardrails:
 
     def resolve(self, assigned: str | None, requested: str | None) -> Policy:
         """The policy for a request: its key's (or the default), or a requested one that is at least as strict."""
+        if assigned is not None and assigned not in self.policies:
+            raise UnknownPolicyError(f"the guardrails policy {assigned!r} named by this API key is not configured")
         base = self.policy(assigned)
         if requested is None or requested == base.name:
             return base

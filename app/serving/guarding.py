@@ -15,7 +15,7 @@ from app.context import RequestContext
 from app.errors import SERVER_ERROR, APIError
 from app.services import Services
 from guardrails.pii.pseudonyms import Pseudonymizer
-from guardrails.runtime import Policy, PolicyNotAllowedError
+from guardrails.runtime import Policy, PolicyNotAllowedError, UnknownPolicyError
 from guardrails.streaming import StreamScreen
 from guardrails.types import Action, Decision, Stage
 from models.engine import ChatMessage, FinishReason, GenerationRequest
@@ -33,6 +33,8 @@ def begin(services: Services, ctx: RequestContext, requested: str | None) -> Gua
         policy = guardrails.resolve(ctx.policy, requested)
     except PolicyNotAllowedError as exc:
         raise APIError(403, str(exc), param="guardrails.policy", code="policy_not_allowed") from exc
+    except UnknownPolicyError as exc:  # fail closed: never serve a key without the screening it was given
+        raise APIError(503, str(exc), type=SERVER_ERROR, code="guardrail_unavailable") from exc
     ctx.policy = policy.name
     return GuardSession(policy, ctx, services)
 

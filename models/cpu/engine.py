@@ -27,7 +27,7 @@ import torch
 
 from models.checkpoint import read_checkpoint_info
 from models.cpu.batch import RunningBatch
-from models.cpu.config import CPUEngineConfig
+from models.cpu.config import CPUEngineConfig, default_threads
 from models.cpu.detokenizer import IncrementalDetokenizer
 from models.cpu.sampling import RowSampler
 from models.cpu.stops import StopMatcher
@@ -207,6 +207,12 @@ class CPUEngine:
 
     def _check_length(self, prompt_tokens: int, max_tokens: int | None) -> int:
         limit = self.context_length
+        if prompt_tokens == 0:
+            raise InvalidRequestError(
+                "The prompt is empty: the model needs at least one token to continue from.",
+                param="prompt",
+                code="empty_prompt",
+            )
         if prompt_tokens >= limit:
             over = prompt_tokens - limit + 1
             raise InvalidRequestError(
@@ -298,9 +304,10 @@ class CPUEngine:
             width = new_width
         if not joiners:
             return running
+        running.extend(joiners)  # from here on, a failure (in the prefill too) fails them with the others
         logits = batch.add([s.prompt_ids for s in joiners])
         self._advance(joiners, logits, outbox)
-        return running + joiners
+        return running
 
     def _drop_finished(self, batch: RunningBatch, running: list[_Sequence]) -> list[_Sequence]:
         keep = [i for i, s in enumerate(running) if not s.finished]
@@ -380,8 +387,7 @@ def _load_checkpoint(path: Path, config: CPUEngineConfig) -> tuple[Any, Any]:
     transformers = transformers_offline()
     if not (path / "config.json").is_file():
         raise FileNotFoundError(f"checkpoint directory {path} has no config.json")
-    if config.threads:
-        torch.set_num_threads(config.threads)
+    torch.set_num_threads(config.threads or default_threads())
     model = transformers.AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, config.dtype))
     model.eval()
     tokenizer = transformers.AutoTokenizer.from_pretrained(path)

@@ -92,6 +92,7 @@ def test_chat_bad_bodies(gateway: LiveServer, body: dict[str, Any], code: str | 
         ({"model": TINY, "prompt": "x", "best_of": 2}, "unsupported_parameter", "best_of"),
         ({"model": TINY, "prompt": "x", "max_tokens": -5}, "invalid_value", "max_tokens"),
         ({"model": TINY}, "missing_required_parameter", "prompt"),
+        ({"model": TINY, "prompt": ""}, "empty_prompt", "prompt"),
     ],
 )
 def test_completion_bad_bodies(gateway: LiveServer, body: dict[str, Any], code: str | None, param: str | None) -> None:

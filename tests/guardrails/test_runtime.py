@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from guardrails import Action, Pseudonymizer
-from guardrails.runtime import Guardrails, PolicyNotAllowedError
+from guardrails.runtime import Guardrails, PolicyNotAllowedError, UnknownPolicyError
 from guardrails.screening import Target, screen
 from guardrails.types import Stage
 from tests.guardrails.test_streaming import Broken
@@ -66,6 +66,8 @@ async def test_a_request_cannot_weaken_its_policy(guardrails: Guardrails) -> Non
     with pytest.raises(PolicyNotAllowedError, match="unknown"):
         guardrails.resolve("default", "nope")
     assert guardrails.resolve("strict", "strict").name == "strict"
+    with pytest.raises(UnknownPolicyError, match="not configured"):
+        guardrails.resolve("removed-since", None)
     with pytest.raises(PolicyNotAllowedError):
         guardrails.resolve("strict", "default")
 

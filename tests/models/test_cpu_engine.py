@@ -155,3 +155,33 @@ async def test_closed_engine_refuses_work(tiny_checkpoint: Path) -> None:
     assert not (await eng.health()).ok
     with pytest.raises(EngineUnavailableError):
         await eng.generate(chat("late", max_tokens=5))
+
+
+async def test_empty_prompt_is_refused_not_hung(engine: CPUEngine) -> None:
+    request = GenerationRequest(request_id="e", model="tiny", sampling=SamplingParams(max_tokens=5), prompt="")
+    with pytest.raises(InvalidRequestError) as err:
+        await asyncio.wait_for(engine.generate(request), timeout=5)
+    assert err.value.code == "empty_prompt"
+
+
+async def test_a_failing_prefill_fails_its_requests_and_the_engine_goes_on(
+    engine: CPUEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from models.cpu.batch import RunningBatch
+    from models.engine import EngineError
+
+    real_add = RunningBatch.add
+    calls = {"n": 0}
+
+    def add_once_broken(self: RunningBatch, prompts: list[list[int]]) -> object:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise RuntimeError("simulated prefill failure")
+        return real_add(self, prompts)
+
+    monkeypatch.setattr(RunningBatch, "add", add_once_broken)
+    with pytest.raises(EngineError):
+        await asyncio.wait_for(engine.generate(chat("doomed", max_tokens=5)), timeout=5)
+    assert engine.inflight == 0
+    result = await asyncio.wait_for(engine.generate(chat("fine", max_tokens=5, ignore_eos=True)), timeout=5)
+    assert result.completion_tokens == 5
