@@ -21,17 +21,51 @@ class ToxicityClassifier(Protocol):
 
 
 class ProfanityClassifier:
+    """alt-profanity-check, scored directly.
+
+    Its model is a ``CalibratedClassifierCV`` of linear SVMs with sigmoid calibration; sklearn's ``predict_proba``
+    spends ~2.7 ms per call on checks and per-estimator bookkeeping. The same numbers come from one sparse product
+    and a sigmoid: ``mean_i expit(-(a_i * (x . w_i + b_i) + c_i))``, about 10x faster. The fast path is checked
+    against ``predict_proba`` when the classifier is built and is not used if they disagree.
+    """
+
     name = "alt-profanity-check"
 
     def __init__(self) -> None:
-        from profanity_check import predict_prob  # loads the model (joblib) on first import
+        import numpy as np
+        from profanity_check import profanity_check as pc  # loads the model (joblib) on first import
 
-        self._predict_prob = predict_prob
+        self._vectorizer = pc.vectorizer
+        self._slow = pc.predict_prob
+        self._fast: tuple[Any, Any, Any, Any] | None = None
+        try:
+            members = pc.model.calibrated_classifiers_
+            weights = np.vstack([m.estimator.coef_[0] for m in members]).T  # (features, members)
+            intercepts = np.array([m.estimator.intercept_[0] for m in members])
+            a = np.array([m.calibrators[0].a_ for m in members])
+            b = np.array([m.calibrators[0].b_ for m in members])
+            self._fast = (weights, intercepts, a, b)
+            probe = ["Have a nice day!", "You are a stupid idiot.", "the quarterly report is attached"]
+            if not np.allclose(self._scores_fast(probe), self._slow(probe), atol=1e-9):
+                self._fast = None
+        except (AttributeError, IndexError, ValueError):
+            self._fast = None
+
+    def _scores_fast(self, texts: Sequence[str]) -> list[float]:
+        import numpy as np
+
+        assert self._fast is not None
+        weights, intercepts, a, b = self._fast
+        decision = self._vectorizer.transform(list(texts)) @ weights + intercepts  # (texts, members)
+        probabilities = 1.0 / (1.0 + np.exp(a * decision + b))
+        return [float(p) for p in probabilities.mean(axis=1)]
 
     def scores(self, texts: Sequence[str]) -> list[float]:
         if not texts:
             return []
-        return [float(p) for p in self._predict_prob(list(texts))]
+        if self._fast is not None:
+            return self._scores_fast(texts)
+        return [float(p) for p in self._slow(list(texts))]
 
 
 class TransformersClassifier:

@@ -20,8 +20,9 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -85,16 +86,16 @@ def _mask(engine: PIIEngine) -> str:
     return engine.transform(KB_TEXT, engine.analyze(KB_TEXT), Action.MASK)
 
 
-async def streaming_ttft(checkpoint: Path, requests: int) -> list[tuple[float, float, float]]:
+Timed = list[tuple[float, str]]  # (seconds since the request was submitted, text of one engine delta)
+
+
+async def record_streams(checkpoint: Path, requests: int) -> list[Timed]:
+    """Real generations from the CPU engine, with the time each delta arrived (the first one is a warm-up)."""
     from models.cpu.engine import CPUEngine
     from models.engine import ChatMessage, GenerationRequest, SamplingParams
 
-    guardrails = Guardrails.from_file()
-    policy = guardrails.policy("default")
-    spec = policy.spec.stream
-    window = spec.holdback_chars + spec.chunk_chars
     engine = await CPUEngine.load("bench", checkpoint)
-    rows = []
+    recorded = []
     try:
         for i in range(requests + 1):
             request = GenerationRequest(
@@ -103,41 +104,92 @@ async def streaming_ttft(checkpoint: Path, requests: int) -> list[tuple[float, f
                 SamplingParams(max_tokens=96, temperature=0.8, seed=i, ignore_eos=True),
                 messages=(ChatMessage("user", f"Tell me about item {i} in a few sentences."),),
             )
-            screen = policy.stream(None)
-            first_engine = filled = first_release = None
-            produced = 0
-            async for delta in engine.stream(request):
-                now = time.perf_counter()
-                if delta.text:
-                    first_engine = first_engine or now
-                    produced += len(delta.text)
-                    if filled is None and produced >= window:
-                        filled = now
-                    step = await screen.push(delta.text)
-                    if step.text and first_release is None:
-                        first_release = time.perf_counter()
-                if delta.finish_reason is not None:
-                    tail = await screen.close()
-                    if tail.text and first_release is None:
-                        first_release = time.perf_counter()
-            if i == 0 or None in (first_engine, filled, first_release):
-                continue  # warm-up, or a stream too short to fill the window
-            assert first_engine is not None and filled is not None and first_release is not None
-            rows.append(((first_release - first_engine) * 1000, (filled - first_engine) * 1000, screen.held_ms))
+            start = time.perf_counter()
+            recorded.append([(time.perf_counter() - start, d.text) async for d in engine.stream(request) if d.text])
     finally:
         await engine.aclose()
-        guardrails.close()
+    return recorded[1:]
+
+
+async def screened_ttft(streams: list[Timed], live: Callable[[int], Any] | None) -> list[tuple[float, float, float]]:
+    """Push each stream through the default policy's output guards.
+
+    ``live=None`` replays the recorded deltas at their recorded times: the screening runs alone, as in front of a
+    GPU upstream. Otherwise ``live(i)`` is an async iterator of deltas from the co-located CPU engine, generating
+    while the guards work. Per stream: (added TTFT, hold-back window time, guard time), in ms.
+    """
+    guardrails = Guardrails.from_file()
+    policy = guardrails.policy("default")
+    window = policy.spec.stream.holdback_chars + policy.spec.stream.chunk_chars
+    rows = []
+    for i, recorded in enumerate(streams):
+        screen = policy.stream(None)
+        start = time.perf_counter()
+        first_engine = filled = first_release = None
+        produced = 0
+        source = live(i) if live is not None else _replay(recorded, start)
+        async for text in source:
+            now = time.perf_counter()
+            first_engine = first_engine or now
+            produced += len(text)
+            if filled is None and produced >= window:
+                filled = now
+            if (await screen.push(text)).text and first_release is None:
+                first_release = time.perf_counter()
+        if (await screen.close()).text and first_release is None:
+            first_release = time.perf_counter()
+        if None not in (first_engine, filled, first_release):
+            assert first_engine is not None and filled is not None and first_release is not None
+            rows.append(((first_release - first_engine) * 1000, (filled - first_engine) * 1000, screen.held_ms))
+    guardrails.close()
     return rows
 
 
+async def _replay(recorded: Timed, start: float) -> AsyncIterator[str]:
+    for at, text in recorded:
+        delay = start + at - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        yield text
+
+
+async def _live_streams(checkpoint: Path, requests: int) -> list[tuple[float, float, float]]:
+    from models.cpu.engine import CPUEngine
+    from models.engine import ChatMessage, GenerationRequest, SamplingParams
+
+    engine = await CPUEngine.load("bench", checkpoint)
+
+    async def live(i: int) -> AsyncIterator[str]:
+        request = GenerationRequest(
+            f"r{i}",
+            "bench",
+            SamplingParams(max_tokens=96, temperature=0.8, seed=i, ignore_eos=True),
+            messages=(ChatMessage("user", f"Tell me about item {i} in a few sentences."),),
+        )
+        async for delta in engine.stream(request):
+            if delta.text:
+                yield delta.text
+
+    try:
+        await screened_ttft([[]], live)  # warm up
+        return await screened_ttft([[] for _ in range(requests)], live)
+    finally:
+        await engine.aclose()
+
+
 def responsiveness(checkpoint: Path, probes: int) -> tuple[list[float], list[float]]:
+    from app.auth.settings import AuthSettings
+    from app.limits.settings import LimitSettings
     from app.main import create_app
     from app.settings import GuardrailSettings, Settings
     from models.registry import ModelEntry
     from tests.support.servers import serve_in_thread
 
     settings = Settings(
-        models=[ModelEntry(name="m", engine="cpu", checkpoint=checkpoint)], guardrails=GuardrailSettings()
+        models=[ModelEntry(name="m", engine="cpu", checkpoint=checkpoint)],
+        guardrails=GuardrailSettings(),
+        auth=AuthSettings(enabled=False),  # this measures the guards, not keys and limits
+        limits=LimitSettings(enabled=False),
     )
     server = serve_in_thread(create_app(settings))
     small = {"model": "m", "messages": [{"role": "user", "content": "Hi, I'm Ann."}], "max_tokens": 4}
@@ -195,16 +247,23 @@ def main() -> None:
             from models.untrained import build_untrained_checkpoint
 
             checkpoint = build_untrained_checkpoint(Path(tmp) / "default", size="default")
-        print(f"\n2. Streaming time to first token with the default policy's output guards ({checkpoint.name})\n")
-        rows = asyncio.run(streaming_ttft(checkpoint, args.streams))
-        added = [r[0] for r in rows]
-        window = [r[1] for r in rows]
-        over = [a - w for a, w in zip(added, window, strict=True)]
-        print(f"streams measured: {len(rows)}")
-        print(f"added TTFT (ms):           p50 {statistics.median(added):7.1f}   max {max(added):7.1f}")
-        print(f"hold-back window (ms):     p50 {statistics.median(window):7.1f}   max {max(window):7.1f}")
-        print(f"added - window (ms):       p50 {statistics.median(over):7.1f}   max {max(over):7.1f}   (bound: 5 ms)")
-        print(f"guard time per stream (ms): p50 {statistics.median(r[2] for r in rows):7.1f}")
+        print(f"\n2. Streaming time to first token with the default policy's output guards ({checkpoint.name})")
+        replayed = asyncio.run(screened_ttft(asyncio.run(record_streams(checkpoint, args.streams)), None))
+        colocated = asyncio.run(_live_streams(checkpoint, args.streams))
+        for label, rows in (
+            ("replayed at the engine's pace (guards alone)", replayed),
+            ("co-located CPU engine", colocated),
+        ):
+            added = [r[0] for r in rows]
+            window = [r[1] for r in rows]
+            over = [a - w for a, w in zip(added, window, strict=True)]
+            print(f"\n  {label}: {len(rows)} streams")
+            print(f"  added TTFT (ms):            p50 {statistics.median(added):7.1f}   max {max(added):7.1f}")
+            print(f"  hold-back window (ms):      p50 {statistics.median(window):7.1f}   max {max(window):7.1f}")
+            print(
+                f"  added - window (ms):        p50 {statistics.median(over):7.1f}   max {max(over):7.1f}   (bound: 5)"
+            )
+            print(f"  guard time per stream (ms): p50 {statistics.median(r[2] for r in rows):7.1f}")
 
         print("\n3. A small guarded chat request through the gateway (ms)\n")
         idle, loaded = responsiveness(checkpoint, args.probes)

@@ -47,3 +47,11 @@ def test_local_transformers_classifier(tmp_path: Path) -> None:
     scores = classifier.scores(["Have a nice day!", "another text"])
     assert len(scores) == 2 and all(0.0 < s < 1.0 for s in scores)
     assert classifier.name == f"transformers:{tmp_path.name}"
+
+
+def test_fast_path_equals_the_library(toxicity: ProfanityClassifier) -> None:
+    from profanity_check import predict_prob
+
+    texts = ["Have a nice day!", "You are a stupid idiot.", "I am a gay man", "sex education", "", "日本語", "x" * 5000]
+    assert toxicity._fast is not None, "the direct scoring path was not used"
+    assert toxicity.scores(texts) == pytest.approx(list(predict_prob(texts)), abs=1e-12)
