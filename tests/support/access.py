@@ -3,13 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +18,9 @@ from app.main import create_app
 from app.settings import GuardrailSettings, Settings
 from app.store.settings import RedisSettings
 from models.registry import ModelEntry
+from tests.support.processes import ServerProcess, clean_env, free_port, spawn, wait_ready
 from tests.support.redis import delete_prefix, new_prefix
-from tests.support.servers import LiveServer, free_port, serve_in_thread
+from tests.support.servers import LiveServer, serve_in_thread
 
 PEPPER = "test-pepper-" + "x" * 32
 ADMIN_KEY = keys.generate()[1]
@@ -73,45 +70,15 @@ def create_key(server: LiveServer, tenant: str = "acme", **fields: Any) -> dict[
     return created
 
 
-@dataclass
-class GatewayProcess:
-    process: subprocess.Popen[bytes]
-    port: int
-    log: Path
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-
-
-def start_gateways(count: int, env: dict[str, str], logs: Path, timeout: float = 60.0) -> list[GatewayProcess]:
+def start_gateways(count: int, env: dict[str, str], logs: Path, timeout: float = 60.0) -> list[ServerProcess]:
     """``count`` gateway processes (uvicorn, the app factory, settings from ``env``) on free ports, ready."""
-    base = {k: v for k, v in os.environ.items() if not k.startswith("GUARDSERVE_")} | env
     gateways = []
     for i in range(count):
         port = free_port()
-        log = logs / f"gateway-{i}.log"
         cmd = [sys.executable, "-m", "uvicorn", "app.main:create_app_from_env", "--factory", "--host", "127.0.0.1"]
         cmd += ["--port", str(port), "--log-level", "warning", "--no-access-log"]
-        with log.open("wb") as out:
-            process = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=base)
-        gateways.append(GatewayProcess(process, port, log))
-    deadline = time.monotonic() + timeout
-    for g in gateways:
-        while True:
-            if g.process.poll() is not None or time.monotonic() > deadline:
-                for other in gateways:
-                    other.stop()
-                raise RuntimeError(f"gateway on port {g.port} did not start: {g.log.read_text()[-2000:]}")
-            try:
-                if httpx.get(f"http://127.0.0.1:{g.port}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.1)
+        gateways.append(spawn(cmd, clean_env(env), logs / f"gateway-{i}.log", port))
+    wait_ready(gateways, "/health", timeout)
     return gateways
 
 

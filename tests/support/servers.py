@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
 import sys
 import threading
 import time
@@ -15,6 +12,10 @@ from typing import Any
 import httpx
 import uvicorn
 from fastapi import FastAPI
+
+from tests.support.processes import ServerProcess, clean_env, free_port, spawn, wait_ready
+
+__all__ = ["EngineProcess", "LiveServer", "free_port", "serve_in_thread", "start_engine_process", "wait_until"]
 
 
 @dataclass
@@ -54,58 +55,30 @@ def serve_in_thread(app: FastAPI, timeout: float = 60.0) -> LiveServer:
     return LiveServer(app, server, thread, port)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @dataclass
-class EngineProcess:
-    process: subprocess.Popen[bytes]
-    port: int
-    name: str
-    log: Path
+class EngineProcess(ServerProcess):
+    """`guardserve engine`: the CPU engine alone behind the OpenAI API, a real upstream for the HTTP engine."""
+
+    name: str = ""
 
     @property
     def v1(self) -> str:
-        return f"http://127.0.0.1:{self.port}/v1"
+        return f"{self.url}/v1"
 
     def ready(self) -> dict[str, Any]:
-        return httpx.get(f"http://127.0.0.1:{self.port}/ready", timeout=5).json()  # type: ignore[no-any-return]
+        return httpx.get(f"{self.url}/ready", timeout=5).json()  # type: ignore[no-any-return]
 
     def inflight(self) -> int:
         return int(self.ready()["models"][self.name]["inflight"])
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
 
 
 def start_engine_process(checkpoint: Path, name: str, log: Path, timeout: float = 90.0) -> EngineProcess:
     port = free_port()
     cmd = [sys.executable, "-m", "app.cli", "engine", "--checkpoint", str(checkpoint), "--name", name]
-    cmd += ["--port", str(port)]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GUARDSERVE_")}
-    with log.open("wb") as out:
-        process = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
-    engine = EngineProcess(process, port, name, log)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"guardserve engine exited with {process.returncode}: {log.read_text()[-2000:]}")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/ready", timeout=1).status_code == 200:
-                return engine
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    engine.stop()
-    raise TimeoutError(f"guardserve engine did not become ready: {log.read_text()[-2000:]}")
+    server = spawn([*cmd, "--port", str(port)], clean_env(), log, port)
+    engine = EngineProcess(server.process, port, log, name)
+    wait_ready([engine], "/ready", timeout)
+    return engine
 
 
 def wait_until(predicate: Any, timeout: float, interval: float = 0.01) -> float:
