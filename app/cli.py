@@ -3,6 +3,7 @@
     guardserve serve [--host H] [--port P] [--workers N] [--registry FILE]
     guardserve engine --checkpoint DIR --port P [--name NAME]      # CPU engine alone, same OpenAI API
     guardserve checkpoint untrained OUT [--size default|test]      # a random-weight checkpoint for trials
+    guardserve train prepare|run|eval|export|search|canary ...     # the trainer (needs the `train` extra)
 
 Options become ``GUARDSERVE_*`` environment variables, so every uvicorn worker builds the same settings.
 """
@@ -39,7 +40,18 @@ def _parser() -> argparse.ArgumentParser:
     untrained.add_argument("out", type=Path)
     untrained.add_argument("--size", choices=["test", "default"], default="default")
     untrained.add_argument("--seed", type=int, default=0)
+
+    _add_train_parser(sub)
     return parser
+
+
+def _add_train_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """The trainer's subcommands. ``training`` is imported lazily: the gateway never needs it."""
+    try:
+        from training.cli import add_parser
+    except ImportError:  # pragma: no cover - a gateway-only install without the trainer package
+        return
+    add_parser(sub)
 
 
 def _export(**values: object) -> None:
@@ -81,6 +93,10 @@ def main(argv: list[str] | None = None) -> int:
 
         path = build_untrained_checkpoint(args.out, size=args.size, seed=args.seed)
         print(f"untrained checkpoint written to {path}")
+    elif args.command == "train":
+        from training.cli import main as train_main
+
+        return train_main(args)
     return 0
 
 
