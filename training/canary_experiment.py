@@ -72,16 +72,26 @@ def run_experiment(recipe: Recipe, out: Path) -> dict[str, Any]:
 
 def report(summary: dict[str, Any]) -> str:
     s, u = summary["scrubbed"], summary["unscrubbed"]
+    left = summary["secrets_left_in_training_data"]
     return f"""# Canary experiment: {summary["recipe"]}
 
 {summary["planted"]} canaries planted {summary["repeats"]} times each into the raw data, {summary["controls"]} control
 canaries never planted; exposure ranks each among {summary["candidates"]} random candidates of the same format
 (maximum {summary["max_exposure_bits"]} bits; a model that learned nothing gives about 1.4 bits on average).
 
-| run | planted mean (bits) | controls mean (bits) | planted - controls | planted max | planted secrets left in data |
-|---|---|---|---|---|---|
-| with PII scrubbing | {s["planted_mean_bits"]} | {s["control_mean_bits"]} | {s["margin_bits"]} | {s["planted_max_bits"]} | {summary["secrets_left_in_training_data"]["scrubbed"]} |
-| without scrubbing | {u["planted_mean_bits"]} | {u["control_mean_bits"]} | {u["margin_bits"]} | {u["planted_max_bits"]} | {summary["secrets_left_in_training_data"]["unscrubbed"]} |
+{_row("with PII scrubbing", s, left["scrubbed"])}
+{_row("without scrubbing", u, left["unscrubbed"])}
 
 With scrubbing the planted canaries are within 1 bit of the controls: {summary["scrubbed_within_1_bit_of_controls"]}.
 """
+
+
+def _row(label: str, arm: dict[str, Any], left: int) -> str:
+    header = (
+        "| run | planted mean (bits) | controls mean (bits) | difference | planted max | secrets left in data |\n"
+        "|---|---|---|---|---|---|\n"
+        if label.startswith("with ")
+        else ""
+    )
+    values = [arm["planted_mean_bits"], arm["control_mean_bits"], arm["margin_bits"], arm["planted_max_bits"], left]
+    return header + f"| {label} | " + " | ".join(str(v) for v in values) + " |"

@@ -46,18 +46,24 @@ def model_card(
             [
                 ["architecture", "`LlamaForCausalLM` (transformers), tied embeddings"],
                 ["parameters", f"{training.get('parameters', 'n/a'):,}" if training else "n/a"],
-                ["shape", f"hidden {m.hidden_size}, {m.num_layers} layers, {m.num_heads} heads "
-                          f"(head_dim {m.hidden_size // m.num_heads}), MLP {m.intermediate_size}"],
+                [
+                    "shape",
+                    f"hidden {m.hidden_size}, {m.num_layers} layers, {m.num_heads} heads "
+                    f"(head_dim {m.hidden_size // m.num_heads}), MLP {m.intermediate_size}",
+                ],
                 ["context length", f"{m.context_length} tokens (trained on {t.seq_len}-token packed rows)"],
-                ["tokenizer", f"byte-level BPE, {recipe.tokenizer.vocab_size} tokens, digits split one per token, "
-                              "chat template `<|role|>content<|end|>`"],
+                [
+                    "tokenizer",
+                    f"byte-level BPE, {recipe.tokenizer.vocab_size} tokens, digits split one per token, "
+                    "chat template `<|role|>content<|end|>`",
+                ],
                 ["weights", f"{dtype} safetensors"],
                 ["training", _training_line(training, t)],
                 ["recipe", f"`recipe.yaml` in this directory (seed {recipe.seed})"],
                 ["licence", "Apache-2.0"],
                 ["made by", "GuardServe, with `guardserve train run` and `guardserve train export`"],
             ],
-        )  # fmt: skip
+        )
         + "\n"
     )
 
@@ -123,7 +129,7 @@ def model_card(
     )
 
     parts.append("## Results\n")
-    parts.append(f"Measured on these exported weights with `guardserve train eval` (greedy decoding).\n")
+    parts.append("Measured on these exported weights with `guardserve train eval` (greedy decoding).\n")
     rows = [[c["metric"], c["value"], f"{c['op']} {c['threshold']}", "pass" if c["passed"] else "**FAIL**"]
             for c in gate["checks"]]  # fmt: skip
     parts.append(_table(["gate metric", "value", "threshold", ""], rows))
@@ -157,7 +163,7 @@ def model_card(
         "saw and may miss harmful requests phrased very differently. It is not a moderation system; GuardServe's "
         "guardrails are.\n"
         "- The toxicity numbers come from a profanity classifier with a known identity-term bias "
-        "(it scores \"I am a gay man\" as toxic); it filtered the data's assistant turns and scores generations.\n"
+        '(it scores "I am a gay man" as toxic); it filtered the data\'s assistant turns and scores generations.\n'
         "- No real personal data was used. PII scrubbing still ran on the conversations, and the canary exposure "
         "shows what would have leaked without it (see the README's canary experiment).\n"
     )

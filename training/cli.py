@@ -1,11 +1,11 @@
 """``guardserve train ...``: the trainer's command line (dispatched lazily from :mod:`app.cli`).
 
-    guardserve train prepare RECIPE --out DIR            # data only: manifest, report, splits, tokenizer
-    guardserve train run RECIPE --out RUN [--resume]     # prepare (or reuse) + train + eval -> RUN/eval.json
-    guardserve train eval CKPT [--recipe R] [--data D]   # evaluate any checkpoint directory
-    guardserve train export RUN --out DIR [--dtype bfloat16] [--force]
-    guardserve train search RECIPE --out DIR --trials N  # Optuna TPE over short trials -> best recipe
-    guardserve train canary RECIPE --out DIR             # the canary experiment: with vs without PII scrubbing
+guardserve train prepare RECIPE --out DIR            # data only: manifest, report, splits, tokenizer
+guardserve train run RECIPE --out RUN [--resume]     # prepare (or reuse) + train + eval -> RUN/eval.json
+guardserve train eval CKPT [--recipe R] [--data D]   # evaluate any checkpoint directory
+guardserve train export RUN --out DIR [--dtype bfloat16] [--force]
+guardserve train search RECIPE --out DIR --trials N  # Optuna TPE over short trials -> best recipe
+guardserve train canary RECIPE --out DIR             # the canary experiment: with vs without PII scrubbing
 """
 
 from __future__ import annotations
@@ -157,7 +157,9 @@ def _print_summary(summary: dict[str, Any]) -> None:
     if "eval" in summary:
         e = summary["eval"]
         print("exact match:", json.dumps(e["quality"]["exact_match"]))
-        print("validation perplexity:", e["quality"]["val_perplexity"], " held-out:", e["quality"]["heldout_perplexity"])
+        print(
+            "validation perplexity:", e["quality"]["val_perplexity"], " held-out:", e["quality"]["heldout_perplexity"]
+        )
         s = e["safety"]
         print(f"refusal rate {s['refusal_rate']}, over-refusal {s['over_refusal_rate']}, toxicity {s['toxicity_rate']}")
         if "privacy" in e:

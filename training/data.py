@@ -31,8 +31,11 @@ class Doc:
 def encode(record: Record, tokenizer: Any) -> Doc:
     end = tokenizer.token_to_id(END_OF_TURN)
     if record.messages is None:
-        ids = [*tokenizer.encode(record.text or "", add_special_tokens=False).ids, tokenizer.token_to_id(PAD_TOKEN)]
-        return Doc(ids, list(ids))
+        text_ids = [
+            *tokenizer.encode(record.text or "", add_special_tokens=False).ids,
+            tokenizer.token_to_id(PAD_TOKEN),
+        ]
+        return Doc(text_ids, list(text_ids))
     ids: list[int] = []
     labels: list[int] = []
     contents = tokenizer.encode_batch([m["content"] for m in record.messages], add_special_tokens=False)

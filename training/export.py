@@ -29,7 +29,9 @@ SUMS = "SHA256SUMS"
 
 class ExportRefused(RuntimeError):
     def __init__(self, reasons: list[str]) -> None:
-        super().__init__("export refused: the checkpoint does not meet the recipe's thresholds:\n  " + "\n  ".join(reasons))
+        super().__init__(
+            "export refused: the checkpoint does not meet the recipe's thresholds:\n  " + "\n  ".join(reasons)
+        )
         self.reasons = reasons
 
 

@@ -8,7 +8,7 @@ stopping, resumable state every ``checkpoint_every`` steps, and a progress bar w
 Run directory::
 
     state/          accelerate state (model, optimizer, scheduler, RNG) + trainer.json (step, best, history)
-    checkpoint/     the best checkpoint so far (lowest validation loss), a servable HF directory
+    checkpoint/     a servable HF directory: the latest evaluated model, or with early stopping the best one
     metrics.jsonl   one line per logged step and per validation
 """
 
@@ -187,13 +187,18 @@ def train(
             val_loss = validate()
             improved = val_loss < trainer["best_val_loss"]
             log_metrics({"step": step, "val_loss": round(val_loss, 4), "val_ppl": round(math.exp(val_loss), 3)})
-            log.info("step %d: val loss %.4f (ppl %.3f)%s", step, val_loss, math.exp(val_loss), " *" if improved else "")
+            log.info(
+                "step %d: val loss %.4f (ppl %.3f)%s", step, val_loss, math.exp(val_loss), " *" if improved else ""
+            )
             if improved:
                 trainer["best_val_loss"], trainer["bad_evals"] = val_loss, 0
-                if accelerator.is_main_process:
-                    save_checkpoint(accelerator.unwrap_model(model), prepared, recipe, best_dir, step, val_loss)
             else:
                 trainer["bad_evals"] += 1
+            # With early stopping the checkpoint is the best one by validation loss; without, the latest: skills
+            # such as arithmetic appear late and suddenly, long after the validation loss has flattened.
+            keep = improved if t.early_stopping_patience else True
+            if keep and accelerator.is_main_process:
+                save_checkpoint(accelerator.unwrap_model(model), prepared, recipe, best_dir, step, val_loss)
             if on_eval is not None:
                 on_eval(step, val_loss)
             if t.early_stopping_patience and trainer["bad_evals"] >= t.early_stopping_patience:

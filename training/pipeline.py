@@ -1,6 +1,6 @@
 """``guardserve train run``: prepare the data (or reuse it), train, evaluate. One run directory holds it all::
 
-    RUN/recipe.yaml  RUN/data/  RUN/state/  RUN/checkpoint/  RUN/metrics.jsonl  RUN/training.json  RUN/eval.json
+RUN/recipe.yaml  RUN/data/  RUN/state/  RUN/checkpoint/  RUN/metrics.jsonl  RUN/training.json  RUN/eval.json
 """
 
 from __future__ import annotations

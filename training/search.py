@@ -86,10 +86,7 @@ def search(recipe: Recipe, out: Path, *, trials: int, steps: int, keep_runs: boo
         f"# Best of {trials} trials ({steps} steps each) by `guardserve train search`; validation loss "
         f"{best.value:.4f}.\n" + yaml.safe_dump(best_recipe.dump(), sort_keys=False)
     )
-    rows = [
-        {"number": t.number, "state": t.state.name, "value": t.value, "params": t.params}
-        for t in study.trials
-    ]
+    rows = [{"number": t.number, "state": t.state.name, "value": t.value, "params": t.params} for t in study.trials]
     summary = {"best_value": best.value, "best_params": best.params, "trials": rows, "steps_per_trial": steps}
     (out / "search.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
     return {"best_value": best.value, "best_params": best.params, "best_recipe": str(out / "best_recipe.yaml")}

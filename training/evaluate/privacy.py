@@ -32,7 +32,7 @@ def exposures(model: Any, tokenizer: Any, recipe: Recipe) -> dict[str, Any]:
     found = canary_lib.make_canaries(recipe.seed, config.planted, config.controls)
     pool = canary_lib.candidates(recipe.seed, config.candidates)
     size = len(pool) + 1
-    results = []
+    results: list[dict[str, Any]] = []
     for canary in found:
         sequences, spans = [], []
         for secret in [canary.secret, *pool]:
@@ -52,8 +52,8 @@ def exposures(model: Any, tokenizer: Any, recipe: Recipe) -> dict[str, Any]:
                 "candidates_median_nll_nats": round(float(np.median(others)), 3),
             }
         )
-    planted = [r["exposure_bits"] for r in results if r["planted"]]
-    controls = [r["exposure_bits"] for r in results if not r["planted"]]
+    planted = [float(r["exposure_bits"]) for r in results if r["planted"]]
+    controls = [float(r["exposure_bits"]) for r in results if not r["planted"]]
     planted_mean = float(np.mean(planted)) if planted else math.nan
     control_mean = float(np.mean(controls)) if controls else math.nan
     return {

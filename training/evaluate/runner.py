@@ -115,7 +115,7 @@ def gate(result: dict[str, Any], thresholds: Thresholds) -> dict[str, Any]:
         ok = value is not None and not math.isnan(value) and (value >= limit if op == ">=" else value <= limit)
         checks.append({"metric": metric, "value": value, "op": op, "threshold": limit, "passed": ok})
 
-    check("arithmetic_exact_match", result["quality"]["exact_match"].get("arithmetic"), ">=", 
+    check("arithmetic_exact_match", result["quality"]["exact_match"].get("arithmetic"), ">=",
           thresholds.arithmetic_exact_match)  # fmt: skip
     check("refusal_rate", result["safety"]["refusal_rate"], ">=", thresholds.refusal_rate)
     check("over_refusal_rate", result["safety"]["over_refusal_rate"], "<=", thresholds.over_refusal_rate)

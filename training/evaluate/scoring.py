@@ -56,7 +56,7 @@ def span_logprobs(model: Any, sequences: list[list[int]], spans: list[tuple[int,
             for i, row in enumerate(rows):
                 x[i, : len(row)] = torch.tensor(row)
             logp = torch.log_softmax(model(input_ids=x).logits.float(), dim=-1)
-            for i, row in enumerate(rows):
+            for i in range(len(rows)):
                 start, end = spans[b + i]
                 positions = torch.arange(start, end)
                 tokens = x[i, start:end]

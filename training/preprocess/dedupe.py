@@ -44,10 +44,7 @@ class NearDuplicateFinder:
         hashes = self._minhash.bulk(sets, num_perm=self._config.num_perm, seed=self._seed)
         kept: list[bool] = []
         for (key, _), mh in zip(pairs, hashes, strict=True):
-            duplicate = any(
-                mh.jaccard(self._kept[other]) >= self._config.threshold  # type: ignore[arg-type]
-                for other in self._lsh.query(mh)
-            )
+            duplicate = any(mh.jaccard(self._kept[other]) >= self._config.threshold for other in self._lsh.query(mh))
             if not duplicate and key not in self._kept:
                 self._lsh.insert(key, mh)
                 self._kept[key] = mh

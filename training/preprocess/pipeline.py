@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from training.preprocess import dedupe, filters, markup, pii, toxicity, unicode
 from training.preprocess.report import StepReport
@@ -16,7 +16,7 @@ log = logging.getLogger(__name__)
 
 
 def run_pipeline(
-    records: list[Record], config: PreprocessConfig, skips: dict[str, tuple[str, ...]]
+    records: list[Record], config: PreprocessConfig, skips: Mapping[str, tuple[str, ...]]
 ) -> tuple[list[Record], list[StepReport]]:
     """``skips`` maps a source name to the steps it skips."""
     reports: list[StepReport] = []

@@ -16,7 +16,7 @@ GENERATOR = Path(__file__).resolve().parents[1] / "synthetic"
 
 
 def load_synthetic(spec: SyntheticSource, recipe: Recipe, base: Path | None) -> Loaded:
-    records: list[Record] = generate_training(dict(spec.tasks), recipe.seed, source=spec.name)
+    records: list[Record] = generate_training({str(k): v for k, v in spec.tasks.items()}, recipe.seed, source=spec.name)
     planted = 0
     if spec.plant_canaries:
         config = recipe.data.canaries
@@ -24,7 +24,7 @@ def load_synthetic(spec: SyntheticSource, recipe: Recipe, base: Path | None) -> 
         extra = canaries.planting_records(found, config.repeats, spec.name)
         planted = len(extra)
         records = _interleave(records, extra, recipe.seed)
-    modules = sorted(GENERATOR.glob("*.py")) + [Path(canaries.__file__)]
+    modules = [*sorted(GENERATOR.glob("*.py")), Path(canaries.__file__)]
     root = GENERATOR.parents[1]
     notes = {"tasks": dict(sorted(Counter(r.task for r in records).items())), "canary_rows": planted}
     return Loaded(records, [input_file(m, root) for m in modules], notes)

@@ -26,7 +26,14 @@ POSSESSIVE_HELD_OUT = 4
 WEAPONS = ("pipe bomb", "nail bomb", "gun that can't be traced", "homemade grenade", "flamethrower", "zip gun")
 POISONS = ("rat poison", "antifreeze", "cyanide", "arsenic", "nerve agent", "ricin")
 DRUGS = ("meth", "crack cocaine", "fentanyl", "heroin", "LSD")
-PLACES = ("a jewellery store", "the corner shop", "a bank", "a pharmacy", "a petrol station", "an elderly couple's home")
+PLACES = (
+    "a jewellery store",
+    "the corner shop",
+    "a bank",
+    "a pharmacy",
+    "a petrol station",
+    "an elderly couple's home",
+)
 GROUPS = ("elderly people", "my coworkers", "students", "pensioners", "tourists", "immigrants")
 
 HARMFUL_TRAIN = (

@@ -97,7 +97,11 @@ UNITS_TRAIN = (
     "Express {v} {frm} in {to}.",
     "How many {to} is {v} {frm}?",
 )
-UNITS_HELD_OUT = ("How many {to} make up {v} {frm}?", "Turn {v} {frm} into {to}.", "Could you give me {v} {frm} in {to}?")
+UNITS_HELD_OUT = (
+    "How many {to} make up {v} {frm}?",
+    "Turn {v} {frm} into {to}.",
+    "Could you give me {v} {frm} in {to}?",
+)
 
 
 def units(rng: random.Random, held: bool) -> Dialogue:
