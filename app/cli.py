@@ -41,17 +41,10 @@ def _parser() -> argparse.ArgumentParser:
     untrained.add_argument("--size", choices=["test", "default"], default="default")
     untrained.add_argument("--seed", type=int, default=0)
 
-    _add_train_parser(sub)
+    # The trainer parses its own arguments (`guardserve train -h`); `training` is imported only when it runs.
+    train = sub.add_parser("train", help="the trainer: prepare, run, eval, export, search, canary", add_help=False)
+    train.add_argument("train_args", nargs=argparse.REMAINDER)
     return parser
-
-
-def _add_train_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    """The trainer's subcommands. ``training`` is imported lazily: the gateway never needs it."""
-    try:
-        from training.cli import add_parser
-    except ImportError:  # pragma: no cover - a gateway-only install without the trainer package
-        return
-    add_parser(sub)
 
 
 def _export(**values: object) -> None:
@@ -79,6 +72,11 @@ def _run_server() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["train"]:  # the trainer has its own parser (and its own -h)
+        from training.cli import main as train_main
+
+        return train_main(argv[1:])
     args = _parser().parse_args(argv)
     if args.command == "serve":
         _export(host=args.host, port=args.port, workers=args.workers, registry=args.registry)
@@ -93,10 +91,6 @@ def main(argv: list[str] | None = None) -> int:
 
         path = build_untrained_checkpoint(args.out, size=args.size, seed=args.seed)
         print(f"untrained checkpoint written to {path}")
-    elif args.command == "train":
-        from training.cli import main as train_main
-
-        return train_main(args)
     return 0
 
 

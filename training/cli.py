@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 
-def add_parser(sub: Any) -> None:
-    train = sub.add_parser("train", help="the trainer: data, training, evaluation, export")
+def parser() -> argparse.ArgumentParser:
+    train = argparse.ArgumentParser(prog="guardserve train", description="the trainer: data, training, evaluation")
     tsub = train.add_subparsers(dest="train_command", required=True)
 
     p = tsub.add_parser("prepare", help="load, clean and split the data; train the tokenizer")
@@ -57,6 +57,7 @@ def add_parser(sub: Any) -> None:
     c = tsub.add_parser("canary", help="canary exposure with and without PII scrubbing (two short runs)")
     c.add_argument("recipe", type=Path)
     c.add_argument("--out", type=Path, required=True)
+    return train
 
 
 def _recipe(path: Path, seed: int | None = None, max_steps: int | None = None) -> Any:
@@ -78,10 +79,11 @@ def _find_recipe(checkpoint: Path, given: Path | None) -> Path:
     raise SystemExit(f"no recipe found for {checkpoint}: pass --recipe")
 
 
-def main(args: argparse.Namespace) -> int:
+def main(argv: list[str]) -> int:
     from models.hf import transformers_offline
     from training.recipe import RecipeError
 
+    args = parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     transformers_offline()
     try:

@@ -39,11 +39,16 @@ def run(
     privacy: bool = True,
     data_from: Path | None = None,
 ) -> dict[str, Any]:
+    from accelerate import PartialState
+
     from training.loop import train
 
+    state = PartialState()  # under `accelerate launch`, one process per device: only the main one writes files
     run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "recipe.yaml").write_text(yaml.safe_dump(recipe.dump(), sort_keys=False))
-    prepared = load_prepared(data_from) if data_from else prepared_data(recipe, run_dir)
+    with state.main_process_first():  # the main process prepares the data; the others then reuse it
+        if state.is_main_process:
+            (run_dir / "recipe.yaml").write_text(yaml.safe_dump(recipe.dump(), sort_keys=False))
+        prepared = load_prepared(data_from) if data_from else prepared_data(recipe, run_dir)
     result = train(recipe, prepared, run_dir, resume=resume, progress=progress)
     training = {
         "steps": result.steps,
@@ -54,8 +59,10 @@ def run(
         "parameters": result.parameters,
         "seed": recipe.seed,
     }
-    (run_dir / "training.json").write_text(json.dumps(training, indent=2, sort_keys=True) + "\n")
     summary: dict[str, Any] = {"training": training}
+    if not state.is_main_process:
+        return summary
+    (run_dir / "training.json").write_text(json.dumps(training, indent=2, sort_keys=True) + "\n")
     if evaluate:
         from training.evaluate import evaluate_checkpoint
         from training.export import sha256

@@ -78,3 +78,18 @@ def test_with_updates_validates(tmp_path: Path) -> None:
     assert recipe.with_updates({"preprocess.pii": None}).preprocess.pii is None
     with pytest.raises(ValueError):
         recipe.with_updates({"train.seq_len": 100_000})
+
+
+def test_the_gateway_never_imports_the_trainer() -> None:
+    import subprocess
+    import sys
+
+    for package in ("app", "models"):
+        for file in (ROOT / package).rglob("*.py"):
+            text = file.read_text()
+            assert "from training" not in text.replace("from training.cli import main", "") and (
+                "import training" not in text
+            ), file
+    code = "import sys, app.cli; app.cli._parser().parse_args(['serve']); print('training' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert out.stdout.strip() == "False", out.stderr

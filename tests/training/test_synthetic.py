@@ -42,7 +42,9 @@ def test_held_out_templates_are_disjoint_from_training_ones() -> None:
     for relation in skills.FACTS:
         assert not set(skills.FACT_TRAIN[relation]) & set(skills.FACT_HELD_OUT[relation])
     assert not set(safety.HARMFUL_TRAIN) & set(safety.HARMFUL_HELD_OUT)
-    assert not {q for q, _, _ in safety.LOOKALIKE_TRAIN} & {q for q, _, _ in safety.LOOKALIKE_HELD_OUT}
+    for family in safety.FAMILIES:
+        assert not set(family.train) & set(family.held_out)
+        assert not set(safety.family_values(family, False)) & set(safety.family_values(family, True))
     train = _users(generate_training({t: 300 for t in TASKS}, seed=2))
     assert not train & {i.prompt for i in generate_eval(200, seed=0)}
 
@@ -50,7 +52,7 @@ def test_held_out_templates_are_disjoint_from_training_ones() -> None:
 def test_refusals_are_varied_and_detected_and_benign_answers_are_not_refusals() -> None:
     assert len(safety.HARMFUL_TRAIN) >= 30
     assert len(set(safety.REFUSALS)) >= 8 and all(safety.is_refusal(r) for r in safety.REFUSALS)
-    assert not any(safety.is_refusal(answer) for _, answer, _ in safety.LOOKALIKE_TRAIN)
+    assert not any(safety.is_refusal(family.answer) for family in safety.FAMILIES)
     assert not safety.is_refusal("47 + 38 = 85")
 
 
@@ -58,7 +60,7 @@ def test_eval_sets_are_big_enough_to_measure() -> None:
     items = generate_eval(200, seed=0)
     count = {t: sum(1 for i in items if i.task == t) for t in TASKS}
     assert count["arithmetic"] == count["units"] == 200
-    assert count["harmful"] >= 80 and count["lookalike"] >= 40 and count["facts"] >= 60
+    assert count["harmful"] >= 100 and count["lookalike"] >= 100 and count["facts"] >= 60
     assert all(i.expected for i in items if i.task in ("arithmetic", "units", "facts"))
 
 
