@@ -60,6 +60,9 @@ def test_export_refuses_below_thresholds_and_force_says_so(
     card = (out / "MODEL_CARD.md").read_text()
     assert "--force" in card and "## Intended use" in card and "## Ethical considerations" in card
     assert json.loads((out / "guardserve.json").read_text())["trained"] is True
+    from training.recipe import load_recipe
+
+    assert load_recipe(out / "recipe.yaml") == micro_recipe  # `guardserve train eval DIR` finds it there
     (out / "recipe.yaml").write_text("tampered\n")
     assert verify_sums(out) == ["recipe.yaml: sha256 mismatch"]
 
