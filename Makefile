@@ -7,8 +7,9 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check
 GUARDSERVE := $(VENV)/bin/guardserve
 UNTRAINED := models/checkpoints/guardserve-untrained
+BUNDLED := models/checkpoints/guardserve-tiny
 
-.PHONY: serve test lint bench bench-limits bench-metrics clean
+.PHONY: serve test lint bench bench-limits bench-metrics clean untrained train-default
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -19,15 +20,25 @@ $(VENV)/.installed-serve: pyproject.toml | $(PY)
 	touch $@
 
 $(VENV)/.installed-test: pyproject.toml | $(PY)
-	$(PIP) install -q -e '.[engine,dev]'
-	touch $@ $(VENV)/.installed-serve
+	$(PIP) install -q -e '.[train,dev]'
+	touch $@ $(VENV)/.installed-serve $(VENV)/.installed-train
 
-$(UNTRAINED)/config.json: | $(VENV)/.installed-serve
+$(VENV)/.installed-train: pyproject.toml | $(PY)
+	$(PIP) install -q -e '.[train]'
+	touch $@
+
+## serve: the registered models (models/registry.yaml: the bundled guardserve-tiny) on http://127.0.0.1:8000
+serve: $(VENV)/.installed-serve
+	$(GUARDSERVE) serve
+
+## untrained: a random-weight checkpoint of the default shape (for experiments and benchmarks)
+untrained: $(VENV)/.installed-serve
 	$(GUARDSERVE) checkpoint untrained $(UNTRAINED) --size default
 
-## serve: the registered models (models/registry.yaml) on http://127.0.0.1:8000
-serve: $(VENV)/.installed-serve $(UNTRAINED)/config.json
-	$(GUARDSERVE) serve
+## train-default: retrain the bundled model from its recipe (10-30 CPU minutes), evaluate, export it (gated)
+train-default: $(VENV)/.installed-train
+	$(GUARDSERVE) train run training/recipes/default.yaml --out runs/default
+	$(GUARDSERVE) train export runs/default --out $(BUNDLED) --dtype bfloat16
 
 ## test: the whole suite (includes ruff and mypy)
 test: $(VENV)/.installed-test

@@ -4,6 +4,7 @@
     guardserve engine --checkpoint DIR --port P [--name NAME]      # CPU engine alone, same OpenAI API
     guardserve checkpoint untrained OUT [--size default|test]      # a random-weight checkpoint for trials
     guardserve keys create|list|revoke|rotate|generate              # API keys (see app/auth/cli.py)
+    guardserve train prepare|run|eval|export|search|canary ...     # the trainer (needs the `train` extra)
 
 Options become ``GUARDSERVE_*`` environment variables, so every uvicorn worker builds the same settings.
 """
@@ -51,6 +52,9 @@ def _parser() -> argparse.ArgumentParser:
     from app.auth.cli import add_parser as add_keys_parser
 
     add_keys_parser(sub)
+    # The trainer parses its own arguments (`guardserve train -h`); `training` is imported only when it runs.
+    train = sub.add_parser("train", help="the trainer: prepare, run, eval, export, search, canary", add_help=False)
+    train.add_argument("train_args", nargs=argparse.REMAINDER)
     return parser
 
 
@@ -117,6 +121,11 @@ def _multiprocess_metrics(settings: Settings) -> Iterator[None]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["train"]:  # the trainer has its own parser (and its own -h)
+        from training.cli import main as train_main
+
+        return train_main(argv[1:])
     args = _parser().parse_args(argv)
     if args.command == "serve":
         _export(host=args.host, port=args.port, workers=args.workers, registry=args.registry)

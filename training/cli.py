@@ -1,0 +1,171 @@
+"""``guardserve train ...``: the trainer's command line (dispatched lazily from :mod:`app.cli`).
+
+guardserve train prepare RECIPE --out DIR            # data only: manifest, report, splits, tokenizer
+guardserve train run RECIPE --out RUN [--resume]     # prepare (or reuse) + train + eval -> RUN/eval.json
+guardserve train eval CKPT [--recipe R] [--data D]   # evaluate any checkpoint directory
+guardserve train export RUN --out DIR [--dtype bfloat16] [--force]
+guardserve train search RECIPE --out DIR --trials N  # Optuna TPE over short trials -> best recipe
+guardserve train canary RECIPE --out DIR             # the canary experiment: with vs without PII scrubbing
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def parser() -> argparse.ArgumentParser:
+    train = argparse.ArgumentParser(prog="guardserve train", description="the trainer: data, training, evaluation")
+    tsub = train.add_subparsers(dest="train_command", required=True)
+
+    p = tsub.add_parser("prepare", help="load, clean and split the data; train the tokenizer")
+    p.add_argument("recipe", type=Path)
+    p.add_argument("--out", type=Path, required=True)
+
+    r = tsub.add_parser("run", help="prepare (or reuse) the data, train, evaluate")
+    r.add_argument("recipe", type=Path)
+    r.add_argument("--out", type=Path, required=True, help="run directory")
+    r.add_argument("--resume", action="store_true", help="continue from RUN/state")
+    r.add_argument("--seed", type=int, help="override the recipe's seed")
+    r.add_argument("--max-steps", type=int, help="override train.max_steps")
+    r.add_argument("--no-eval", action="store_true")
+    r.add_argument("--no-progress", action="store_true")
+
+    e = tsub.add_parser("eval", help="evaluate a checkpoint directory (writes eval.json next to it or to --out)")
+    e.add_argument("checkpoint", type=Path)
+    e.add_argument("--recipe", type=Path, help="default: CKPT/recipe.yaml, else CKPT/../recipe.yaml")
+    e.add_argument("--data", type=Path, help="prepared data dir for validation perplexity (default: CKPT/../data)")
+    e.add_argument("--out", type=Path, help="where to write the JSON (default: print only)")
+    e.add_argument("--no-privacy", action="store_true", help="skip the canary exposure (faster)")
+
+    x = tsub.add_parser("export", help="export a run's checkpoint with card, eval, manifests; gated")
+    x.add_argument("run", type=Path)
+    x.add_argument("--out", type=Path, required=True)
+    x.add_argument("--dtype", choices=["float32", "bfloat16"], default="float32")
+    x.add_argument("--force", action="store_true", help="export even below the thresholds (the card says so)")
+
+    s = tsub.add_parser("search", help="Optuna TPE hyperparameter search over short trials")
+    s.add_argument("recipe", type=Path)
+    s.add_argument("--out", type=Path, required=True)
+    s.add_argument("--trials", type=int, default=8)
+    s.add_argument("--steps", type=int, default=150, help="training steps per trial")
+
+    c = tsub.add_parser("canary", help="canary exposure with and without PII scrubbing (two short runs)")
+    c.add_argument("recipe", type=Path)
+    c.add_argument("--out", type=Path, required=True)
+    return train
+
+
+def _recipe(path: Path, seed: int | None = None, max_steps: int | None = None) -> Any:
+    from training.recipe import load_recipe
+
+    recipe = load_recipe(path)
+    updates: dict[str, Any] = {}
+    if seed is not None:
+        updates["seed"] = seed
+    if max_steps is not None:
+        updates["train.max_steps"] = max_steps
+    return recipe.with_updates(updates) if updates else recipe
+
+
+def _find_recipe(checkpoint: Path, given: Path | None) -> Path:
+    for candidate in (given, checkpoint / "recipe.yaml", checkpoint.parent / "recipe.yaml"):
+        if candidate is not None and candidate.is_file():
+            return candidate
+    raise SystemExit(f"no recipe found for {checkpoint}: pass --recipe")
+
+
+def main(argv: list[str]) -> int:
+    from models.hf import transformers_offline
+    from training.recipe import RecipeError
+
+    args = parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    transformers_offline()
+    try:
+        return _dispatch(args)
+    except RecipeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    command = args.train_command
+    if command == "prepare":
+        from training.prepare import prepare
+
+        prepared = prepare(_recipe(args.recipe), args.out)
+        print(json.dumps(prepared.manifest["splits"], indent=2))
+        return 0
+    if command == "run":
+        from training.pipeline import run
+
+        recipe = _recipe(args.recipe, args.seed, args.max_steps)
+        summary = run(recipe, args.out, resume=args.resume, evaluate=not args.no_eval, progress=not args.no_progress)
+        _print_summary(summary)
+        return 0
+    if command == "eval":
+        from training.evaluate import evaluate_checkpoint
+        from training.prepare import load_prepared
+
+        recipe = _recipe(_find_recipe(args.checkpoint, args.recipe))
+        data = args.data or args.checkpoint.parent / "data"
+        val = load_prepared(data).val if (data / "val.jsonl").is_file() else None
+        result = evaluate_checkpoint(args.checkpoint, recipe, val, privacy=not args.no_privacy)
+        text = json.dumps(result, indent=2, sort_keys=True)
+        if args.out:
+            args.out.write_text(text + "\n")
+        _print_summary({"eval": result})
+        return 0
+    if command == "export":
+        from training.export import ExportRefused, export
+
+        recipe = _recipe(args.run / "recipe.yaml")
+        eval_file = args.run / "eval.json"
+        evaluation = json.loads(eval_file.read_text()) if eval_file.is_file() else None
+        try:
+            result = export(args.run, args.out, recipe, dtype=args.dtype, force=args.force, evaluation=evaluation)
+        except ExportRefused as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            print("(pass --force to export anyway; the model card will say so)", file=sys.stderr)
+            return 3
+        forced = " (FORCED below thresholds)" if result["export"]["forced"] else ""
+        print(f"exported {args.run / 'checkpoint'} -> {args.out}{forced}")
+        return 0
+    if command == "search":
+        from training.search import search
+
+        best = search(_recipe(args.recipe), args.out, trials=args.trials, steps=args.steps)
+        print(json.dumps(best, indent=2))
+        return 0
+    if command == "canary":
+        from training.canary_experiment import run_experiment
+
+        result = run_experiment(_recipe(args.recipe), args.out)
+        print(json.dumps(result["summary"], indent=2))
+        return 0
+    raise SystemExit(f"unknown train command {command}")
+
+
+def _print_summary(summary: dict[str, Any]) -> None:
+    if "training" in summary:
+        t = summary["training"]
+        print(f"trained {t['steps']} steps in {t['seconds']} s ({t['tokens_per_second']} tokens/s), "
+              f"best validation loss {t['best_val_loss']}")  # fmt: skip
+    if "eval" in summary:
+        e = summary["eval"]
+        print("exact match:", json.dumps(e["quality"]["exact_match"]))
+        print(
+            "validation perplexity:", e["quality"]["val_perplexity"], " held-out:", e["quality"]["heldout_perplexity"]
+        )
+        s = e["safety"]
+        print(f"refusal rate {s['refusal_rate']}, over-refusal {s['over_refusal_rate']}, toxicity {s['toxicity_rate']}")
+        if "privacy" in e:
+            p = e["privacy"]
+            print(f"canary exposure: planted {p['planted_mean_bits']} bits, controls {p['control_mean_bits']} bits")
+        gate = e["gate"]
+        print("gate:", "passed" if gate["passed"] else "FAILED: " + "; ".join(gate["reasons"]))
