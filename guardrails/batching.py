@@ -31,6 +31,10 @@ class MicroBatcher:
         self._running: set[asyncio.Task[None]] = set()
         self.calls = 0  # batches run (for tests and metrics)
 
+    def score_now(self, text: str) -> float:
+        """Score one text in the calling thread (for callers already off the event loop)."""
+        return self._fn([text])[0]
+
     async def submit(self, text: str) -> float:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[float] = loop.create_future()

@@ -39,7 +39,14 @@ class Guard(Protocol):
     action: Action
     spans: bool  # findings are spans of the text (PII) rather than a verdict on the whole text (classifiers)
 
-    async def inspect(self, text: str) -> Inspection: ...
+    async def inspect(self, text: str) -> Inspection:
+        """Inspect off the event loop (a worker thread, or a batch shared with other requests)."""
+        ...
+
+    def inspect_now(self, text: str) -> Inspection:
+        """The same inspection, synchronously, for a caller already off the event loop (the stream screen runs
+        all of a window's guards in one worker call: no thread hops, no threads contending for the GIL)."""
+        ...
 
     def transform(self, text: str, findings: tuple[Finding, ...], pseudonyms: Pseudonymizer | None) -> str: ...
 
@@ -73,7 +80,10 @@ class PIIGuard:
 
     async def inspect(self, text: str) -> Inspection:
         lane = self._executor if len(text) <= FAST_LANE_LIMIT else self._bulk
-        findings = await asyncio.get_running_loop().run_in_executor(lane, self.engine.analyze, text)
+        return await asyncio.get_running_loop().run_in_executor(lane, self.inspect_now, text)
+
+    def inspect_now(self, text: str) -> Inspection:
+        findings = self.engine.analyze(text)
         return Inspection(bool(findings), tuple(findings), max((f.score for f in findings), default=None))
 
     def transform(self, text: str, findings: tuple[Finding, ...], pseudonyms: Pseudonymizer | None) -> str:
@@ -128,6 +138,11 @@ class ToxicityGuard(_WholeTextGuard):
             return Inspection(False, (), 0.0)
         return self._inspection(text, await self._batcher.submit(text))
 
+    def inspect_now(self, text: str) -> Inspection:
+        if not text.strip():
+            return Inspection(False, (), 0.0)
+        return self._inspection(text, self._batcher.score_now(text))
+
 
 class InjectionGuard(_WholeTextGuard):
     name = "prompt_injection"
@@ -141,9 +156,11 @@ class InjectionGuard(_WholeTextGuard):
 
     async def inspect(self, text: str) -> Inspection:
         if len(text) <= INLINE_LIMIT:
-            matches = self._detector.matches(text)
-        else:
-            matches = await asyncio.get_running_loop().run_in_executor(self._executor, self._detector.matches, text)
+            return self.inspect_now(text)
+        return await asyncio.get_running_loop().run_in_executor(self._executor, self.inspect_now, text)
+
+    def inspect_now(self, text: str) -> Inspection:
+        matches = self._detector.matches(text)
         score = self._detector.score(matches)
         inspection = self._inspection(text, score)
         if inspection.triggered:  # report which rules fired (names only: never the matched text)

@@ -12,7 +12,7 @@ import asyncio
 import logging
 import secrets
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,6 +57,7 @@ class Policy:
     spec: PolicySpec
     input_guards: list[Guard]
     output_guards: list[Guard]
+    executor: Executor | None = None  # where stream windows are screened
 
     @property
     def fail_closed(self) -> bool:
@@ -91,7 +92,13 @@ class Policy:
         return outcome
 
     def stream(self, pseudonyms: Pseudonymizer | None) -> StreamScreen:
-        return StreamScreen(self.output_guards, self.spec.stream, pseudonyms=pseudonyms, fail_closed=self.fail_closed)
+        return StreamScreen(
+            self.output_guards,
+            self.spec.stream,
+            pseudonyms=pseudonyms,
+            fail_closed=self.fail_closed,
+            executor=self.executor,
+        )
 
 
 @dataclass(frozen=True)
@@ -178,7 +185,7 @@ class Guardrails:
     # --- building -------------------------------------------------------------------------------------------
 
     def _build(self, name: str, spec: PolicySpec) -> Policy:
-        return Policy(name, spec, self._stage(spec.input), self._stage(spec.output))
+        return Policy(name, spec, self._stage(spec.input), self._stage(spec.output), self._executor)
 
     def _stage(self, stage: StageSpec) -> list[Guard]:
         guards: list[Guard] = []

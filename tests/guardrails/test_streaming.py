@@ -112,6 +112,9 @@ class Broken:
     async def inspect(self, text: str) -> Inspection:
         raise RuntimeError("model server gone")
 
+    def inspect_now(self, text: str) -> Inspection:
+        raise RuntimeError("model server gone")
+
     def transform(self, text: str, findings: tuple[Finding, ...], pseudonyms: Pseudonymizer | None) -> str:
         return text
 
