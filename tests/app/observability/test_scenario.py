@@ -11,9 +11,7 @@ The bundled guardrails policy is on: every request that reaches the guards moves
 guard and stage. Which action each guard took is read from the response's own ``guardrails`` explanation (the tiny
 model's random text decides whether the output guards act), so the metrics must agree with what the caller was told.
 
-Step still to add when its feature lands (same shape): rate limited:
-``guardserve_ratelimit_decisions_total{limit=...,result="limited"}`` +1, ``guardserve_requests_total{...,status="429"}``
-+1, no guard or engine work.
+``test_rate_limited_request_moves_exactly_its_series`` runs the 429 step on a gateway with keys and Redis limits on.
 """
 
 from __future__ import annotations
@@ -355,3 +353,25 @@ def test_upstream_killed_mid_stream(tiny_checkpoint: Path, tmp_path: Path) -> No
     finally:
         server.stop()
         doomed.stop()
+
+
+def test_rate_limited_request_moves_exactly_its_series(tiny_checkpoint: Path, shared_redis: tuple[str, str]) -> None:
+    """Keys and limits on (one request per minute): the second request is a 429 refused before any guard or engine
+    work, and exactly its series move."""
+    from app.limits.settings import Limits
+    from tests.support.access import create_key, secure_gateway
+
+    url, _ = shared_redis
+    with secure_gateway(tiny_checkpoint, url, key_defaults=Limits(requests_per_minute=1)) as (server, _prefix):
+        api_key = create_key(server)["key"]
+        client = openai.OpenAI(base_url=server.v1, api_key=api_key, max_retries=0)
+        client.chat.completions.create(model=TINY, messages=MSG, max_tokens=2)  # type: ignore[arg-type]
+        metrics = server.url + "/metrics"
+        before = settled(metrics)
+        with pytest.raises(openai.RateLimitError) as refused:
+            client.chat.completions.create(model=TINY, messages=MSG, max_tokens=2)  # type: ignore[arg-type]
+        assert refused.value.response.headers["retry-after"]
+        assert delta(before, settled(metrics)) == {
+            **requests_total(CHAT, TINY, 429),
+            key("guardserve_ratelimit_decisions_total", limit="requests", result="limited"): 1,
+        }
