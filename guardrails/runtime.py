@@ -35,7 +35,7 @@ from guardrails.policy import (
 from guardrails.screening import SpanFactory, StageOutcome, Target, screen
 from guardrails.streaming import StreamScreen
 from guardrails.toxicity import ToxicityClassifier, build_classifier
-from guardrails.types import Action, Stage
+from guardrails.types import Action, Decision, Stage
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +106,7 @@ class ModerationResult:
     flagged: bool
     categories: dict[str, bool]
     scores: dict[str, float]
+    decisions: tuple[Decision, ...] = ()  # one per guard (for metrics: actions and latencies, never the text)
 
 
 class Guardrails:
@@ -166,7 +167,7 @@ class Guardrails:
             raise RuntimeError("a guard failed during moderation")
         scores = {d.guard: round(d.score or 0.0, 6) for d in outcome.decisions}
         flags = {d.guard: d.action is not Action.ALLOW for d in outcome.decisions}
-        return ModerationResult(any(flags.values()), flags, scores)
+        return ModerationResult(any(flags.values()), flags, scores, tuple(outcome.decisions))
 
     def info(self) -> dict[str, object]:
         engine = next(iter(self._pii.values()), None)

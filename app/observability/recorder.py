@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Literal, Protocol, get_args
 
-GuardStage = Literal["input", "output"]
+GuardStage = Literal["input", "output", "moderation"]  # moderation: /v1/moderations screening a text
 # guardrails' Action values, plus "error" (the guard itself failed, whatever the policy then did)
 GuardAction = Literal["allow", "flag", "mask", "redact", "placeholder", "hash", "pseudonymize", "block", "error"]
 RateLimitResult = Literal["allowed", "limited", "fail_open", "fail_closed"]

@@ -33,6 +33,11 @@ async def create_moderation(body: ModerationRequest, request: Request) -> Respon
         raise APIError(
             503, str(exc), type=SERVER_ERROR, code="guardrail_unavailable", headers={"Retry-After": "1"}
         ) from exc
+    metrics = request.app.state.services.metrics
+    for result in results:
+        for d in result.decisions:
+            metrics.guard_action(d.guard, "moderation", d.action.value)
+            metrics.guard_duration(d.guard, "moderation", d.latency_ms / 1000)
     moderation = Moderation(
         id=f"modr-{uuid.uuid4().hex}",
         model=body.model or MODEL,

@@ -120,6 +120,7 @@ async def sse_body(
     opening = fmt.opening(session.explanation())
     if opening is not None:
         yield opening
+    recorded = screen is None
     try:
         async for delta in stream:
             _record(ctx, delta)
@@ -133,6 +134,7 @@ async def sse_body(
             if finish is not None:
                 if screen is not None:
                     session.stream_finished(screen)
+                    recorded = True
                 ctx.finish_reason = finish
                 yield fmt.finish(finish, session.explanation())
                 if fmt.include_usage:
@@ -144,6 +146,9 @@ async def sse_body(
     except BaseException:  # cancelled: the client went away mid-stream
         ctx.disconnected = True
         raise
+    finally:  # an engine error or a disconnect still counts what the output guards did up to then
+        if not recorded and screen is not None:
+            session.stream_finished(screen)
     yield DONE
 
 

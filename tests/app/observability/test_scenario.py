@@ -200,6 +200,20 @@ def engine_down_streamed(gateway: LiveServer, client: openai.OpenAI) -> Samples:
     }
 
 
+def moderation(gateway: LiveServer, client: openai.OpenAI) -> Samples:
+    result = client.moderations.create(input=["Lovely weather today.", "My SSN is 536-22-1234."])
+    assert [r.flagged for r in result.results] == [False, True]
+    moved: Samples = dict(requests_total("/v1/moderations", "none", 200))
+    for guard in ("pii", "toxicity", "prompt_injection"):  # every guard scores both texts
+        flagged = guard == "pii"
+        for action in ("allow", "flag") if flagged else ("allow",):
+            moved[key("guardserve_guard_actions_total", guard=guard, stage="moderation", action=action)] = (
+                1 if flagged else 2
+            )
+        moved[key("guardserve_guard_duration_seconds_count", guard=guard, stage="moderation")] = 2
+    return moved
+
+
 Step = Callable[[LiveServer, openai.OpenAI], Samples]
 STEPS: list[Step] = [
     streamed_chat,
@@ -214,6 +228,7 @@ STEPS: list[Step] = [
     blocked_by_guard,
     engine_down,
     engine_down_streamed,
+    moderation,
 ]
 
 
@@ -263,6 +278,12 @@ def test_client_leaving_mid_stream_is_a_499_and_nothing_stays_in_flight(gateway:
     assert moved[key("guardserve_requests_total", route=CHAT, model=TINY, status="499")] == 1
     assert moved[key("guardserve_request_duration_seconds_count", route=CHAT, model=TINY)] == 1
     assert "guardserve_inflight_requests{}" not in moved  # back to where it was
+    # What the output guards did until the client left is counted too: one action and one duration per guard.
+    for guard in OUTPUT_GUARDS:
+        actions = [v for k, v in moved.items() if k.startswith("guardserve_guard_actions_total{") and
+                   f'guard="{guard}"' in k and 'stage="output"' in k]  # fmt: skip
+        assert actions == [1], (guard, moved)
+        assert moved[key("guardserve_guard_duration_seconds_count", guard=guard, stage="output")] == 1
 
 
 HOSTILE = [
@@ -282,7 +303,7 @@ ALLOWED: dict[str, Callable[[str], bool]] = {
     "status": lambda v: v.isdigit() and len(v) == 3 and v[0] in "12345",
     "kind": lambda v: v in ("internal", "invalid_request", "unavailable", "timeout", "upstream"),
     "guard": lambda v: v in ("pii", "toxicity", "prompt_injection"),
-    "stage": lambda v: v in ("input", "output"),
+    "stage": lambda v: v in ("input", "output", "moderation"),
     "action": lambda v: (
         v in ("allow", "flag", "mask", "redact", "placeholder", "hash", "pseudonymize", "block", "error")
     ),
