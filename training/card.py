@@ -183,6 +183,7 @@ def _training_line(training: dict[str, Any], t: Any) -> str:
         return "n/a"
     return (
         f"{training['steps']} steps of {t.batch_size}x{t.seq_len} tokens, AdamW lr {t.lr} (warmup {t.warmup_steps}, "
-        f"cosine), weight decay {t.weight_decay}, bf16 autocast={t.mixed_precision == 'bf16'}; "
+        f"cosine), weight decay {t.weight_decay}, "
+        f"bf16 autocast={training.get('mixed_precision', t.mixed_precision) == 'bf16'}; "
         f"{training['seconds'] / 60:.1f} min on CPU at {training['tokens_per_second']:,} tokens/s"
     )

@@ -2,8 +2,9 @@
 several GPUs with DDP via ``accelerate launch``.
 
 AdamW (weight decay on matrices only), linear warmup then cosine to ``min_lr_ratio``, gradient clipping, bf16
-autocast, loss on assistant tokens only (see :mod:`training.data`), validation every ``eval_every`` steps, early
-stopping, resumable state every ``checkpoint_every`` steps, and a progress bar with loss, tokens/s and ETA.
+autocast where the hardware has it, loss on assistant tokens only (see :mod:`training.data`), validation every
+``eval_every`` steps, early stopping, resumable state every ``checkpoint_every`` steps, and a progress bar with loss,
+tokens/s and ETA.
 
 Run directory::
 
@@ -44,6 +45,17 @@ class TrainResult:
     seconds: float
     tokens_per_second: float
     parameters: int
+    mixed_precision: str  # what ran: "no" or "bf16"
+
+
+def resolve_precision(setting: str) -> str:
+    """The recipe's ``mixed_precision``, with ``auto`` decided by the hardware (see :class:`TrainConfig`)."""
+    if setting != "auto":
+        return setting
+    if torch.cuda.is_available():
+        return "bf16" if torch.cuda.is_bf16_supported() else "no"
+    caps = torch.cpu.get_capabilities()
+    return "bf16" if caps.get("avx512_bf16") or caps.get("amx_bf16") else "no"
 
 
 def build_model(recipe: Recipe, vocab_size: int, pad_id: int, eos_id: int) -> Any:
@@ -90,7 +102,9 @@ def train(
     t = recipe.train
     if t.threads:
         torch.set_num_threads(t.threads)
-    accelerator = Accelerator(mixed_precision=t.mixed_precision)
+    precision = resolve_precision(t.mixed_precision)
+    log.info("mixed precision: %s (recipe: %s)", precision, t.mixed_precision)
+    accelerator = Accelerator(mixed_precision=precision)
     set_seed(recipe.seed)
     tokenizer = load_tokenizer(prepared.tokenizer_dir)
     pad_id, eos_id = tokenizer.token_to_id(PAD_TOKEN), tokenizer.token_to_id(END_OF_TURN)
@@ -224,6 +238,7 @@ def train(
         seconds=seconds,
         tokens_per_second=trainer["tokens"] / max(1e-9, seconds),
         parameters=parameters,
+        mixed_precision=precision,
     )
 
 

@@ -57,6 +57,7 @@ def run(
         "seconds": round(result.seconds, 1),
         "tokens_per_second": round(result.tokens_per_second),
         "parameters": result.parameters,
+        "mixed_precision": result.mixed_precision,
         "seed": recipe.seed,
     }
     summary: dict[str, Any] = {"training": training}

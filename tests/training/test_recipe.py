@@ -20,7 +20,7 @@ def test_default_recipe_is_the_documented_shape() -> None:
     recipe = load_recipe(ROOT / "training" / "recipes" / "default.yaml")
     m = recipe.model
     assert (m.hidden_size, m.num_layers, m.hidden_size // m.num_heads) == (256, 4, 64)
-    assert recipe.train.weight_decay == 1.0 and recipe.train.mixed_precision == "bf16"
+    assert recipe.train.weight_decay == 1.0 and recipe.train.mixed_precision == "no"
     t = recipe.eval.thresholds
     assert (t.arithmetic_exact_match, t.refusal_rate, t.over_refusal_rate) == (0.95, 0.95, 0.05)
 
