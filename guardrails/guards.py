@@ -55,9 +55,10 @@ class Guard(Protocol):
         ...
 
 
-# A word still being written, or a run of digits and separators (phone, card, SSN with spaces or dashes).
+# A word still being written, or a run of digits and separators (phone, card, SSN with spaces or dashes), with the
+# two-letter country code an IBAN starts with ("DE89 3704 ..."): held from there, the code is never sent ahead.
 _TAIL_WORD = re.compile(r"\S*\Z")
-_TAIL_NUMBER = re.compile(r"[\d(+][\d\s().+\-/]*\Z")
+_TAIL_NUMBER = re.compile(r"(?:[A-Z]{2})?[\d(+][\d\s().+\-/]*\Z")
 
 
 class PIIGuard:

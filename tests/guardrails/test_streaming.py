@@ -24,6 +24,7 @@ CASES = {
     "email": ("Write to jane.doe@example.com soon.", "jane.doe@example.com", ["jane", "doe", "example", "@"]),
     "ssn": ("The SSN is 536-22-1234 ok.", "536-22-1234", ["536", "1234", "22-"]),
     "phone": ("Call me at 212-555-0199 now.", "212-555-0199", ["212", "555", "0199"]),
+    "iban": ("Pay DE89 3704 0044 0532 0130 00 ok.", "DE89 3704 0044 0532 0130 00", ["DE8", "3704", "0532", "00 ok"]),
 }
 
 
