@@ -295,7 +295,15 @@ HOSTILE = [
     'quote"label',
     "über-model",
 ]
-ROUTES = {"/v1/chat/completions", "/v1/completions", "/v1/models", "/v1/models/{model_id}", "/health", "/ready"}
+ROUTES = {
+    "/v1/chat/completions",
+    "/v1/completions",
+    "/v1/models",
+    "/v1/models/{model_id}",
+    "/v1/moderations",
+    "/health",
+    "/ready",
+}
 ALLOWED: dict[str, Callable[[str], bool]] = {
     "route": lambda v: v in ROUTES | {"unmatched"},
     "model": lambda v: v in (TINY, REMOTE, "none"),
@@ -329,7 +337,7 @@ def test_no_label_value_comes_from_user_input(gateway: LiveServer) -> None:
         for fragment in (value, value[:20], json.dumps(value)[1:-1]):
             assert fragment not in text
     samples = [name for name in settled(gateway.url + "/metrics") if name.startswith("guardserve_")]
-    assert len(samples) < 400  # bounded, whatever was sent
+    assert len(samples) < 600  # bounded whatever was sent: ~410 series after every step of this module
     for name in samples:
         for label, value in re.findall(r'(\w+)="([^"]*)"', name):
             assert label in ALLOWED and ALLOWED[label](value), f"{label}={value!r} in {name}"
@@ -363,9 +371,15 @@ def test_upstream_killed_mid_stream(tiny_checkpoint: Path, tmp_path: Path) -> No
         tokens = moved.pop(key("guardserve_completion_tokens_total", model="doomed"))
         moved.pop(key("guardserve_time_per_output_token_seconds_count", model="doomed"), None)  # if 2+ tokens came
         assert tokens >= 1
+        # The output guards screened what came before the failure: one action (whichever) and one duration each.
+        for guard in OUTPUT_GUARDS:
+            acted = [k for k in moved if k.startswith("guardserve_guard_actions_total{") and f'guard="{guard}"' in k
+                     and 'stage="output"' in k]  # fmt: skip
+            assert [moved.pop(k) for k in acted] == [1], guard
+            assert moved.pop(key("guardserve_guard_duration_seconds_count", guard=guard, stage="output")) == 1
         assert moved == {
             **requests_total(CHAT, "doomed", 200),
-            **guard_series(None, output=False),  # the output stage never finished: its decisions are not counted
+            **guard_series(None, output=False),
             key("guardserve_guard_holdback_seconds_count", model="doomed"): 1,
             key("guardserve_engine_errors_total", engine="doomed", kind="upstream"): 1,
             key("guardserve_time_to_first_token_seconds_count", model="doomed"): 1,
