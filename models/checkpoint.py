@@ -95,6 +95,11 @@ def save_tokenizer(tokenizer: Any, directory: Path, context_length: int) -> None
     _patch_json(directory / "tokenizer_config.json", tokenizer_class="PreTrainedTokenizerFast")
 
 
+def padded_vocab_size(vocab_size: int) -> int:
+    """The embedding rows for a tokenizer of ``vocab_size`` tokens: padded to a multiple of 64 (vLLM likes it)."""
+    return -(-vocab_size // 64) * 64
+
+
 def llama_config(
     *,
     vocab_size: int,
@@ -109,7 +114,7 @@ def llama_config(
 ) -> Any:
     from transformers import LlamaConfig
 
-    padded_vocab = -(-vocab_size // 64) * 64  # vLLM likes vocab sizes padded to 64
+    padded_vocab = padded_vocab_size(vocab_size)
     return LlamaConfig(
         vocab_size=padded_vocab,
         hidden_size=hidden_size,

@@ -27,6 +27,7 @@ def model_card(
     dtype: str,
 ) -> str:
     m, t = recipe.model, recipe.train
+    vocab = manifest.get("tokenizer", {}).get("vocab_size", recipe.tokenizer.vocab_size)  # the trained tokenizer's
     q, s = evaluation["quality"], evaluation["safety"]
     gate = evaluation["gate"]
     forced = evaluation.get("export", {}).get("forced", False)
@@ -54,11 +55,12 @@ def model_card(
                 ["context length", f"{m.context_length} tokens (trained on {t.seq_len}-token packed rows)"],
                 [
                     "tokenizer",
-                    f"byte-level BPE, {recipe.tokenizer.vocab_size} tokens, digits split one per token, "
+                    f"byte-level BPE, {vocab} tokens, digits split one per token, "
                     "chat template `<|role|>content<|end|>`",
                 ],
                 ["weights", f"{dtype} safetensors"],
                 ["training", _training_line(training, t)],
+                ["initialised from", _init_line(manifest.get("init_from"))],
                 ["recipe", f"`recipe.yaml` in this directory (seed {recipe.seed})"],
                 ["licence", "Apache-2.0"],
                 ["made by", "GuardServe, with `guardserve train run` and `guardserve train export`"],
@@ -178,6 +180,15 @@ def model_card(
     return "\n".join(p for p in parts if p)
 
 
+def _init_line(init: dict[str, Any] | None) -> str:
+    if not init:
+        return "random weights (trained from scratch)"
+    return (
+        f"fine-tuned from `{init['path']}` (recipe {init.get('recipe') or 'unknown'}, weights sha256 "
+        f"`{init['weights_sha256'][:16]}…`; its tokenizer kept)"
+    )
+
+
 def _training_line(training: dict[str, Any], t: Any) -> str:
     if not training:
         return "n/a"
@@ -186,4 +197,5 @@ def _training_line(training: dict[str, Any], t: Any) -> str:
         f"cosine), weight decay {t.weight_decay}, "
         f"bf16 autocast={training.get('mixed_precision', t.mixed_precision) == 'bf16'}; "
         f"{training['seconds'] / 60:.1f} min on CPU at {training['tokens_per_second']:,} tokens/s"
+        + (f"; weights averaged over every validation from step {t.average_from}" if t.average_from else "")
     )

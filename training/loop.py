@@ -26,11 +26,11 @@ from typing import Any
 
 import torch
 
-from models.checkpoint import END_OF_TURN, PAD_TOKEN, llama_config, save_model, write_metadata
+from models.checkpoint import END_OF_TURN, PAD_TOKEN, llama_config, padded_vocab_size, save_model, write_metadata
 from models.hf import transformers_offline
 from training.data import batches, encode_all, pack
 from training.prepare import Prepared
-from training.recipe import Recipe
+from training.recipe import ModelConfig, Recipe
 from training.tokenizer import load_tokenizer
 
 log = logging.getLogger(__name__)
@@ -61,6 +61,8 @@ def resolve_precision(setting: str) -> str:
 def build_model(recipe: Recipe, vocab_size: int, pad_id: int, eos_id: int) -> Any:
     transformers = transformers_offline()
     m = recipe.model
+    if m.init_from is not None:
+        return _pretrained(m, vocab_size)
     config = llama_config(
         vocab_size=vocab_size,
         hidden_size=m.hidden_size,
@@ -73,6 +75,21 @@ def build_model(recipe: Recipe, vocab_size: int, pad_id: int, eos_id: int) -> An
         dropout=m.dropout,
     )
     return transformers.LlamaForCausalLM(config)
+
+
+def _pretrained(m: ModelConfig, vocab_size: int) -> Any:
+    """The exported checkpoint ``init_from`` names, in float32, after checking it has the recipe's shape."""
+    assert m.init_from is not None
+    model = transformers_offline().LlamaForCausalLM.from_pretrained(m.init_from, dtype=torch.float32)
+    c = model.config
+    have = (c.hidden_size, c.num_hidden_layers, c.num_attention_heads, c.intermediate_size, c.vocab_size)
+    want = (m.hidden_size, m.num_layers, m.num_heads, m.intermediate_size, padded_vocab_size(vocab_size))
+    if have != want:
+        raise ValueError(
+            f"init_from {m.init_from}: shape (hidden, layers, heads, mlp, vocab) = {have}, the recipe says {want}"
+        )
+    c.attention_dropout = m.dropout
+    return model
 
 
 def lr_lambda(recipe: Recipe) -> Any:
@@ -141,7 +158,7 @@ def train(
     for _ in range(trainer["step"]):  # replay the data order to where we stopped (no compute)
         next(stream)
 
-    def validate() -> float:
+    def validate(model: Any = model) -> float:
         model.eval()
         losses, weights = [], []
         with torch.no_grad():
@@ -155,6 +172,13 @@ def train(
                 weights.append(n)
         model.train()
         return sum(losses) / max(1, sum(weights))
+
+    average_file = state_dir / "average.safetensors"
+    average: dict[str, torch.Tensor] | None = None
+    if resume and average_file.is_file():
+        from safetensors.torch import load_file
+
+        average = load_file(str(average_file))
 
     def log_metrics(entry: dict[str, Any]) -> None:
         if accelerator.is_main_process:
@@ -211,7 +235,16 @@ def train(
             # With early stopping the checkpoint is the best one by validation loss; without, the latest: skills
             # such as arithmetic appear late and suddenly, long after the validation loss has flattened.
             keep = improved if t.early_stopping_patience else True
-            if keep and accelerator.is_main_process:
+            if t.average_from is not None and step >= t.average_from:
+                n = trainer.get("averaged", 0)
+                average = running_mean(average, accelerator.unwrap_model(model).state_dict(), n)
+                trainer["averaged"] = n + 1
+                averaged = averaged_copy(accelerator.unwrap_model(model), average)
+                avg_loss = validate(averaged)
+                log_metrics({"step": step, "avg_val_loss": round(avg_loss, 4), "averaged": n + 1})
+                if accelerator.is_main_process:
+                    save_checkpoint(averaged, prepared, recipe, best_dir, step, avg_loss)
+            elif keep and accelerator.is_main_process:
                 save_checkpoint(accelerator.unwrap_model(model), prepared, recipe, best_dir, step, val_loss)
             if on_eval is not None:
                 on_eval(step, val_loss)
@@ -223,6 +256,10 @@ def train(
             accelerator.wait_for_everyone()
             accelerator.save_state(str(state_dir))
             if accelerator.is_main_process:
+                if average is not None:
+                    from safetensors.torch import save_file
+
+                    save_file(average, str(average_file))
                 (state_dir / "trainer.json").write_text(json.dumps(trainer, indent=2))
         if stopped_early:
             break
@@ -240,6 +277,25 @@ def train(
         parameters=parameters,
         mixed_precision=precision,
     )
+
+
+def running_mean(
+    average: dict[str, torch.Tensor] | None, weights: dict[str, torch.Tensor], n: int
+) -> dict[str, torch.Tensor]:
+    """The mean of ``n`` earlier weight sets (``average``) and ``weights``, in float32, one tensor per name."""
+    if average is None or n == 0:
+        return {k: v.detach().float().clone() for k, v in weights.items()}
+    for k, v in weights.items():
+        average[k] += (v.detach().float() - average[k]) / (n + 1)
+    return average
+
+
+def averaged_copy(model: Any, average: dict[str, torch.Tensor]) -> Any:
+    import copy
+
+    averaged = copy.deepcopy(model)
+    averaged.load_state_dict(average)
+    return averaged
 
 
 def save_checkpoint(model: Any, prepared: Prepared, recipe: Recipe, directory: Path, step: int, val: float) -> None:

@@ -17,13 +17,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from training.preprocess import run_pipeline
 from training.recipe import Recipe
 from training.records import Record, read_jsonl, write_jsonl
 from training.sources import load_source
 from training.sources.base import sha256_file
 from training.synthetic.split import held_out
-from training.tokenizer import build_tokenizer
+from training.tokenizer import adopt_tokenizer, build_tokenizer
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +76,13 @@ def prepare(recipe: Recipe, directory: Path, base: Path | None = None) -> Prepar
     write_jsonl(directory / "train.jsonl", train)
     write_jsonl(directory / "val.jsonl", val)
     t0 = time.perf_counter()
-    build_tokenizer(train, recipe.tokenizer.vocab_size, directory / "tokenizer", recipe.model.context_length)
+    init_from = recipe.model.init_from
+    if init_from is None:
+        tokenizer = build_tokenizer(
+            train, recipe.tokenizer.vocab_size, directory / "tokenizer", recipe.model.context_length
+        )
+    else:
+        tokenizer = adopt_tokenizer(init_from, directory / "tokenizer")
     tokenizer_seconds = time.perf_counter() - t0
 
     kept_train = Counter(r.source for r in train)
@@ -96,10 +104,16 @@ def prepare(recipe: Recipe, directory: Path, base: Path | None = None) -> Prepar
         },
         "tasks_train": dict(sorted(Counter(r.task or "(none)" for r in train).items())),
         "tokenizer": {
-            "vocab_size": recipe.tokenizer.vocab_size,
+            "vocab_size": tokenizer.get_vocab_size(),
             "sha256": sha256_file(directory / "tokenizer" / "tokenizer.json"),
         },
     }
+    if init_from is not None:
+        manifest["init_from"] = {
+            "path": str(init_from),
+            "weights_sha256": sha256_file(init_from / "model.safetensors"),
+            "recipe": _recipe_name(init_from),
+        }
     report = {
         "recipe": recipe.name,
         "rows_in": len(records),
@@ -113,6 +127,15 @@ def prepare(recipe: Recipe, directory: Path, base: Path | None = None) -> Prepar
     (directory / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     (directory / REPORT).write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
     return Prepared(directory, train, val, manifest)
+
+
+def _recipe_name(checkpoint: Path) -> str | None:
+    """The recipe an export (``DIR/recipe.yaml``) or a run's checkpoint (``RUN/checkpoint``) was trained from."""
+    for recipe in (checkpoint / "recipe.yaml", checkpoint.parent / "recipe.yaml"):
+        if recipe.is_file():
+            name = yaml.safe_load(recipe.read_text()).get("name")
+            return str(name) if name else None
+    return None
 
 
 def load_prepared(directory: Path) -> Prepared:

@@ -147,6 +147,9 @@ class ModelConfig(_Strict):
     intermediate_size: int = Field(704, ge=16)
     context_length: int = Field(512, ge=32)
     dropout: float = Field(0.0, ge=0.0, lt=1.0)
+    # Fine-tuning: start from an exported checkpoint directory (read like any HF checkpoint) instead of random
+    # weights, and keep its tokenizer. Its shape must be the one above; the run refuses to start otherwise.
+    init_from: Path | None = None
 
     @model_validator(mode="after")
     def _heads_divide(self) -> ModelConfig:
@@ -175,6 +178,10 @@ class TrainConfig(_Strict):
     checkpoint_every: int = Field(100, ge=1)
     log_every: int = Field(10, ge=1)
     threads: int | None = Field(None, ge=1)
+    # Tail weight averaging (as in SWA, Izmailov et al. 2018): from this step on, the checkpoint is the uniform
+    # average of the weights at every validation step. A tiny model's decisions on unfamiliar prompts swing from one
+    # evaluation to the next; the average damps the swings. None: the checkpoint is the latest (or best) weights.
+    average_from: int | None = Field(None, ge=1)
 
 
 class Thresholds(_Strict):
@@ -222,6 +229,8 @@ class Recipe(_Strict):
         """Hash of everything that decides the prepared data (seed, sources, preprocessing, tokenizer)."""
         part = {"seed": self.seed, "data": self.dump()["data"], "preprocess": self.dump()["preprocess"]}
         part["tokenizer"] = self.dump()["tokenizer"]
+        if self.model.init_from is not None:  # fine-tuning adopts that checkpoint's tokenizer
+            part["init_from"] = str(self.model.init_from)
         return hashlib.sha256(json.dumps(part, sort_keys=True).encode()).hexdigest()[:16]
 
     def with_updates(self, updates: dict[str, Any]) -> Recipe:
@@ -237,7 +246,7 @@ class Recipe(_Strict):
 
 
 def load_recipe(path: str | Path, base_dir: Path | None = None) -> Recipe:
-    """Load and validate a recipe. Relative source paths are resolved against the recipe's folder."""
+    """Load and validate a recipe. Relative paths (sources, ``model.init_from``) are resolved against its folder."""
     file = Path(path)
     try:
         text = file.read_text(encoding="utf-8")
@@ -255,6 +264,13 @@ def load_recipe(path: str | Path, base_dir: Path | None = None) -> Recipe:
     for source in (raw.get("data") or {}).get("sources") or []:
         if isinstance(source, dict) and isinstance(source.get("path"), str) and not Path(source["path"]).is_absolute():
             source["path"] = str((base / source["path"]).resolve())
+    model = raw.get("model")
+    if (
+        isinstance(model, dict)
+        and isinstance(model.get("init_from"), str)
+        and not Path(model["init_from"]).is_absolute()
+    ):
+        model["init_from"] = str((base / model["init_from"]).resolve())
     try:
         return Recipe.model_validate(raw)
     except ValidationError as exc:

@@ -3,6 +3,7 @@ fast tokenizer with our chat template (:mod:`models.checkpoint` owns the format)
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,19 @@ def build_tokenizer(records: list[Record], vocab_size: int, directory: Path, con
     directory.mkdir(parents=True, exist_ok=True)
     save_tokenizer(tokenizer, directory, context_length)
     return tokenizer
+
+
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json")
+
+
+def adopt_tokenizer(checkpoint: Path, directory: Path) -> Any:
+    """Fine-tuning keeps the tokenizer the weights were trained with: copy it from the exported checkpoint."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for name in TOKENIZER_FILES:
+        if not (checkpoint / name).is_file():
+            raise FileNotFoundError(f"{checkpoint} has no {name}: not an exported checkpoint")
+        shutil.copyfile(checkpoint / name, directory / name)
+    return load_tokenizer(directory)
 
 
 def load_tokenizer(directory: Path) -> Any:

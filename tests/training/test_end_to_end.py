@@ -130,3 +130,70 @@ def test_same_seed_same_loss_curve(micro_recipe: Recipe, micro_run: Path, tmp_pa
         lines = [json.loads(x) for x in (tmp_path / name / "metrics.jsonl").read_text().splitlines()]
         curves.append([m.get("loss", m.get("val_loss")) for m in lines])
     assert curves[0] == curves[1]
+
+
+def test_fine_tuning_starts_from_the_exported_weights_and_keeps_its_tokenizer(
+    micro_recipe: Recipe, micro_run: Path, tmp_path: Path
+) -> None:
+    from training.export import sha256
+    from training.pipeline import run
+
+    base = tmp_path / "base"
+    export(micro_run, base, micro_recipe, force=True)
+    recipe = micro_recipe.with_updates(
+        {"model.init_from": str(base), "train.max_steps": 2, "train.log_every": 1, "train.warmup_steps": 1}
+    )
+    run(recipe, tmp_path / "tuned", evaluate=False, progress=False)
+    data = tmp_path / "tuned" / "data"
+    assert (data / "tokenizer" / "tokenizer.json").read_bytes() == (base / "tokenizer.json").read_bytes()
+    manifest = json.loads((data / "manifest.json").read_text())
+    assert manifest["init_from"]["weights_sha256"] == sha256(base / "model.safetensors")
+    assert manifest["init_from"]["recipe"] == micro_recipe.name
+
+    def first_loss(run_dir: Path) -> float:
+        lines = [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines()]
+        return float(next(m["loss"] for m in lines if "loss" in m))
+
+    # Step 1 of the fine-tune already has the trained model's loss, far below a fresh model's first step.
+    assert first_loss(tmp_path / "tuned") < first_loss(micro_run) - 1.0
+
+    out = tmp_path / "tuned-export"
+    export(tmp_path / "tuned", out, recipe, force=True)
+    assert "fine-tuned from" in (out / "MODEL_CARD.md").read_text()
+
+
+def test_fine_tuning_refuses_a_checkpoint_of_another_shape(micro_recipe: Recipe, micro_run: Path) -> None:
+    from training.loop import build_model
+
+    recipe = micro_recipe.with_updates(
+        {"model.init_from": str(micro_run / "checkpoint"), "model.hidden_size": 32, "model.intermediate_size": 88}
+    )
+    with pytest.raises(ValueError, match="shape"):
+        build_model(recipe, 512, 0, 1)
+
+
+def test_weight_averaging_keeps_the_mean_of_the_evaluated_weights(
+    micro_recipe: Recipe, micro_run: Path, tmp_path: Path
+) -> None:
+    import torch
+    from safetensors.torch import load_file
+
+    from training.loop import train
+    from training.prepare import load_prepared
+
+    prepared = load_prepared(micro_run / "data")
+    updates = {"train.max_steps": 10, "train.eval_every": 5, "train.checkpoint_every": 5}
+    snapshots: list[dict[str, torch.Tensor]] = []
+
+    def keep(step: int, loss: float) -> None:  # the plain run's checkpoint holds the weights of this evaluation
+        snapshots.append(load_file(str(tmp_path / "plain" / "checkpoint" / "model.safetensors")))
+
+    train(micro_recipe.with_updates(updates), prepared, tmp_path / "plain", progress=False, on_eval=keep)
+    train(micro_recipe.with_updates({**updates, "train.average_from": 5}), prepared, tmp_path / "avg", progress=False)
+    averaged = load_file(str(tmp_path / "avg" / "checkpoint" / "model.safetensors"))
+    assert len(snapshots) == 2 and set(averaged) == set(snapshots[0])
+    for name, tensor in averaged.items():
+        torch.testing.assert_close(tensor.float(), (snapshots[0][name].float() + snapshots[1][name].float()) / 2)
+    assert not torch.equal(snapshots[0][name], snapshots[1][name])  # the two really differ
+    lines = [json.loads(x) for x in (tmp_path / "avg" / "metrics.jsonl").read_text().splitlines()]
+    assert [(m["step"], m["averaged"]) for m in lines if "avg_val_loss" in m] == [(5, 1), (10, 2)]
