@@ -35,10 +35,11 @@ serve: $(VENV)/.installed-serve
 untrained: $(VENV)/.installed-serve
 	$(GUARDSERVE) checkpoint untrained $(UNTRAINED) --size default
 
-## train-default: retrain the bundled model from its recipe (10-30 CPU minutes), evaluate, export it (gated)
+## train-default: retrain the bundled model from its two recipes (about 55 CPU minutes here), evaluate, export it (gated)
 train-default: $(VENV)/.installed-train
 	$(GUARDSERVE) train run training/recipes/default.yaml --out runs/default
-	$(GUARDSERVE) train export runs/default --out $(BUNDLED) --dtype bfloat16
+	$(GUARDSERVE) train run training/recipes/default-phase2.yaml --out runs/default-phase2
+	$(GUARDSERVE) train export runs/default-phase2 --out $(BUNDLED) --dtype bfloat16
 
 ## test: the whole suite (includes ruff and mypy)
 test: $(VENV)/.installed-test
