@@ -9,6 +9,7 @@ from starlette.responses import Response
 
 from app.errors import SERVER_ERROR, APIError
 from app.protocol import Moderation, ModerationRequest, ModerationResult
+from app.serving.guarding import record_guard_metrics
 from guardrails.runtime import Guardrails
 
 router = APIRouter(prefix="/v1")
@@ -33,11 +34,8 @@ async def create_moderation(body: ModerationRequest, request: Request) -> Respon
         raise APIError(
             503, str(exc), type=SERVER_ERROR, code="guardrail_unavailable", headers={"Retry-After": "1"}
         ) from exc
-    metrics = request.app.state.services.metrics
     for result in results:
-        for d in result.decisions:
-            metrics.guard_action(d.guard, "moderation", d.action.value)
-            metrics.guard_duration(d.guard, "moderation", d.latency_ms / 1000)
+        record_guard_metrics(request.app.state.services.metrics, "moderation", result.decisions)
     moderation = Moderation(
         id=f"modr-{uuid.uuid4().hex}",
         model=body.model or MODEL,

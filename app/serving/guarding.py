@@ -9,10 +9,12 @@ context (for metrics and audit: types, counts and actions, never values).
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable
 from typing import Any
 
 from app.context import RequestContext
 from app.errors import SERVER_ERROR, APIError
+from app.observability.recorder import GuardStage, MetricsRecorder
 from app.services import Services
 from guardrails.pii.pseudonyms import Pseudonymizer
 from guardrails.runtime import Policy, PolicyNotAllowedError, UnknownPolicyError
@@ -56,9 +58,7 @@ class GuardSession:
         """Keep the decisions for the explanation and the request context; count them (streams: once, at the end)."""
         self.decisions[stage] = decisions
         self._ctx.guard_decisions.extend(decisions)
-        for d in decisions:
-            self._metrics.guard_action(d.guard, stage.value, "error" if d.error else d.action.value)
-            self._metrics.guard_duration(d.guard, stage.value, d.latency_ms / 1000)
+        record_guard_metrics(self._metrics, stage.value, decisions)
 
     async def screen_input(self, request: GenerationRequest) -> GenerationRequest:
         """Screen every message; returns the request the engine may see. Raises 400 (blocked) or 503 (guard down)."""
@@ -137,6 +137,13 @@ class GuardSession:
             if acted or self.decisions[stage]:
                 headers[f"x-guardrails-{stage.value}"] = "; ".join(_summary(d) for d in acted) or "none"
         return headers
+
+
+def record_guard_metrics(metrics: MetricsRecorder, stage: GuardStage, decisions: Iterable[Decision]) -> None:
+    """One action (``error`` when the guard failed) and one duration per decision."""
+    for d in decisions:
+        metrics.guard_action(d.guard, stage, "error" if d.error else d.action.value)
+        metrics.guard_duration(d.guard, stage, d.latency_ms / 1000)
 
 
 def _reportable(d: Decision) -> bool:

@@ -57,6 +57,16 @@ def guard_series(explanation: dict[str, Any] | None, output: bool = True) -> dic
     return moved
 
 
+def take_output_guard_series(moved: dict[str, float]) -> None:
+    """A stream that ended early (client gone, engine failed) still counts its output guards: for each, exactly one
+    action series (whichever action: the text decides) and one duration moved by 1. Removes them from ``moved``."""
+    for guard in OUTPUT_GUARDS:
+        acted = [k for k in moved if k.startswith("guardserve_guard_actions_total{") and f'guard="{guard}"' in k
+                 and 'stage="output"' in k]  # fmt: skip
+        assert [moved.pop(k) for k in acted] == [1], (guard, moved)
+        assert moved.pop(key("guardserve_guard_duration_seconds_count", guard=guard, stage="output")) == 1
+
+
 def requests_total(route: str, model: str, status: int) -> dict[str, float]:
     """A finished request: its counter and its duration histogram's count."""
     return {
@@ -278,12 +288,7 @@ def test_client_leaving_mid_stream_is_a_499_and_nothing_stays_in_flight(gateway:
     assert moved[key("guardserve_requests_total", route=CHAT, model=TINY, status="499")] == 1
     assert moved[key("guardserve_request_duration_seconds_count", route=CHAT, model=TINY)] == 1
     assert "guardserve_inflight_requests{}" not in moved  # back to where it was
-    # What the output guards did until the client left is counted too: one action and one duration per guard.
-    for guard in OUTPUT_GUARDS:
-        actions = [v for k, v in moved.items() if k.startswith("guardserve_guard_actions_total{") and
-                   f'guard="{guard}"' in k and 'stage="output"' in k]  # fmt: skip
-        assert actions == [1], (guard, moved)
-        assert moved[key("guardserve_guard_duration_seconds_count", guard=guard, stage="output")] == 1
+    take_output_guard_series(moved)  # what the output guards did until the client left is counted too
 
 
 HOSTILE = [
@@ -371,12 +376,7 @@ def test_upstream_killed_mid_stream(tiny_checkpoint: Path, tmp_path: Path) -> No
         tokens = moved.pop(key("guardserve_completion_tokens_total", model="doomed"))
         moved.pop(key("guardserve_time_per_output_token_seconds_count", model="doomed"), None)  # if 2+ tokens came
         assert tokens >= 1
-        # The output guards screened what came before the failure: one action (whichever) and one duration each.
-        for guard in OUTPUT_GUARDS:
-            acted = [k for k in moved if k.startswith("guardserve_guard_actions_total{") and f'guard="{guard}"' in k
-                     and 'stage="output"' in k]  # fmt: skip
-            assert [moved.pop(k) for k in acted] == [1], guard
-            assert moved.pop(key("guardserve_guard_duration_seconds_count", guard=guard, stage="output")) == 1
+        take_output_guard_series(moved)  # the output guards screened what came before the failure
         assert moved == {
             **requests_total(CHAT, "doomed", 200),
             **guard_series(None, output=False),
