@@ -8,14 +8,13 @@ Exports are PII-scrubbed by the gateway already; the trainer scrubs them again l
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from pathlib import Path
 
 from training.recipe import FeedbackSource
 from training.records import Record
 from training.sources.base import Loaded, input_file
-from training.sources.jsonl import files_of, parse_row
+from training.sources.jsonl import files_of, json_rows, parse_row
 
 
 def load_feedback(spec: FeedbackSource, base: Path | None) -> Loaded:
@@ -23,27 +22,18 @@ def load_feedback(spec: FeedbackSource, base: Path | None) -> Loaded:
     records: list[Record] = []
     ratings: Counter[str] = Counter()
     bad = 0
-    for file in files:
-        with file.open(encoding="utf-8", errors="replace") as lines:
-            for line in lines:
-                if not line.strip():
-                    continue
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError:
-                    bad += 1
-                    continue
-                rating = row.get("rating") if isinstance(row, dict) else None
-                if not isinstance(rating, str):
-                    bad += 1
-                    continue
-                ratings[rating] += 1
-                if rating not in spec.ratings:
-                    continue
-                record = parse_row({"messages": row.get("messages")}, spec.name)
-                if record is None:
-                    bad += 1
-                else:
-                    records.append(record)
+    for row in json_rows(files):
+        rating = row.get("rating") if isinstance(row, dict) else None  # a non-JSON line (None) counts as bad too
+        if not isinstance(rating, str):
+            bad += 1
+            continue
+        ratings[rating] += 1
+        if rating not in spec.ratings:
+            continue
+        record = parse_row({"messages": row.get("messages")}, spec.name)
+        if record is None:
+            bad += 1
+        else:
+            records.append(record)
     notes = {"ratings": dict(sorted(ratings.items())), "malformed_rows": bad}
     return Loaded(records, [input_file(f, base) for f in files], notes)

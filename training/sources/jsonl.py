@@ -7,6 +7,7 @@ may hold personal data).
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,19 @@ def files_of(path: Path, pattern: str) -> list[Path]:
     if not path.is_dir():
         raise FileNotFoundError(f"data source {path} does not exist")
     return sorted(p for p in path.glob(pattern) if p.is_file())
+
+
+def json_rows(files: list[Path]) -> Iterator[Any]:
+    """Every non-blank line of ``files``, parsed; ``None`` for a line that is not JSON (the caller counts it)."""
+    for file in files:
+        with file.open(encoding="utf-8", errors="replace") as lines:
+            for line in lines:
+                if not line.strip():
+                    continue
+                try:
+                    yield json.loads(line)
+                except json.JSONDecodeError:
+                    yield None
 
 
 def parse_row(row: Any, source: str) -> Record | None:
@@ -45,17 +59,10 @@ def load_jsonl(spec: JsonlSource, base: Path | None) -> Loaded:
     records: list[Record] = []
     bad = 0
     files = files_of(spec.path, "**/*.jsonl")
-    for file in files:
-        with file.open(encoding="utf-8", errors="replace") as lines:
-            for line in lines:
-                if not line.strip():
-                    continue
-                try:
-                    record = parse_row(json.loads(line), spec.name)
-                except json.JSONDecodeError:
-                    record = None
-                if record is None:
-                    bad += 1
-                else:
-                    records.append(record)
+    for row in json_rows(files):
+        record = parse_row(row, spec.name)
+        if record is None:
+            bad += 1
+        else:
+            records.append(record)
     return Loaded(records, [input_file(f, base) for f in files], {"malformed_rows": bad})
