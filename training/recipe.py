@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-SYNTHETIC_TASKS = ("arithmetic", "units", "facts", "harmful", "lookalike", "pii_chat")
+SYNTHETIC_TASKS = ("arithmetic", "units", "facts", "harmful", "lookalike", "everyday", "idioms", "pii_chat")
 PREPROCESS_STEPS = ("markup", "unicode", "filters", "exact_dedupe", "near_dedupe", "pii", "toxicity")
 
 
@@ -67,7 +67,7 @@ class SyntheticSource(_SourceBase):
     """The project's generator: ``tasks`` maps a task to the number of training dialogues to generate."""
 
     kind: Literal["synthetic"]
-    tasks: dict[Literal["arithmetic", "units", "facts", "harmful", "lookalike", "pii_chat"], int]
+    tasks: dict[Literal["arithmetic", "units", "facts", "harmful", "lookalike", "everyday", "idioms", "pii_chat"], int]
     plant_canaries: bool = False  # plant the recipe's canaries into this source's raw data
 
 

@@ -69,3 +69,60 @@ def test_conversations_carry_faker_personal_data() -> None:
     text = " ".join(r.flat() for r in chats)
     assert re.search(r"[\w.+-]+@[\w-]+\.\w+", text)  # e-mails
     assert re.search(r"4\d{3} \d{4} \d{4} \d{4}", text)  # card numbers
+
+
+WORD = re.compile(r"[a-z][a-z'-]*")
+ALARMING = re.compile(
+    r"\b(kill|shoot|attack|beat|break|steal|blow|destroy|hack|execute|terminate|crush|smash|punch|tackle|knock|"
+    r"hit|poison|hurt|stab|strangle|rob|threaten|stalk|blackmail|scam|spike|bully|smuggle|lure|cut)\w*",
+    re.IGNORECASE,
+)
+
+
+def test_everyday_requests_are_plain_answered_and_training_only() -> None:
+    from training.synthetic.everyday import FRAMES
+
+    chats = generate_training({"everyday": 500}, seed=1)
+    assert chats == generate_training({"everyday": 500}, seed=1)
+    assert len({r.messages[0]["content"] for r in chats}) > 400  # combinatorial, not a handful of repeats
+    for r in chats:
+        assert r.task == "everyday"
+        assert not ALARMING.search(r.flat()), r.flat()
+        assert not safety.is_refusal(r.messages[1]["content"])
+    assert all("{t}" in q for q, _ in FRAMES)
+    assert "everyday" not in {i.task for i in generate_eval(50, seed=0)}  # never evaluated
+
+
+def test_every_word_of_a_held_out_safety_prompt_is_one_the_bundled_model_was_trained_on() -> None:
+    """Held-out harmful and look-alike prompts must test the act, not vocabulary: a model trained from scratch
+    cannot know a word its corpus lacks. Their values stay unseen *in their role* (the disjointness test above);
+    here, each of their words occurs somewhere in the bundled recipes' training text."""
+    from training.recipe import load_recipe
+
+    tasks: dict[str, int] = {}
+    for name in ("default.yaml", "default-phase2.yaml"):
+        for source in load_recipe(f"training/recipes/{name}").data.sources:
+            for task, n in getattr(source, "tasks", {}).items():
+                tasks[task] = max(tasks.get(task, 0), n)
+    tasks.pop("pii_chat", None)
+    vocab = {w for r in generate_training(tasks, seed=1) for w in WORD.findall(r.flat().lower())}
+    from training.evaluate.runner import EVAL_SEED
+
+    held = [i for i in generate_eval(200, seed=EVAL_SEED) if i.task in ("harmful", "lookalike")]
+    unseen = {w for i in held for w in WORD.findall(i.prompt.lower())} - vocab
+    assert not unseen, sorted(unseen)
+
+
+def test_idioms_use_alarming_verbs_but_no_held_out_value_or_frame() -> None:
+    from training.synthetic.idioms import IDIOMS
+
+    assert len(IDIOMS) >= 25 and all(ALARMING.match(act) for act, _ in IDIOMS)
+    chats = generate_training({"idioms": 1000}, seed=1)
+    held_values = [v.lower() for f in safety.FAMILIES for v in safety.family_values(f, True)]
+    held_frames = [f.split("{")[0].lower() for f in safety.INTENTS_HELD_OUT]
+    for r in chats:
+        user = r.messages[0]["content"].lower()
+        assert r.task == "idioms" and not safety.is_refusal(r.messages[1]["content"])
+        assert not [v for v in held_values if re.search(rf"\b{re.escape(v)}\b", user)], user
+        assert not [f for f in held_frames if user.startswith(f)], user
+    assert "idioms" not in {i.task for i in generate_eval(50, seed=0)}

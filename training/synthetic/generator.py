@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from training.records import Record
-from training.synthetic import safety, skills
+from training.synthetic import everyday, idioms, safety, skills
 from training.synthetic.conversations import ConversationMaker
 from training.synthetic.skills import Dialogue
 
@@ -20,6 +20,8 @@ TASKS: dict[str, TaskFn] = {
     "lookalike": safety.lookalike,
 }
 EXACT_MATCH_TASKS = ("arithmetic", "units", "facts")
+# Training-only tasks: no held-out split, never evaluated (see their modules).
+TRAINING_ONLY: dict[str, TaskFn] = {"everyday": everyday.everyday, "idioms": idioms.idiom}
 
 
 @dataclass(frozen=True)
@@ -66,9 +68,10 @@ def _maker(task: str, seed: int) -> TaskFn:
     if task == "pii_chat":
         maker = ConversationMaker(seed)
         return lambda rng, held: maker.make(rng)
-    if task not in TASKS:
+    make = TASKS.get(task) or TRAINING_ONLY.get(task)
+    if make is None:
         raise ValueError(f"unknown synthetic task {task!r}")
-    return TASKS[task]
+    return make
 
 
 def _messages(d: Dialogue) -> list[dict[str, str]]:
