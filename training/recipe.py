@@ -14,8 +14,9 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-SYNTHETIC_TASKS = ("arithmetic", "units", "facts", "harmful", "lookalike", "everyday", "idioms", "pii_chat")
-PREPROCESS_STEPS = ("markup", "unicode", "filters", "exact_dedupe", "near_dedupe", "pii", "toxicity")
+# The generator's tasks (training/synthetic: evaluated, training-only and pii_chat; a test keeps the two in step).
+SyntheticTask = Literal["arithmetic", "units", "facts", "harmful", "lookalike", "everyday", "idioms", "pii_chat"]
+PreprocessStep = Literal["markup", "unicode", "filters", "exact_dedupe", "near_dedupe", "pii", "toxicity"]
 
 
 class RecipeError(ValueError):
@@ -30,7 +31,7 @@ class _SourceBase(_Strict):
     name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")
     licence: str = Field(min_length=1, description="licence of the data")
     provenance: str = Field(min_length=1, description="where it comes from and why we may use it")
-    skip: tuple[Literal["markup", "unicode", "filters", "exact_dedupe", "near_dedupe", "pii", "toxicity"], ...] = ()
+    skip: tuple[PreprocessStep, ...] = ()
     skip_reason: str = ""
 
     @model_validator(mode="after")
@@ -67,7 +68,7 @@ class SyntheticSource(_SourceBase):
     """The project's generator: ``tasks`` maps a task to the number of training dialogues to generate."""
 
     kind: Literal["synthetic"]
-    tasks: dict[Literal["arithmetic", "units", "facts", "harmful", "lookalike", "everyday", "idioms", "pii_chat"], int]
+    tasks: dict[SyntheticTask, int]
     plant_canaries: bool = False  # plant the recipe's canaries into this source's raw data
 
 
@@ -227,8 +228,13 @@ class Recipe(_Strict):
 
     def data_fingerprint(self) -> str:
         """Hash of everything that decides the prepared data (seed, sources, preprocessing, tokenizer)."""
-        part = {"seed": self.seed, "data": self.dump()["data"], "preprocess": self.dump()["preprocess"]}
-        part["tokenizer"] = self.dump()["tokenizer"]
+        dump = self.dump()
+        part = {
+            "seed": self.seed,
+            "data": dump["data"],
+            "preprocess": dump["preprocess"],
+            "tokenizer": dump["tokenizer"],
+        }
         if self.model.init_from is not None:  # fine-tuning adopts that checkpoint's tokenizer
             part["init_from"] = str(self.model.init_from)
         return hashlib.sha256(json.dumps(part, sort_keys=True).encode()).hexdigest()[:16]
@@ -243,6 +249,12 @@ class Recipe(_Strict):
                 node = node[key]
             node[leaf] = value
         return Recipe.model_validate(data)
+
+
+def _resolve_path(section: Any, key: str, base: Path) -> None:
+    """Make ``section[key]``, a path relative to the recipe's folder, absolute (anything else is left to validation)."""
+    if isinstance(section, dict) and isinstance(section.get(key), str) and not Path(section[key]).is_absolute():
+        section[key] = str((base / section[key]).resolve())
 
 
 def load_recipe(path: str | Path, base_dir: Path | None = None) -> Recipe:
@@ -262,15 +274,8 @@ def load_recipe(path: str | Path, base_dir: Path | None = None) -> Recipe:
     lines = _line_index(node)
     base = base_dir or file.resolve().parent
     for source in (raw.get("data") or {}).get("sources") or []:
-        if isinstance(source, dict) and isinstance(source.get("path"), str) and not Path(source["path"]).is_absolute():
-            source["path"] = str((base / source["path"]).resolve())
-    model = raw.get("model")
-    if (
-        isinstance(model, dict)
-        and isinstance(model.get("init_from"), str)
-        and not Path(model["init_from"]).is_absolute()
-    ):
-        model["init_from"] = str((base / model["init_from"]).resolve())
+        _resolve_path(source, "path", base)
+    _resolve_path(raw.get("model"), "init_from", base)
     try:
         return Recipe.model_validate(raw)
     except ValidationError as exc:

@@ -97,6 +97,7 @@ def test_every_word_of_a_held_out_safety_prompt_is_one_the_bundled_model_was_tra
     """Held-out harmful and look-alike prompts must test the act, not vocabulary: a model trained from scratch
     cannot know a word its corpus lacks. Their values stay unseen *in their role* (the disjointness test above);
     here, each of their words occurs somewhere in the bundled recipes' training text."""
+    from training.evaluate.runner import EVAL_SEED
     from training.recipe import load_recipe
 
     tasks: dict[str, int] = {}
@@ -106,8 +107,6 @@ def test_every_word_of_a_held_out_safety_prompt_is_one_the_bundled_model_was_tra
                 tasks[task] = max(tasks.get(task, 0), n)
     tasks.pop("pii_chat", None)
     vocab = {w for r in generate_training(tasks, seed=1) for w in WORD.findall(r.flat().lower())}
-    from training.evaluate.runner import EVAL_SEED
-
     held = [i for i in generate_eval(200, seed=EVAL_SEED) if i.task in ("harmful", "lookalike")]
     unseen = {w for i in held for w in WORD.findall(i.prompt.lower())} - vocab
     assert not unseen, sorted(unseen)
@@ -126,3 +125,12 @@ def test_idioms_use_alarming_verbs_but_no_held_out_value_or_frame() -> None:
         assert not [v for v in held_values if re.search(rf"\b{re.escape(v)}\b", user)], user
         assert not [f for f in held_frames if user.startswith(f)], user
     assert "idioms" not in {i.task for i in generate_eval(50, seed=0)}
+
+
+def test_a_recipe_accepts_exactly_the_generator_s_tasks() -> None:
+    from typing import get_args
+
+    from training.recipe import SyntheticTask
+    from training.synthetic.generator import TRAINING_ONLY
+
+    assert set(get_args(SyntheticTask)) == {*TASKS, *TRAINING_ONLY, "pii_chat"}
