@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,9 +18,11 @@ from app.main import create_app
 from app.settings import CPUSettings, GuardrailSettings, Settings
 from models.registry import ModelEntry
 from tests.support.redis import RedisProcess
+from tests.support.requirements import require
 from tests.support.servers import EngineProcess, LiveServer, serve_in_thread, start_engine_process
 
 TINY = "tiny"
+SHARED_REDIS_HOW = "start it: redis-server --daemonize yes --port 6379 --save ''"
 
 
 @pytest.fixture(scope="session")
@@ -77,17 +80,29 @@ def shared_redis() -> Iterator[tuple[str, str]]:
     """(url, prefix) on the shared Redis; every key under the prefix is deleted afterwards."""
     from tests.support.redis import SHARED_URL, delete_prefix, new_prefix, shared_redis_available
 
-    if not shared_redis_available():
-        if os.environ.get("CI"):  # .ci/run starts Redis: in CI a missing one is a failure, never a skip
-            pytest.fail("no Redis on 127.0.0.1:6379")
-        pytest.skip("no Redis on 127.0.0.1:6379 (start it: redis-server --daemonize yes --port 6379 --save '')")
+    require(shared_redis_available(), "Redis on 127.0.0.1:6379", SHARED_REDIS_HOW)
     prefix = new_prefix()
     yield SHARED_URL, prefix
     delete_prefix(SHARED_URL, prefix)
 
 
+@pytest.fixture(scope="session")
+def needs_shared_redis() -> None:
+    """For modules whose module-scoped fixtures use the shared Redis: ``pytest.mark.usefixtures`` this (a session
+    fixture runs before them), and the module skips outside CI, fails in CI, when Redis is absent."""
+    from tests.support.redis import shared_redis_available
+
+    require(shared_redis_available(), "Redis on 127.0.0.1:6379", SHARED_REDIS_HOW)
+
+
+@pytest.fixture(scope="session")
+def needs_redis_server() -> None:
+    """For tests that start their own ``redis-server``."""
+    require(shutil.which("redis-server") is not None, "redis-server", "apt-get install -y redis-server")
+
+
 @pytest.fixture
-def own_redis(tmp_path: Path) -> Iterator[RedisProcess]:
+def own_redis(tmp_path: Path, needs_redis_server: None) -> Iterator[RedisProcess]:
     """A redis-server of this test's own (AOF on), killed at the end."""
     server = RedisProcess(tmp_path)
     server.start()

@@ -22,6 +22,7 @@ from app.settings import GuardrailSettings, Settings
 from app.store.settings import RedisSettings
 from models.registry import ModelEntry
 from tests.support.servers import free_port, serve_in_thread
+from tests.support.waits import SUBPROCESS_S
 
 REMOTE = ModelEntry(name="remote", engine="openai", url="http://127.0.0.1:9/v1", context_length=4096)
 GOOD_PEPPER = "p" * 48
@@ -80,7 +81,7 @@ def test_serve_in_prod_without_secrets_exits_with_the_reason() -> None:
         "GUARDSERVE_PORT": str(free_port()),
     }
     result = subprocess.run(
-        [sys.executable, "-m", "app.cli", "serve"], env=env, capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "app.cli", "serve"], env=env, capture_output=True, text=True, timeout=SUBPROCESS_S
     )
     assert result.returncode != 0 and "refusing to start in production mode" in result.stderr
 

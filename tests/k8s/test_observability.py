@@ -7,7 +7,6 @@ when it is missing; in CI (CI set) they fail instead.
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -18,6 +17,8 @@ import pytest
 import yaml
 
 from app.observability.metrics import GatewayMetrics
+from tests.support.requirements import require
+from tests.support.waits import SUBPROCESS_S
 
 FILES = Path(__file__).resolve().parents[2] / "k8s" / "observability"
 RULES = FILES / "prometheus-rules.yaml"
@@ -29,15 +30,13 @@ METRIC = re.compile(r"\bguardserve_[a-z_]+\b")
 @pytest.fixture(scope="module")
 def promtool() -> str:
     found = shutil.which("promtool")
-    if found is None:
-        if os.environ.get("CI", "").lower() not in ("", "0", "false"):
-            pytest.fail("promtool is missing in CI: .ci/run must install it (apt-get install prometheus)")
-        pytest.skip("promtool is not installed (apt-get install -y --no-install-recommends prometheus); CI runs this")
+    require(found is not None, "promtool", "apt-get install -y --no-install-recommends prometheus")
+    assert found is not None
     return found
 
 
 def run(*args: str, cwd: Path = FILES) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(list(args), cwd=cwd, capture_output=True, text=True, timeout=60)
+    return subprocess.run(list(args), cwd=cwd, capture_output=True, text=True, timeout=SUBPROCESS_S)
 
 
 def exported() -> set[str]:

@@ -18,6 +18,7 @@ from models.engine import (
     InvalidRequestError,
     SamplingParams,
 )
+from tests.support.waits import SETTLE_S, eventually
 
 
 @pytest.fixture
@@ -73,11 +74,7 @@ async def test_batched_results_equal_solo_results(engine: CPUEngine) -> None:
 
 async def test_request_joins_a_running_batch(engine: CPUEngine) -> None:
     long = asyncio.create_task(engine.generate(chat("long", max_tokens=1500, ignore_eos=True)))
-    for _ in range(500):  # wait (up to 5 s on a busy machine) until it is decoding
-        if engine.stats.running == 1:
-            break
-        await asyncio.sleep(0.01)
-    assert engine.stats.running == 1
+    await eventually(lambda: engine.stats.running == 1, what="the long request decoding")
     short = await engine.generate(chat("short", max_tokens=10, ignore_eos=True))
     assert short.completion_tokens == 10
     assert not long.done(), "the short request had to wait for the long one: no continuous batching"
@@ -95,11 +92,7 @@ async def test_cancel_frees_the_slot(engine: CPUEngine) -> None:
             break
     assert engine.inflight == 1
     await stream.aclose()
-    for _ in range(100):
-        if engine.inflight == 0:
-            break
-        await asyncio.sleep(0.01)
-    assert engine.inflight == 0
+    await eventually(lambda: engine.inflight == 0, what="the cancelled request gone")
     assert engine.stats.aborted == aborted_before + 1
 
 
@@ -160,7 +153,7 @@ async def test_closed_engine_refuses_work(tiny_checkpoint: Path) -> None:
 async def test_empty_prompt_is_refused_not_hung(engine: CPUEngine) -> None:
     request = GenerationRequest(request_id="e", model="tiny", sampling=SamplingParams(max_tokens=5), prompt="")
     with pytest.raises(InvalidRequestError) as err:
-        await asyncio.wait_for(engine.generate(request), timeout=5)
+        await asyncio.wait_for(engine.generate(request), timeout=SETTLE_S)
     assert err.value.code == "empty_prompt"
 
 
@@ -181,7 +174,7 @@ async def test_a_failing_prefill_fails_its_requests_and_the_engine_goes_on(
 
     monkeypatch.setattr(RunningBatch, "add", add_once_broken)
     with pytest.raises(EngineError):
-        await asyncio.wait_for(engine.generate(chat("doomed", max_tokens=5)), timeout=5)
+        await asyncio.wait_for(engine.generate(chat("doomed", max_tokens=5)), timeout=SETTLE_S)
     assert engine.inflight == 0
-    result = await asyncio.wait_for(engine.generate(chat("fine", max_tokens=5, ignore_eos=True)), timeout=5)
+    result = await asyncio.wait_for(engine.generate(chat("fine", max_tokens=5, ignore_eos=True)), timeout=SETTLE_S)
     assert result.completion_tokens == 5

@@ -21,6 +21,7 @@ from models.registry import ModelEntry
 from tests.support.processes import ServerProcess, clean_env, free_port, spawn, wait_ready
 from tests.support.redis import delete_prefix, new_prefix
 from tests.support.servers import LiveServer, serve_in_thread
+from tests.support.waits import STARTUP_S
 
 PEPPER = "test-pepper-" + "x" * 32
 ADMIN_KEY = keys.generate()[1]
@@ -70,7 +71,7 @@ def create_key(server: LiveServer, tenant: str = "acme", **fields: Any) -> dict[
     return created
 
 
-def start_gateways(count: int, env: dict[str, str], logs: Path, timeout: float = 60.0) -> list[ServerProcess]:
+def start_gateways(count: int, env: dict[str, str], logs: Path, timeout: float = STARTUP_S) -> list[ServerProcess]:
     """``count`` gateway processes (uvicorn, the app factory, settings from ``env``) on free ports, ready."""
     gateways = []
     for i in range(count):

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.support.processes import ServerProcess, clean_env, free_port, spawn, wait_ready
+from tests.support.waits import STARTUP_S
 
 
 @dataclass
@@ -26,7 +27,9 @@ class GatewayProcess(ServerProcess):
         return records
 
 
-def start_gateway_process(args: list[str], env: dict[str, str], log: Path, timeout: float = 90.0) -> GatewayProcess:
+def start_gateway_process(
+    args: list[str], env: dict[str, str], log: Path, timeout: float = STARTUP_S
+) -> GatewayProcess:
     """Run ``guardserve serve ARGS`` on a free port with ``env`` on top of a clean environment; wait for /health.
     Like the suite's in-process gateways, without API keys or rate limits unless ``env`` turns them on."""
     port = free_port()

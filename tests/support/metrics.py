@@ -7,6 +7,8 @@ import time
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.support.waits import SETTLE_S
+
 Samples = dict[str, float]
 
 
@@ -29,7 +31,7 @@ def scrape(url: str) -> Samples:
     return parse(response.text)
 
 
-def settled(url: str, timeout: float = 5.0) -> Samples:
+def settled(url: str, timeout: float = SETTLE_S) -> Samples:
     """Scrape once no request is in flight (finished requests are recorded before the gauge drops)."""
     deadline = time.monotonic() + timeout
     while True:

@@ -68,5 +68,6 @@ def wait_ready(servers: Iterable[ServerProcess], path: str, timeout: float) -> N
                 for other in servers:
                     other.stop()
                 what = f"exited with {server.process.returncode}" if exited else f"did not answer {path}"
-                raise RuntimeError(f"{' '.join(server.process.args[:4])} {what}: {server.log.read_text()[-3000:]}")  # type: ignore[index]
+                command = " ".join(str(a) for a in server.process.args[:4])  # type: ignore[index]
+                raise RuntimeError(f"{command} {what} within {timeout} s: {server.log.read_text()[-3000:]}")
             time.sleep(0.1)

@@ -14,6 +14,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from tests.support.processes import ServerProcess, clean_env, free_port, spawn, wait_ready
+from tests.support.waits import STARTUP_S, wait_until
 
 __all__ = ["EngineProcess", "LiveServer", "free_port", "serve_in_thread", "start_engine_process", "wait_until"]
 
@@ -38,7 +39,7 @@ class LiveServer:
         self.thread.join(timeout=30)
 
 
-def serve_in_thread(app: FastAPI, timeout: float = 60.0) -> LiveServer:
+def serve_in_thread(app: FastAPI, timeout: float = STARTUP_S) -> LiveServer:
     """Start uvicorn on a free loopback port (port 0) and wait until the lifespan has finished starting."""
     config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
     server = uvicorn.Server(config)
@@ -49,7 +50,7 @@ def serve_in_thread(app: FastAPI, timeout: float = 60.0) -> LiveServer:
         if not thread.is_alive():
             raise RuntimeError("uvicorn exited during start-up")
         if time.monotonic() > deadline:
-            raise TimeoutError("uvicorn did not start")
+            raise TimeoutError(f"uvicorn did not finish its lifespan start-up within {timeout} s")
         time.sleep(0.02)
     port = server.servers[0].sockets[0].getsockname()[1]
     return LiveServer(app, server, thread, port)
@@ -72,21 +73,10 @@ class EngineProcess(ServerProcess):
         return int(self.ready()["models"][self.name]["inflight"])
 
 
-def start_engine_process(checkpoint: Path, name: str, log: Path, timeout: float = 90.0) -> EngineProcess:
+def start_engine_process(checkpoint: Path, name: str, log: Path, timeout: float = STARTUP_S) -> EngineProcess:
     port = free_port()
     cmd = [sys.executable, "-m", "app.cli", "engine", "--checkpoint", str(checkpoint), "--name", name]
     server = spawn([*cmd, "--port", str(port)], clean_env(), log, port)
     engine = EngineProcess(server.process, port, log, name)
     wait_ready([engine], "/ready", timeout)
     return engine
-
-
-def wait_until(predicate: Any, timeout: float, interval: float = 0.01) -> float:
-    """Poll until predicate() is true; return the seconds it took, or raise AssertionError."""
-    start = time.monotonic()
-    while True:
-        if predicate():
-            return time.monotonic() - start
-        if time.monotonic() - start > timeout:
-            raise AssertionError(f"condition not met within {timeout} s")
-        time.sleep(interval)

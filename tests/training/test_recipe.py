@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.waits import SUBPROCESS_S
 from training.recipe import RecipeError, load_recipe
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -91,5 +92,5 @@ def test_the_gateway_never_imports_the_trainer() -> None:
                 "import training" not in text
             ), file
     code = "import sys, app.cli; app.cli._parser().parse_args(['serve']); print('training' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=SUBPROCESS_S)
     assert out.stdout.strip() == "False", out.stderr

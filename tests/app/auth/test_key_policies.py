@@ -15,10 +15,10 @@ from app.limits.settings import Limits
 from app.settings import GuardrailSettings
 from tests.conftest import TINY
 from tests.support.access import create_key, secure_gateway
-from tests.support.redis import SHARED_URL, shared_redis_available
+from tests.support.redis import SHARED_URL
 from tests.support.servers import LiveServer, wait_until
 
-pytestmark = [pytest.mark.slow, pytest.mark.skipif(not shared_redis_available(), reason="no Redis")]
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("needs_shared_redis")]
 
 SSN = [{"role": "user", "content": "my SSN is 536-22-1234, remember it"}]
 
@@ -41,7 +41,7 @@ def test_the_keys_policy_applies_and_a_blocked_prompt_is_refunded(guarded: tuple
     assert err.value.response.headers["x-guardrails-policy"] == "strict"
     tokens = scope_keys(prefix, "acme", Scope("key", strict["id"], Limits()), "")[1]
     store = redis.Redis.from_url(SHARED_URL)
-    wait_until(lambda: int(store.get(tokens) or 0) == 0, timeout=2)  # blocked before the engine: all refunded
+    wait_until(lambda: int(store.get(tokens) or 0) == 0)  # blocked before the engine: all refunded
     store.close()
     client = openai.OpenAI(base_url=server.v1, api_key=default["key"], max_retries=0)
     answer = client.chat.completions.with_raw_response.create(model=TINY, messages=SSN, max_tokens=5)

@@ -16,6 +16,7 @@ from app.limits.settings import Limits, LimitSettings
 from app.store.backend import BackendUnavailableError
 from models.engine import GenerationRequest, SamplingParams
 from models.registry import ModelEntry, ServedModel
+from tests.support.waits import eventually
 
 SERVED = ServedModel(ModelEntry(name="m", engine="openai", url="http://x/v1", context_length=1000), None, 1000, True, 0)  # type: ignore[arg-type]
 
@@ -112,11 +113,11 @@ async def test_too_large_for_the_limit_says_so() -> None:
 
 
 async def test_a_client_leaving_mid_decision_gets_its_slot_released() -> None:
-    limiter = Recording(delay=0.05)
+    limiter = Recording(delay=0.5)  # long enough that the cancel surely lands inside it, even on a busy machine
     task = asyncio.create_task(admission(limiter, concurrent=1).admit(ctx(), SERVED, request(10)))
-    await asyncio.sleep(0.01)
+    await eventually(lambda: limiter.asks, what="the admission asked the limiter")  # now inside the slow acquire
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    await asyncio.sleep(0.1)
+    await eventually(lambda: limiter.released, what="the slot released after the cancellation")
     assert len(limiter.released) == 1 and limiter.active == 0

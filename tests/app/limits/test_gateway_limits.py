@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import socket
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,10 +21,10 @@ from models.engine import ChatMessage, GenerationRequest, SamplingParams
 from models.tokens import TokenizerCounter
 from tests.conftest import TINY
 from tests.support.access import create_key, secure_gateway
-from tests.support.redis import SHARED_URL, shared_redis_available
+from tests.support.redis import SHARED_URL
 from tests.support.servers import LiveServer, wait_until
 
-pytestmark = pytest.mark.skipif(not shared_redis_available(), reason="no Redis on 127.0.0.1:6379")
+pytestmark = pytest.mark.usefixtures("needs_shared_redis")
 
 HELLO = [{"role": "user", "content": "Hello there, how are you today?"}]
 
@@ -118,12 +117,12 @@ def test_tokens_are_reserved_while_streaming_and_refunded_after(
     next(iter(stream))
     assert window_tokens(store, prefix, key) == prompt + 1500  # reserved at admission: prompt + max_tokens
     stream.close()  # hang up early: the unused part comes back
-    wait_until(lambda: window_tokens(store, prefix, key) < prompt + 1500, timeout=2)
+    wait_until(lambda: window_tokens(store, prefix, key) < prompt + 1500)
     left = window_tokens(store, prefix, key)
     assert prompt <= left < prompt + 1500
     whole = client.chat.completions.create(model=TINY, messages=HELLO, max_tokens=20, extra_body={"ignore_eos": True})
     assert whole.usage is not None and whole.usage.prompt_tokens == prompt
-    wait_until(lambda: window_tokens(store, prefix, key) == left + whole.usage.total_tokens, timeout=2)  # type: ignore[union-attr]
+    wait_until(lambda: window_tokens(store, prefix, key) == left + whole.usage.total_tokens)  # type: ignore[union-attr]
 
 
 def test_engine_errors_refund_everything(limited: tuple[LiveServer, str], store: redis.Redis) -> None:
@@ -133,7 +132,7 @@ def test_engine_errors_refund_everything(limited: tuple[LiveServer, str], store:
     with pytest.raises(openai.BadRequestError) as err:  # prompt + max_tokens over the 2048 context: the engine says
         client.completions.create(model=TINY, prompt="word " * 200, max_tokens=2000)
     assert err.value.code == "context_length_exceeded"
-    wait_until(lambda: window_tokens(store, prefix, key) == 0, timeout=2)
+    wait_until(lambda: window_tokens(store, prefix, key) == 0)
 
 
 def hang_up(server: LiveServer, key: str, stream: bool) -> None:
@@ -146,8 +145,8 @@ def hang_up(server: LiveServer, key: str, stream: bool) -> None:
         sock.sendall(head.encode() + body.encode())
         if stream:
             assert sock.recv(4096).startswith(b"HTTP/1.1 200")
-        else:
-            time.sleep(0.3)
+        else:  # close once this request holds its slot (and is generating)
+            wait_until(lambda: server.app.state.models[TINY].engine.inflight > 0, what="a request generating")
 
 
 def test_no_concurrency_slot_leaks_after_cancellations(limited: tuple[LiveServer, str], store: redis.Redis) -> None:
@@ -163,11 +162,11 @@ def test_no_concurrency_slot_leaks_after_cancellations(limited: tuple[LiveServer
     for i in range(6):  # and again, one after another
         hang_up(server, key["key"], stream=i % 2 == 0)
     limiter = server.app.state.access.limiter
-    wait_until(lambda: slots(store, prefix, key) == 0 and limiter.primary.active == 0, timeout=2)
+    wait_until(lambda: slots(store, prefix, key) == 0 and limiter.primary.active == 0)
     # all three slots usable again at once
     client = openai.OpenAI(base_url=server.v1, api_key=key["key"], max_retries=0)
     streams = [client.chat.completions.create(model=TINY, messages=HELLO, max_tokens=50, stream=True) for _ in range(3)]
     assert slots(store, prefix, key) == 3
     for s in streams:
         s.close()
-    wait_until(lambda: slots(store, prefix, key) == 0, timeout=2)
+    wait_until(lambda: slots(store, prefix, key) == 0)

@@ -22,12 +22,12 @@ from app.store.connection import connect
 from app.store.settings import RedisSettings
 from tests.support.access import PEPPER, raw_post, start_gateways
 from tests.support.fake_upstream import USAGE, FakeUpstream
-from tests.support.redis import SHARED_URL, delete_prefix, new_prefix, shared_redis_available
+from tests.support.redis import SHARED_URL, delete_prefix, new_prefix
 from tests.support.servers import LiveServer, serve_in_thread
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(not shared_redis_available(), reason="no Redis on 127.0.0.1:6379"),
+    pytest.mark.usefixtures("needs_shared_redis"),
 ]
 
 LIMIT, REQUESTS, PROCESSES = 100, 2000, 4

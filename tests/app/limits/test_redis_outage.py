@@ -1,7 +1,9 @@
 """A test-owned Redis killed mid-load and restarted, in both failure modes.
 
 fail_open: no 5xx at all; fail_closed: only 503 while Redis is down. Either way one warning line (no traceback),
-and limits are enforced by Redis again within 2 s of its return.
+and limits are enforced by Redis again soon after its return (the time is printed; the deadline is generous because
+the machine may be loaded). Every phase waits on what it needs (requests answered, the degraded flag) rather than
+for a fixed time, and requests are judged by when they *started*: one admitted before the kill may end after it.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from tests.support.access import create_key, secure_settings
 from tests.support.fake_upstream import FakeUpstream
 from tests.support.redis import RedisProcess
 from tests.support.servers import LiveServer, serve_in_thread
+from tests.support.waits import SETTLE_S, eventually
 
 pytestmark = pytest.mark.slow
 
@@ -37,11 +40,11 @@ def upstream() -> Iterator[LiveServer]:
 
 
 class Load:
-    """Requests back to back from a few concurrent clients, every status recorded with its time."""
+    """Requests back to back from a few concurrent clients, every status recorded with its start and end time."""
 
     def __init__(self, url: str, key: str, clients: int = 4) -> None:
         self.url, self.key, self.clients = url, key, clients
-        self.results: list[tuple[float, int]] = []
+        self.results: list[tuple[float, float, int]] = []
         self._stop = asyncio.Event()
 
     async def run(self) -> None:
@@ -49,8 +52,9 @@ class Load:
 
             async def loop() -> None:
                 while not self._stop.is_set():
+                    started = time.monotonic()
                     response = await client.post(f"{self.url}/v1/completions", json=BODY)
-                    self.results.append((time.monotonic(), response.status_code))
+                    self.results.append((started, time.monotonic(), response.status_code))
                     await asyncio.sleep(0.005)
 
             await asyncio.gather(*(loop() for _ in range(self.clients)))
@@ -59,7 +63,11 @@ class Load:
         self._stop.set()
 
     def between(self, start: float, end: float) -> set[int]:
-        return {status for at, status in self.results if start <= at < end}
+        """Statuses of the requests that started and ended within [start, end)."""
+        return {status for began, ended, status in self.results if start <= began and ended < end}
+
+    def since(self, start: float) -> int:
+        return sum(1 for began, _, _ in self.results if began >= start)
 
 
 @pytest.mark.parametrize("mode", ["fail_open", "fail_closed"])
@@ -81,10 +89,12 @@ async def test_redis_killed_mid_load_and_restarted(
             await c.get(f"{gateway.v1}/models")  # the probe key is known to this process before the outage
         load = Load(gateway.url, load_key["key"])
         running = asyncio.create_task(load.run())
-        await asyncio.sleep(0.5)
+        await eventually(lambda: load.since(0) >= 20, what="the load running")
         killed = time.monotonic()
         own_redis.kill()
-        await asyncio.sleep(1.5)
+        await eventually(lambda: gateway.app.state.access.degraded, what="the gateway noticing the outage")
+        noticed = time.monotonic()
+        await eventually(lambda: load.since(noticed) >= 20, what="requests served during the outage")
         async with httpx.AsyncClient(timeout=10) as c:
             metrics = (await c.get(f"{gateway.url}/metrics")).text
         degraded_metric = "guardserve_ratelimit_backend_degraded 1.0" in metrics
@@ -92,17 +102,17 @@ async def test_redis_killed_mid_load_and_restarted(
         back = time.monotonic()
         degraded_during = gateway.app.state.access.degraded
 
-        # limits enforced by Redis again: probe admissions show up in Redis' window within 2 s
+        # limits enforced by Redis again: probe admissions show up in Redis' window
         store = own_redis.client()
         async with httpx.AsyncClient(headers={"Authorization": f"Bearer {probe['key']}"}, timeout=10) as c:
             while store.zcard(probe_window) == 0:
-                assert time.monotonic() - back < 2.0, "limits not back on Redis within 2 s"
+                assert time.monotonic() - back < SETTLE_S, f"limits not back on Redis within {SETTLE_S} s"
                 await c.post(f"{gateway.v1}/completions", json=BODY)
                 await asyncio.sleep(0.02)
-            recovered = time.monotonic() - back
+            recovered_at = time.monotonic()
             statuses = [(await c.post(f"{gateway.v1}/completions", json=BODY)).status_code for _ in range(4)]
         assert 429 in statuses and store.zcard(probe_window) == 3  # 3 per minute, counted by Redis
-        await asyncio.sleep(0.3)
+        await eventually(lambda: load.since(recovered_at) >= 20, what="requests served after the recovery")
         load.stop()
         await running
         store.close()
@@ -115,17 +125,18 @@ async def test_redis_killed_mid_load_and_restarted(
     assert f'guardserve_ratelimit_decisions_total{{limit="all",result="{mode}"}}' in final_metrics
     assert "guardserve_ratelimit_backend_degraded 0.0" in final_metrics  # back
     assert load.between(0, killed) == {200}
-    during = load.between(killed + 0.3, back)  # the first 0.3 s: requests already admitted finish normally
-    everything = {status for _, status in load.results}
+    during = load.between(noticed, back)  # started once the gateway knew: decided without Redis
+    everything = {status for _, _, status in load.results}
     if mode == "fail_open":
         assert everything == {200}, f"fail_open must never answer 5xx: {everything}"
     else:
         assert during == {503}, f"fail_closed answers 503 while Redis is down: {during}"
         assert everything <= {200, 503}
-    assert load.between(back + recovered + 0.1, time.monotonic()) == {200}
+    assert load.between(recovered_at, time.monotonic()) == {200}
     outage_lines = [r for r in caplog.records if r.name.startswith("app.")]
     assert all(r.exc_info is None for r in outage_lines), "no tracebacks for a Redis outage"
     assert len([r for r in outage_lines if "unavailable" in r.getMessage()]) == 1, [
         r.getMessage() for r in outage_lines
     ]
-    print(f"{mode}: {len(load.results)} requests, Redis-backed limits again {recovered * 1000:.0f} ms after restart")
+    recovered = (recovered_at - back) * 1000
+    print(f"{mode}: {len(load.results)} requests, Redis-backed limits again {recovered:.0f} ms after restart")

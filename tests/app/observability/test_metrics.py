@@ -15,6 +15,7 @@ from app.observability.labels import NamedLabel, status_label
 from app.observability.metrics import GatewayMetrics, time_per_output_token, time_to_first_token
 from app.observability.recorder import MetricsRecorder, NoMetrics
 from tests.support.metrics import delta, key, parse
+from tests.support.waits import SUBPROCESS_S
 
 
 def snapshot(metrics: GatewayMetrics) -> dict[str, float]:
@@ -154,12 +155,14 @@ m.request_started()  # in flight when the process dies: its live gauge must not 
 """
     env = {**os.environ, multiproc.ENV: str(tmp_path)}
     for health in ("up", "up", "down"):
-        subprocess.run([sys.executable, "-c", code, health], env=env, check=True, timeout=60)
+        subprocess.run([sys.executable, "-c", code, health], env=env, check=True, timeout=SUBPROCESS_S)
     read = """
 from app.observability.metrics import GatewayMetrics
 print(GatewayMetrics().exposition()[0].decode())
 """
-    out = subprocess.run([sys.executable, "-c", read], env=env, check=True, capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        [sys.executable, "-c", read], env=env, check=True, capture_output=True, text=True, timeout=SUBPROCESS_S
+    )
     samples = parse(out.stdout)
     assert samples[key("guardserve_guard_actions_total", guard="pii", stage="input", action="block")] == 3
     assert samples["guardserve_inflight_requests{}"] == 0  # the dead processes' in-flight requests are dropped

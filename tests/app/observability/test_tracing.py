@@ -25,6 +25,7 @@ from app.settings import ObservabilitySettings, Settings
 from models.registry import ModelEntry
 from tests.conftest import TINY
 from tests.support.servers import LiveServer, free_port, serve_in_thread, wait_until
+from tests.support.waits import SUBPROCESS_S
 
 EMAIL, CARD = "jane.doe@example.com", "4111 1111 1111 1111"
 PII_MESSAGES = [{"role": "user", "content": f"I am {EMAIL}, card {CARD}"}]
@@ -159,6 +160,6 @@ with TestClient(app) as client:
 assert not any(m.startswith("opentelemetry.sdk") for m in sys.modules)
 print("ok")
 """
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=SUBPROCESS_S)
     assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr
     assert "`otel` extra is not installed" in result.stderr

@@ -3,7 +3,6 @@ to one slot, or Redis refuses the script) and a Sentinel watching a test-owned m
 
 from __future__ import annotations
 
-import shutil
 import socket
 import subprocess
 import time
@@ -24,11 +23,12 @@ from app.store.connection import connect
 from app.store.settings import RedisSettings
 from tests.support.redis import RedisProcess
 from tests.support.servers import free_port
+from tests.support.waits import SETTLE_S
 
-pytestmark = pytest.mark.skipif(shutil.which("redis-server") is None, reason="no redis-server")
+pytestmark = pytest.mark.usefixtures("needs_redis_server")
 
 
-def wait_for(predicate: object, timeout: float = 10) -> None:
+def wait_for(predicate: object, timeout: float = SETTLE_S) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
@@ -37,7 +37,7 @@ def wait_for(predicate: object, timeout: float = 10) -> None:
         except redis.RedisError:
             pass
         time.sleep(0.05)
-    raise TimeoutError("server not ready")
+    raise TimeoutError(f"redis server not ready within {timeout} s")
 
 
 def cluster_port() -> int:
