@@ -12,6 +12,7 @@ from app.store.backend import BackendUnavailableError, OutageLog, RedisBackend
 from app.store.connection import connect, describe
 from app.store.settings import RedisSettings
 from tests.support.redis import RedisProcess
+from tests.support.waits import SETTLE_S
 
 
 def backend(url: str, **overrides: object) -> RedisBackend:
@@ -36,7 +37,8 @@ async def test_dead_redis_fails_fast_logs_once_and_recovers(
         took.append(time.perf_counter() - start)
     assert b.degraded and changes == [True]
     took.sort()
-    assert took[100] < 0.001, f"an open circuit must answer at once, median {took[100] * 1000:.2f} ms"
+    # no network round trip: far below a Redis timeout even when a loaded machine preempts the loop now and then
+    assert took[100] < 0.005, f"an open circuit must answer at once, median {took[100] * 1000:.2f} ms"
     warnings = [r for r in caplog.records if r.name == "app.store.backend"]
     assert len(warnings) == 1 and warnings[0].exc_info is None  # one line, no traceback
     assert "127.0.0.1" in warnings[0].getMessage()
@@ -49,7 +51,7 @@ async def test_dead_redis_fails_fast_logs_once_and_recovers(
             break
         except BackendUnavailableError:
             await asyncio.sleep(0.02)
-    assert time.monotonic() - back < 1.0
+    assert time.monotonic() - back < SETTLE_S  # the half-open probe, 200 ms after the reset
     assert not b.degraded and changes == [True, False]
     assert any("reachable again" in r.getMessage() for r in caplog.records)
     await b.aclose()
@@ -60,7 +62,7 @@ async def test_a_slow_redis_times_out_in_milliseconds(own_redis: RedisProcess) -
     start = time.perf_counter()
     with pytest.raises(BackendUnavailableError):
         await b.call(lambda client: client.execute_command("DEBUG", "SLEEP", "0.5"))
-    assert time.perf_counter() - start < 0.3
+    assert time.perf_counter() - start < 0.45  # timed out: not the 0.5 s that the server sleeps
     await b.aclose()
 
 
