@@ -104,7 +104,7 @@ def setup() -> Iterator[Fixture]:
     entry = ModelEntry(name=MODEL, engine="openai", url=upstream_server.v1, context_length=2048)
     gateway = serve_in_thread(create_app(Settings(models=[entry], guardrails=NO_GUARDS)))
     broken = ModelEntry(name=BROKEN, engine="openai", url="http://broken.invalid/v1", context_length=2048)
-    gateway.app.state.models[BROKEN] = ServedModel(broken, BrokenEngine(), 2048, True, 0)  # type: ignore[arg-type]
+    gateway.app.state.models[BROKEN] = ServedModel(broken, BrokenEngine(), 2048, True, 0)
     yield Fixture(gateway, upstream, upstream_server)
     gateway.stop()
     upstream_server.stop()

@@ -27,8 +27,8 @@ def text_event(text: str = "", finish_reason: str | None = None) -> bytes:
 
 
 def good_stream(chat: bool) -> list[bytes]:
-    event = chat_event if chat else text_event
-    return [event("ok"), event(None if chat else "", "stop"), orjson.dumps({"choices": [], "usage": USAGE}), b"[DONE]"]
+    events = [chat_event("ok"), chat_event(None, "stop")] if chat else [text_event("ok"), text_event("", "stop")]
+    return [*events, orjson.dumps({"choices": [], "usage": USAGE}), b"[DONE]"]
 
 
 class ScriptedUpstream:
