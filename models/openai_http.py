@@ -3,11 +3,14 @@
 One pooled ``httpx.AsyncClient`` per upstream with explicit connect/read timeouts. Streams pass through token
 by token (we re-parse the upstream's SSE into :class:`Delta` events). Cancellation is the abort signal: when the
 caller stops (client disconnected), the in-flight HTTP request is closed at once, which is how vLLM learns to
-abort the sequence and free its KV cache. Upstream failures are mapped onto the :class:`EngineError` family.
+abort the sequence and free its KV cache. Upstream failures, including a reply or stream event of the wrong shape,
+are mapped onto the :class:`EngineError` family. A stream is read to the end of its body, so its connection is
+reused by the next request.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -30,6 +33,8 @@ from models.engine import (
     InvalidRequestError,
     UpstreamError,
 )
+
+_DRAIN_SECONDS = 1.0  # how long to wait for the end of a stream's body after [DONE]
 
 _FINISH_REASONS: dict[str, FinishReason] = {
     "stop": "stop",
@@ -95,17 +100,25 @@ class OpenAIHTTPEngine:
             raise _error_from_response(response.status_code, response.headers, response.content)
         try:
             data = response.json()
-            choice = data["choices"][0]
-            text = choice["message"]["content"] if request.messages is not None else choice["text"]
-            usage = data.get("usage") or {}
-            return Completion(
-                text=text or "",
-                finish_reason=_finish_reason(choice.get("finish_reason")),
-                prompt_tokens=int(usage.get("prompt_tokens", 0)),
-                completion_tokens=int(usage.get("completion_tokens", 0)),
-            )
-        except (ValueError, KeyError, IndexError, TypeError) as exc:
-            raise UpstreamError(f"upstream sent an unreadable completion: {exc!r}") from exc
+        except ValueError as exc:
+            raise UpstreamError("upstream sent an unreadable completion: not JSON") from exc
+        data = _object(data, "completion")
+        choices = _field(data, "choices", list, "completion")
+        if not choices:
+            raise UpstreamError("upstream sent a malformed completion: no choices")
+        choice = _object(choices[0], "completion choice")
+        if request.messages is not None:
+            message = _object(choice.get("message"), "completion message")
+            text = _text(message, "content", "completion message")
+        else:
+            text = _text(choice, "text", "completion choice")
+        prompt_tokens, completion_tokens = _usage(data, 0, 0)
+        return Completion(
+            text=text or "",
+            finish_reason=_finish_reason(_text(choice, "finish_reason", "completion choice")),
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
+        )
 
     async def stream(self, request: GenerationRequest) -> AsyncIterator[Delta]:
         path, body = self._payload(request, stream=True)
@@ -194,36 +207,99 @@ def _mapped_transport_errors() -> Any:
 
 
 async def _parse_sse(response: httpx.Response, is_chat: bool) -> AsyncIterator[Delta]:
-    """Turn the upstream's SSE lines into deltas. The finish event waits for the usage chunk that follows it."""
+    """Turn the upstream's SSE lines into deltas. The finish event waits for the usage chunk that follows it.
+
+    Every event's shape is checked (a malformed one is an :class:`UpstreamError`, as for a whole completion). After
+    ``[DONE]`` the body is read to its end, so the connection goes back to the pool instead of being discarded.
+    """
     prompt_tokens = completion_tokens = 0
     finish: FinishReason | None = None
-    async for line in response.aiter_lines():
+    lines = response.aiter_lines()
+    async for line in lines:
         if not line.startswith("data:"):
             continue
         data = line[5:].strip()
         if data == "[DONE]":
+            await _drain(lines)
             break
         try:
             event = json.loads(data)
         except ValueError as exc:
-            raise UpstreamError("upstream sent a malformed stream event") from exc
+            raise UpstreamError("upstream sent a malformed stream event: not JSON") from exc
+        event = _object(event, "stream event")
         if "error" in event:
             raise _error_from_body(event, status=None)
-        usage = event.get("usage")
-        if usage:
-            prompt_tokens = int(usage.get("prompt_tokens", prompt_tokens))
-            completion_tokens = int(usage.get("completion_tokens", completion_tokens))
-        for choice in event.get("choices") or ():
-            text = (choice.get("delta") or {}).get("content") if is_chat else choice.get("text")
-            if not usage:
+        has_usage = bool(event.get("usage"))
+        prompt_tokens, completion_tokens = _usage(event, prompt_tokens, completion_tokens)
+        for choice in _field(event, "choices", list, "stream event"):
+            choice = _object(choice, "stream choice")
+            if is_chat:
+                text = _text(_field(choice, "delta", dict, "stream choice"), "content", "stream delta")
+            else:
+                text = _text(choice, "text", "stream choice")
+            if not has_usage:
                 completion_tokens += 1 if text else 0
             if text:
                 yield Delta(text=text, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens)
-            if choice.get("finish_reason"):
-                finish = _finish_reason(choice["finish_reason"])
+            reason = _text(choice, "finish_reason", "stream choice")
+            if reason:
+                finish = _finish_reason(reason)
     if finish is None:
         raise UpstreamError("upstream stream ended without a finish reason")
     yield Delta(text="", prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, finish_reason=finish)
+
+
+async def _drain(lines: AsyncIterator[str]) -> None:
+    """Read what follows ``[DONE]`` (normally just the end of the body), for a bounded time: a fully read response
+    returns its connection to the pool. An upstream that keeps the body open, or fails after ``[DONE]``, is left (the
+    answer is complete); its connection is closed instead."""
+    with contextlib.suppress(TimeoutError, httpx.HTTPError):
+        async with asyncio.timeout(_DRAIN_SECONDS):
+            async for _ in lines:
+                pass
+
+
+# --- the upstream's JSON shapes: anything else is an UpstreamError, never a TypeError further down -------------
+
+
+def _object(value: object, what: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise UpstreamError(f"upstream sent a malformed {what}: not an object")
+    return value
+
+
+def _field(container: dict[str, Any], name: str, kind: type[list[Any]] | type[dict[str, Any]], what: str) -> Any:
+    """An optional list or object field (absent or null: empty); any other type is malformed."""
+    value = container.get(name)
+    if value is None:
+        return kind()
+    if not isinstance(value, kind):
+        raise UpstreamError(
+            f"upstream sent a malformed {what}: '{name}' is not {'a list' if kind is list else 'an object'}"
+        )
+    return value
+
+
+def _text(container: dict[str, Any], name: str, what: str) -> str | None:
+    value = container.get(name)
+    if value is not None and not isinstance(value, str):
+        raise UpstreamError(f"upstream sent a malformed {what}: '{name}' is not a string")
+    return value
+
+
+def _usage(event: dict[str, Any], prompt_tokens: int, completion_tokens: int) -> tuple[int, int]:
+    """The token counts of an event's ``usage`` (the given ones where it has none)."""
+    usage = _field(event, "usage", dict, "usage")
+    return _count(usage, "prompt_tokens", prompt_tokens), _count(usage, "completion_tokens", completion_tokens)
+
+
+def _count(usage: dict[str, Any], name: str, default: int) -> int:
+    value = usage.get(name)
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise UpstreamError(f"upstream sent a malformed usage: '{name}' is not a token count")
+    return value
 
 
 def _finish_reason(value: object) -> FinishReason:

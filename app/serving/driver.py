@@ -5,10 +5,16 @@ screens the whole answer; :func:`run_stream` opens the engine stream and :func:`
 guardrails' rolling buffer as it goes. Endpoint modules supply a :class:`ChunkFormatter` for their chunk shape;
 everything else (token accounting on the request context, the usage chunk, the explanation, errors after the stream
 started, the final ``[DONE]``) lives here once.
+
+Once the 200 has gone out, only cancellation (the client left) cuts a stream, and it is recorded as a disconnect.
+Any other failure becomes one SSE error event (the engine's mapped error, e.g. ``upstream_error``; anything else
+``internal_error`` without the exception's text) followed by ``[DONE]``, with ``finish_reason`` "error".
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -19,7 +25,7 @@ from pydantic import BaseModel
 from starlette.responses import Response
 
 from app.context import RequestContext
-from app.errors import from_engine_error
+from app.errors import SERVER_ERROR, APIError, from_engine_error
 from app.protocol import Explanation, Usage
 from app.services import Services
 from app.serving.guarding import GuardSession, begin
@@ -27,6 +33,8 @@ from app.serving.streams import DONE, PrimedStream, SSEResponse, open_stream, ss
 from guardrails.streaming import StreamScreen, StreamStep
 from models.engine import Delta, EngineError, FinishReason, GenerationRequest
 from models.registry import ServedModel
+
+log = logging.getLogger(__name__)
 
 
 class ChunkFormatter(Protocol):
@@ -140,16 +148,26 @@ async def sse_body(
                 if fmt.include_usage:
                     yield fmt.usage(usage_of(ctx))
                 break
-    except EngineError as exc:
-        ctx.finish_reason = "error"
-        yield sse_error(from_engine_error(exc))
-    except BaseException:  # cancelled: the client went away mid-stream
+    except (asyncio.CancelledError, GeneratorExit):  # cancelled or closed: the client went away mid-stream
         ctx.disconnected = True
         raise
-    finally:  # an engine error or a disconnect still counts what the output guards did up to then
+    except Exception as exc:  # a failure after the 200 went out: an error event, then [DONE]; never a cut stream
+        ctx.finish_reason = "error"
+        yield sse_error(_stream_error(exc, ctx))
+    finally:  # a failure or a disconnect still counts what the output guards did up to then
         if not recorded and screen is not None:
             session.stream_finished(screen)
     yield DONE
+
+
+def _stream_error(exc: Exception, ctx: RequestContext) -> APIError:
+    """The error event for a stream that failed: the engine's mapped error, or a generic one (never its text)."""
+    if isinstance(exc, EngineError):
+        return from_engine_error(exc)
+    if isinstance(exc, APIError):
+        return exc
+    log.exception("stream failed", extra={"request_id": ctx.request_id})
+    return APIError(500, "Internal server error.", type=SERVER_ERROR, code="internal_error")
 
 
 def _record(ctx: RequestContext, delta: Delta) -> None:
