@@ -163,7 +163,7 @@ def open_request(server: LiveServer, payload: dict[str, Any]) -> socket.socket:
 
 def drain_bulk_lane(guardrails: Guardrails) -> None:
     """Return once every guard-bulk thread has finished what it was running (each must pick up one barrier job)."""
-    workers = guardrails._bulk._max_workers  # type: ignore[attr-defined]
+    workers = guardrails._bulk._max_workers
     barrier = threading.Barrier(workers)
     jobs = [guardrails._bulk.submit(barrier.wait, 60) for _ in range(workers)]
     for job in jobs:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 
 import pytest
 from hypothesis import given
@@ -27,8 +28,8 @@ async def test_a_full_queue_refuses_at_once_and_a_freed_slot_goes_to_the_first_w
     first = asyncio.create_task(hold("first"))
     await asyncio.sleep(0)
     second = asyncio.create_task(hold("second"))
-    while gate.queued == 0:
-        await asyncio.sleep(0)
+    await asyncio.sleep(0)  # one loop turn: the new task runs up to its wait in the queue
+    assert gate.queued == 1
     with pytest.raises(GuardrailsBusyError):
         async with gate.slot():
             pass
@@ -50,8 +51,8 @@ async def test_a_cancelled_waiter_never_runs_and_leaves_the_queue() -> None:
     first = asyncio.create_task(hold("first"))
     await asyncio.sleep(0)
     waiter = asyncio.create_task(hold("cancelled"))
-    while gate.queued == 0:
-        await asyncio.sleep(0)
+    await asyncio.sleep(0)  # one loop turn: the new task runs up to its wait in the queue
+    assert gate.queued == 1
     waiter.cancel()
     with pytest.raises(asyncio.CancelledError):
         await waiter
@@ -74,7 +75,7 @@ async def test_waiting_past_the_timeout_is_busy() -> None:
 def test_pieces_cover_the_text_and_own_every_position_once(length: int) -> None:
     parts = pieces(length)
     assert parts[0][0] == 0 and parts[-1][1] == length and parts[-1][2] == length
-    for (start, end, owned), (next_start, _, _) in zip(parts, parts[1:], strict=False):
+    for (start, end, owned), (next_start, _, _) in itertools.pairwise(parts):
         assert owned == next_start  # owned ranges tile [0, length)
         assert end - owned == PIECE_OVERLAP  # an entity starting in the owned range, up to the overlap, fits
         assert start < owned <= end
@@ -85,7 +86,7 @@ async def test_a_long_text_finds_each_entity_once_even_across_piece_boundaries()
     filler = "The weather is fine today and nothing happens. "
     text = ""
     emails = []
-    for n, (start, _, owned) in enumerate(pieces(20_000)[:-1]):
+    for n, (_, _, owned) in enumerate(pieces(20_000)[:-1]):
         # an e-mail straddling the boundary where this piece's owned range ends
         text += filler * ((owned - 10 - len(text)) // len(filler) + 1)
         text = text[: owned - 10]
