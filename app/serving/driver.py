@@ -101,7 +101,8 @@ async def check_context(
         raise APIError(
             400,
             f"This model's maximum context length is {limit} tokens. Your prompt is {prompt} tokens, "
-            f"{prompt - limit + 1} more than fit with room for one generated token.",
+            f"{prompt - limit + 1} more than fit with room for one generated token. Shorten the prompt by at least "
+            f"{prompt - limit + 1} tokens.",
             param=param,
             code="context_length_exceeded",
         )
