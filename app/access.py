@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from fastapi import FastAPI, Request
 from starlette.responses import Response
@@ -22,6 +22,7 @@ from app.auth.settings import DEV_PEPPER
 from app.auth.store import MemoryKeyStore, RedisKeyStore
 from app.errors import SERVER_ERROR, APIError
 from app.limits.admission import RateLimitAdmission
+from app.limits.counting import TokenCounters
 from app.limits.events import LimitEvents
 from app.limits.memory import MemoryLimiter
 from app.limits.model import RateLimiter
@@ -74,6 +75,7 @@ class Access:
     limiter: RateLimiter | None
     admission: Admission
     events: LimitEvents
+    counters: TokenCounters = field(default_factory=TokenCounters)  # prompt token counts, shared with serving
 
     @classmethod
     def build(cls, settings: Settings) -> Access:
@@ -91,11 +93,12 @@ class Access:
                 cache_seconds=settings.auth.cache_seconds,
                 stale_seconds=settings.auth.stale_seconds,
             )
+        limits = settings.limits
+        counters = TokenCounters(limits.estimate_chars_per_token, limits.count_in_thread_chars)
         limiter: RateLimiter | None = None
         admission: Admission = AdmitAll()
         events = LimitEvents()
-        if settings.limits.enabled:
-            limits = settings.limits
+        if limits.enabled:
             if backend is not None:
                 fallback = MemoryLimiter(divisor=limits.replicas * settings.workers)
                 primary = RedisLimiter(backend, limits.lease_seconds)
@@ -104,8 +107,8 @@ class Access:
                 limiter = MemoryLimiter()
             events = LimitEvents(lambda: limiter.degraded if limiter else False)
             retry = max(1, round(settings.redis.breaker_reset_ms / 1000))
-            admission = RateLimitAdmission(limiter, limits, events=events, unavailable_retry_s=retry)
-        return cls(settings, backend, keys, limiter, admission, events)
+            admission = RateLimitAdmission(limiter, limits, counters, events=events, unavailable_retry_s=retry)
+        return cls(settings, backend, keys, limiter, admission, events, counters)
 
     def report_to(self, recorder: MetricsRecorder) -> None:
         """Rate-limit decisions and the degraded flag go to the metrics (``Services.metrics``)."""

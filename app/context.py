@@ -39,6 +39,7 @@ class RequestContext:
     model: str | None = None
     user: str | None = None
     prompt_tokens: int = 0
+    counted_prompt_tokens: int | None = None  # the gateway's exact count before admission (the engine's comes later)
     completion_tokens: int = 0
     finish_reason: str | None = None
     first_token_at: float | None = None  # perf_counter of the engine's first output token (streams)

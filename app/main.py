@@ -58,6 +58,9 @@ async def start_guardrails(settings: GuardrailSettings) -> Guardrails | None:
         workers=settings.workers,
         batch_wait=settings.batch_wait_ms / 1000,
         hash_salt=salt,
+        deadline=settings.deadline,
+        screenings=settings.screenings,
+        max_queued=settings.max_queued,
     )
     info = guardrails.info()
     log.info(
@@ -78,6 +81,7 @@ def create_app(settings: Settings | None = None, observability: Observability | 
         admission=TracedAdmission(access.admission, obs.tracer),
         metrics=obs.recorder,
         tracer=obs.tracer,
+        tokens=access.counters,
     )
 
     @asynccontextmanager

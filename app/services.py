@@ -5,10 +5,12 @@ Each member sits behind a small protocol so the serving code never knows which i
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from app.context import RequestContext
+from app.limits.counting import TokenCounters
 from app.observability.recorder import MetricsRecorder, NoMetrics
 from app.observability.tracing import NoTracer, Tracer
 from app.settings import Settings
@@ -20,15 +22,23 @@ from models.registry import ServedModel
 class Admission(Protocol):
     """Decides whether a request may run now (rate limits, quotas, concurrency).
 
-    Called once the engine request is known and before any engine work. Raises ``APIError`` (429/503) to refuse.
-    An implementation that reserves something registers ``ctx.on_finish`` to settle it when the response ends.
+    Called once the engine request is known (and fits the model's context) and before any guard or engine work.
+    Raises ``APIError`` (429/503; 413 for a request larger than a limit itself) to refuse. An implementation that
+    reserves something registers ``ctx.on_finish`` to settle it when the response ends.
     """
 
     async def admit(self, ctx: RequestContext, served: ServedModel, request: GenerationRequest) -> None: ...
 
+    async def admit_moderation(self, ctx: RequestContext, texts: Sequence[str]) -> None:
+        """The same for a ``/v1/moderations`` call, against the moderation limits (their own budget)."""
+        ...
+
 
 class AdmitAll:
     async def admit(self, ctx: RequestContext, served: ServedModel, request: GenerationRequest) -> None:
+        return None
+
+    async def admit_moderation(self, ctx: RequestContext, texts: Sequence[str]) -> None:
         return None
 
 
@@ -39,3 +49,4 @@ class Services:
     guardrails: Guardrails | None = None  # None: guardrails disabled
     metrics: MetricsRecorder = field(default_factory=NoMetrics)  # guards, limits, feedback record here
     tracer: Tracer = field(default_factory=NoTracer)  # spans for auth, the limiter, each guard
+    tokens: TokenCounters = field(default_factory=TokenCounters)  # prompt token counts (the context-length check)

@@ -52,6 +52,12 @@ class GuardrailSettings(BaseModel):
     # Key for the `hash` operator (>= 16 characters). Unset: a random key per process, so hashes differ between
     # replicas and restarts; set it when hashed values must be comparable.
     hash_salt: SecretStr | None = None
+    # Bounds on guard work. Each screening (a request's input, a whole answer, a moderation call) gets `deadline`
+    # seconds; past it the guard counts as failed and the policy's `on_error` decides. At most `screenings` input
+    # screenings run at once and `max_queued` wait for a turn; beyond that a request is refused at once (503).
+    deadline: float = Field(10.0, gt=0, le=600)
+    screenings: int = Field(8, ge=1, le=1024)
+    max_queued: int = Field(64, ge=0, le=100_000)
 
     @field_validator("hash_salt")
     @classmethod
@@ -59,6 +65,19 @@ class GuardrailSettings(BaseModel):
         if value is not None and len(value.get_secret_value()) < 16:
             raise ValueError("hash_salt must be at least 16 characters")
         return value
+
+
+class RequestCaps(BaseModel):
+    """Size caps checked before anything costly (``GUARDSERVE_CAPS__*``): over one is a 400/413 naming the cap.
+
+    The defaults keep one request's guard work well inside ``guardrails.deadline`` on a small CPU box (Presidio
+    screens about 15 KB of text per second per core).
+    """
+
+    max_prompt_chars: int = Field(32_768, ge=1)  # all messages' (or the prompt's) characters together
+    max_messages: int = Field(256, ge=1)  # messages in one chat request
+    max_moderation_inputs: int = Field(64, ge=1)  # texts in one /v1/moderations call
+    max_moderation_chars: int = Field(32_768, ge=1)  # all texts of one /v1/moderations call together
 
 
 class ObservabilitySettings(BaseModel):
@@ -90,6 +109,7 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(1_048_576, ge=1024)  # larger bodies get 413
     max_stop_sequences: int = Field(4, ge=0)
     retry_after_seconds: int = Field(1, ge=1)  # Retry-After on 503 when the engine gives no better hint
+    caps: RequestCaps = Field(default_factory=RequestCaps)  # prompt / message / moderation size caps
 
     cpu: CPUSettings = Field(default_factory=CPUSettings)
     http: HTTPSettings = Field(default_factory=HTTPSettings)

@@ -6,12 +6,15 @@ of not-yet-released text, something might be starting that more text could turn 
 first digits of a card number), so the stream screen holds it back.
 
 CPU-bound work (Presidio, classifiers, regexes over long texts) runs in the guard executor, never on the event loop;
-classifier calls from concurrent requests are batched (:mod:`guardrails.batching`).
+classifier calls from concurrent requests are batched (:mod:`guardrails.batching`). A long text goes to Presidio in
+bounded pieces, one worker call each (:func:`pieces`): cancelling the inspection (the client left, the deadline
+passed) stops it after the piece in progress instead of after the whole text.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import re
 from concurrent.futures import Executor
 from dataclasses import dataclass
@@ -19,12 +22,30 @@ from typing import Protocol
 
 from guardrails.batching import MicroBatcher
 from guardrails.injection import InjectionDetector
-from guardrails.pii.engine import PIIEngine
+from guardrails.pii.engine import PIIEngine, resolve_overlaps
 from guardrails.pii.pseudonyms import Pseudonymizer
 from guardrails.types import Action, Finding
 
 INLINE_LIMIT = 2048  # regex work on texts up to this many characters is cheap enough to run inline
 FAST_LANE_LIMIT = 4096  # Presidio work on texts up to this size goes to the fast lane: never queued behind big ones
+PIECE_CHARS = 4096  # longer texts are analysed in pieces of this size ...
+PIECE_OVERLAP = 256  # ... overlapping by this much, so an entity up to this long at a boundary is seen whole
+
+
+def pieces(length: int, size: int = PIECE_CHARS, overlap: int = PIECE_OVERLAP) -> list[tuple[int, int, int]]:
+    """``(start, end, owned_end)`` of the pieces covering ``[0, length)``. Consecutive pieces overlap by
+    ``overlap``; each piece *owns* the findings that start in ``[start, owned_end)`` (the next piece owns the
+    overlap, and sees an entity starting there whole if it is at most ``overlap`` long)."""
+    if length <= size:
+        return [(0, length, length)]
+    step = size - overlap
+    out: list[tuple[int, int, int]] = []
+    start = 0
+    while start + size < length:
+        out.append((start, start + size, start + step))
+        start += step
+    out.append((start, length, length))
+    return out
 
 
 @dataclass(frozen=True)
@@ -79,13 +100,24 @@ class PIIGuard:
         self._bulk = bulk_executor or executor  # long prompts: their own threads, so short ones never wait behind
         self._salt = hash_salt
 
+        self.pieces_analyzed = 0  # worker calls made for long texts (observability and tests)
+
     async def inspect(self, text: str) -> Inspection:
-        lane = self._executor if len(text) <= FAST_LANE_LIMIT else self._bulk
-        return await asyncio.get_running_loop().run_in_executor(lane, self.inspect_now, text)
+        loop = asyncio.get_running_loop()
+        if len(text) <= FAST_LANE_LIMIT:
+            return await loop.run_in_executor(self._executor, self.inspect_now, text)
+        found: list[Finding] = []
+        for start, end, owned_end in pieces(len(text)):  # each await is a point where cancellation stops the work
+            part = await loop.run_in_executor(self._bulk, self._analyze_piece, text[start:end])
+            found += [shifted(f, start) for f in part if start + f.start < owned_end]
+        return _inspection(resolve_overlaps(found))
+
+    def _analyze_piece(self, piece: str) -> list[Finding]:
+        self.pieces_analyzed += 1  # counted in the worker, as the work starts
+        return self.engine.analyze(piece)
 
     def inspect_now(self, text: str) -> Inspection:
-        findings = self.engine.analyze(text)
-        return Inspection(bool(findings), tuple(findings), max((f.score for f in findings), default=None))
+        return _inspection(self.engine.analyze(text))
 
     def transform(self, text: str, findings: tuple[Finding, ...], pseudonyms: Pseudonymizer | None) -> str:
         if self.action is Action.PSEUDONYMIZE:
@@ -101,6 +133,14 @@ class PIIGuard:
         if number is not None and any(ch.isdigit() for ch in number.group()):
             start = min(start, number.start())
         return start
+
+
+def shifted(finding: Finding, offset: int) -> Finding:
+    return dataclasses.replace(finding, start=finding.start + offset, end=finding.end + offset)
+
+
+def _inspection(findings: list[Finding]) -> Inspection:
+    return Inspection(bool(findings), tuple(findings), max((f.score for f in findings), default=None))
 
 
 class _WholeTextGuard:

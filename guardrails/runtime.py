@@ -4,11 +4,16 @@
 Presidio engine per distinct PII configuration (they all share one spaCy pipeline), one classifier and micro-batcher
 per classifier kind, one thread pool for guard work. :class:`Policy` is what a request uses: screen the input, screen
 a whole answer, or open a :class:`~guardrails.streaming.StreamScreen` for a streamed one.
+
+Guard work is bounded: input screenings and moderation calls pass one :class:`~guardrails.gate.ScreeningGate` (a few
+at once, a bounded queue, :class:`~guardrails.gate.GuardrailsBusyError` beyond it), and every whole-text screening
+has a ``deadline`` after which its guards count as failed (the policy's ``on_error`` decides).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import secrets
 from collections.abc import Sequence
@@ -17,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from guardrails.batching import MicroBatcher
+from guardrails.gate import ScreeningGate
 from guardrails.guards import Guard, InjectionGuard, PIIGuard, ToxicityGuard
 from guardrails.injection import DEFAULT_RULES, InjectionDetector
 from guardrails.pii.config import PIIConfig
@@ -58,6 +64,8 @@ class Policy:
     input_guards: list[Guard]
     output_guards: list[Guard]
     executor: Executor | None = None  # where stream windows are screened
+    gate: ScreeningGate | None = None  # bounds concurrent input screenings (None: unbounded)
+    deadline: float | None = None  # seconds a whole-text screening may take (None: no limit)
 
     @property
     def fail_closed(self) -> bool:
@@ -70,11 +78,19 @@ class Policy:
     async def screen_input(
         self, messages: Sequence[tuple[str, str]], pseudonyms: Pseudonymizer | None, span: SpanFactory | None = None
     ) -> StageOutcome:
-        """``messages``: (role, text) pairs. Injection and toxicity look at user messages; PII at all of them."""
+        """``messages``: (role, text) pairs. Injection and toxicity look at user messages; PII at all of them.
+        Raises :class:`GuardrailsBusyError` when the guard stage's queue is full."""
         targets = [Target(text, USER_ONLY if role == "user" else OTHER_ROLES) for role, text in messages]
-        return await screen(
-            self.input_guards, targets, Stage.INPUT, pseudonyms=pseudonyms, fail_closed=self.fail_closed, span=span
-        )
+        async with self.gate.slot(self.deadline) if self.gate is not None else contextlib.nullcontext():
+            return await screen(
+                self.input_guards,
+                targets,
+                Stage.INPUT,
+                pseudonyms=pseudonyms,
+                fail_closed=self.fail_closed,
+                span=span,
+                deadline=self.deadline,
+            )
 
     async def screen_output(
         self, text: str, pseudonyms: Pseudonymizer | None, span: SpanFactory | None = None
@@ -86,6 +102,7 @@ class Policy:
             pseudonyms=pseudonyms,
             fail_closed=self.fail_closed,
             span=span,
+            deadline=self.deadline,
         )
         if pseudonyms is not None and outcome.blocked is None:
             outcome.texts = [pseudonyms.restore(t) for t in outcome.texts]
@@ -118,6 +135,9 @@ class Guardrails:
         workers: int = 4,
         batch_wait: float = 0.002,
         hash_salt: str | None = None,
+        deadline: float | None = None,
+        screenings: int = 8,
+        max_queued: int = 64,
     ) -> None:
         self.file = policies
         self.default_name = default_policy or policies.default
@@ -126,6 +146,8 @@ class Guardrails:
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="guard")
         self._bulk = ThreadPoolExecutor(max_workers=max(1, workers // 2), thread_name_prefix="guard-bulk")
         self._batch_wait = batch_wait
+        self.deadline = deadline
+        self.gate = ScreeningGate(screenings, max_queued)
         self._salt = hash_salt or secrets.token_hex(16)
         self._pii: dict[str, PIIEngine] = {}
         self._classifiers: dict[tuple[str, str | None], tuple[ToxicityClassifier, MicroBatcher]] = {}
@@ -158,11 +180,21 @@ class Guardrails:
         return wanted
 
     async def moderate(self, texts: Sequence[str]) -> list[ModerationResult]:
-        """Score every category for every text (all texts and guards concurrently; the classifier batches them)."""
-        return list(await asyncio.gather(*(self._moderate_one(t) for t in texts)))
+        """Score every category for every text (all texts and guards concurrently; the classifier batches them).
+        One pass of the gate per call. Raises :class:`GuardrailsBusyError` (queue full) or RuntimeError (a guard
+        failed or ran past the deadline)."""
+        async with self.gate.slot(self.deadline):
+            return list(await asyncio.gather(*(self._moderate_one(t) for t in texts)))
 
     async def _moderate_one(self, text: str) -> ModerationResult:
-        outcome = await screen(list(self._moderation), [Target(text)], Stage.INPUT, pseudonyms=None, fail_closed=True)
+        outcome = await screen(
+            list(self._moderation),
+            [Target(text)],
+            Stage.INPUT,
+            pseudonyms=None,
+            fail_closed=True,
+            deadline=self.deadline,
+        )
         if any(d.error for d in outcome.decisions):
             raise RuntimeError("a guard failed during moderation")
         scores = {d.guard: round(d.score or 0.0, 6) for d in outcome.decisions}
@@ -186,7 +218,9 @@ class Guardrails:
     # --- building -------------------------------------------------------------------------------------------
 
     def _build(self, name: str, spec: PolicySpec) -> Policy:
-        return Policy(name, spec, self._stage(spec.input), self._stage(spec.output), self._executor)
+        return Policy(
+            name, spec, self._stage(spec.input), self._stage(spec.output), self._executor, self.gate, self.deadline
+        )
 
     def _stage(self, stage: StageSpec) -> list[Guard]:
         guards: list[Guard] = []

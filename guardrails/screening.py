@@ -1,7 +1,8 @@
 """Screen whole texts with a stage's guards: every guard inspects concurrently, then the policy's actions apply.
 
 Blocking guards win over transforming ones; a guard that fails is handled by the policy's ``on_error``:
-``fail_closed`` treats the failure as a block, ``fail_open`` lets the text through and records the error.
+``fail_closed`` treats the failure as a block, ``fail_open`` lets the text through and records the error. A guard
+still inspecting when the screening's ``deadline`` passes is cancelled and counts as failed (``TimeoutError``).
 """
 
 from __future__ import annotations
@@ -45,13 +46,13 @@ SpanFactory = Callable[[str, Mapping[str, str]], AbstractContextManager[object]]
 
 
 async def _timed(
-    guard: Guard, text: str, stage: Stage, span: SpanFactory | None
+    guard: Guard, text: str, stage: Stage, span: SpanFactory | None, deadline: float | None
 ) -> tuple[Inspection | BaseException, float]:
     start = time.perf_counter()
     attributes = {"guardserve.guard": guard.name, "guardserve.stage": stage.value}
     with span(f"guard.{guard.name}", attributes) if span is not None else nullcontext():
         try:
-            result: Inspection | BaseException = await guard.inspect(text)
+            result: Inspection | BaseException = await asyncio.wait_for(guard.inspect(text), deadline)
         except Exception as exc:  # reported through the decision; never propagated to the request
             log.warning("guard %s failed: %s", guard.name, type(exc).__name__)
             result = exc
@@ -66,10 +67,12 @@ async def screen(
     pseudonyms: Pseudonymizer | None,
     fail_closed: bool,
     span: SpanFactory | None = None,
+    deadline: float | None = None,
 ) -> StageOutcome:
-    """``span``, when given, opens a tracing span around each guard call (e.g. the gateway's tracer)."""
+    """``span``, when given, opens a tracing span around each guard call (e.g. the gateway's tracer).
+    ``deadline``: seconds every guard has (they run concurrently); None: no limit."""
     jobs = [(g, i) for g in guards for i, t in enumerate(targets) if t.wants(g)]
-    results = await asyncio.gather(*(_timed(g, targets[i].text, stage, span) for g, i in jobs))
+    results = await asyncio.gather(*(_timed(g, targets[i].text, stage, span, deadline) for g, i in jobs))
     texts = [t.text for t in targets]
     decisions: list[Decision] = []
     for guard in guards:

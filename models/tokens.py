@@ -39,13 +39,13 @@ class EstimateCounter:
         self.per_message = per_message
         self.overhead = overhead
 
-    def _tokens(self, text: str) -> int:
+    def text_tokens(self, text: str) -> int:
         return math.ceil(len(text.encode("utf-8")) / self.chars_per_token)
 
     def count(self, request: GenerationRequest) -> int:
         if request.messages is not None:
-            return self.overhead + sum(self.per_message + self._tokens(m.content) for m in request.messages)
-        return self._tokens(request.prompt or "") + 1
+            return self.overhead + sum(self.per_message + self.text_tokens(m.content) for m in request.messages)
+        return self.text_tokens(request.prompt or "") + 1
 
 
 def _special_tokens(config: dict[str, Any]) -> dict[str, str]:

@@ -1,9 +1,14 @@
 """The :class:`app.services.Admission` the serving layer calls: rate limits per key and per tenant.
 
-Per request: count the prompt with the served model's tokenizer, reserve ``prompt + max_tokens`` (what the
-request may at most use) together with a request and a concurrency slot, in one limiter call; refuse with 429
-(or 503 when Redis is down in fail_closed mode); put ``x-ratelimit-*`` headers on the response; and, when the
-response is over however it ended, settle: free the slot and replace the reservation with the tokens used.
+Per request: count the prompt with the served model's tokenizer (or take the count the context-length check
+made, ``ctx.counted_prompt_tokens``), reserve ``prompt + max_tokens`` (what the request may at most use) together
+with a request and a concurrency slot, in one limiter call; refuse with 429 (or 503 when Redis is down in
+fail_closed mode); put ``x-ratelimit-*`` headers on the response; and, when the response is over however it ended,
+settle: free the slot and replace the reservation with the tokens used. A request larger than a limit itself can
+never be admitted: 413 ``request_too_large`` naming the limit, without ``Retry-After`` (clients must not retry).
+
+``/v1/moderations`` calls are admitted the same way against ``LimitSettings.moderation``: a budget of their own
+per key (scope id ``moderation:<key id>``), tokens estimated from the characters.
 """
 
 from __future__ import annotations
@@ -11,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import math
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 from app.context import RequestContext
 from app.errors import SERVER_ERROR, APIError
@@ -32,6 +37,12 @@ _WHAT = {
     "tokens": "tokens per minute",
     "concurrent": "concurrent requests",
     "tokens_per_day": "tokens per day",
+}
+_PARAM = {  # the Limits field behind each limit
+    "requests": "requests_per_minute",
+    "tokens": "tokens_per_minute",
+    "concurrent": "concurrent",
+    "tokens_per_day": "tokens_per_day",
 }
 
 
@@ -69,10 +80,26 @@ class RateLimitAdmission:
         if not scopes:
             return
         counts_tokens = any(s.limits.tokens_per_minute or s.limits.tokens_per_day for s in scopes)
-        prompt = await self.counters.count(served, request) if counts_tokens else 0
+        prompt = 0
+        if counts_tokens:
+            counted = ctx.counted_prompt_tokens
+            prompt = counted if counted is not None else await self.counters.count(served, request)
         max_new = request.sampling.max_tokens
         cost = prompt + max(0, served.context_length - prompt if max_new is None else max_new) if counts_tokens else 0
-        ask = Ask(uuid.uuid4().hex, tenant, scopes, cost)
+        await self._admit(ctx, Ask(uuid.uuid4().hex, tenant, scopes, cost), prompt, counts_tokens)
+
+    async def admit_moderation(self, ctx: RequestContext, texts: Sequence[str]) -> None:
+        limits = self.settings.moderation
+        if limits.unlimited:
+            return
+        tenant = ctx.tenant or ANONYMOUS
+        scope = Scope("key", f"moderation:{ctx.key_id or ANONYMOUS}", limits)
+        counts_tokens = bool(limits.tokens_per_minute or limits.tokens_per_day)
+        cost = sum(self.counters.estimate(t) for t in texts) if counts_tokens else 0
+        # Moderation reads its input and generates nothing: what it reserves is what it uses.
+        await self._admit(ctx, Ask(uuid.uuid4().hex, tenant, (scope,), cost), cost, False)
+
+    async def _admit(self, ctx: RequestContext, ask: Ask, prompt: int, counts_tokens: bool) -> None:
         deciding = asyncio.ensure_future(self.limiter.acquire(ask))
         try:
             decision = await asyncio.shield(deciding)
@@ -129,17 +156,18 @@ class RateLimitAdmission:
             "tokens_per_day": scope.limits.tokens_per_day,
         }[limit]
         who = f"tenant {scope.id!r}" if scope.kind == "tenant" else f"key {scope.id!r}"
-        if decision.too_large:
-            retry_ms = 60_000 if limit == "tokens" else max(1000, decision.retry_after_ms)
-            message = (
+        if decision.too_large:  # waiting never helps: no retry hint, and a status clients do not retry
+            return APIError(
+                413,
                 f"Request too large for {who}: it may use {ask.tokens} tokens (prompt + max_tokens) and the limit "
-                f"is {value} {_WHAT[limit]}. Reduce the prompt or max_tokens."
+                f"is {value} {_WHAT[limit]}, less than this request alone. Reduce the prompt or max_tokens.",
+                param=f"limits.{_PARAM[limit]}",
+                code="request_too_large",
             )
-        else:
-            retry_ms = max(1, decision.retry_after_ms)
-            message = f"Rate limit reached for {who}: limit {value} {_WHAT[limit]}"
-            if limit in ("tokens", "tokens_per_day"):
-                message += f", requested {ask.tokens}"
-            message += f". Please try again in {duration(retry_ms)}."
+        retry_ms = max(1, decision.retry_after_ms)
+        message = f"Rate limit reached for {who}: limit {value} {_WHAT[limit]}"
+        if limit in ("tokens", "tokens_per_day"):
+            message += f", requested {ask.tokens}"
+        message += f". Please try again in {duration(retry_ms)}."
         retry_after = str(max(1, math.ceil(retry_ms / 1000)))
         return APIError(429, message, type=RATE_LIMITED, code=RATE_LIMITED, headers={"Retry-After": retry_after})

@@ -40,6 +40,10 @@ class TokenCounters:
             log.info("no tokenizer for %s: prompt tokens are estimated for rate limits", served.name)
         return self._estimate
 
+    def estimate(self, text: str) -> int:
+        """A text's tokens estimated from its characters (conservative: over-counts)."""
+        return self._estimate.text_tokens(text)
+
     async def count(self, served: ServedModel, request: GenerationRequest) -> int:
         counter = await self.counter(served)
         if request_chars(request) > self._thread_above:

@@ -40,6 +40,8 @@ class LimitSettings(BaseModel):
     key_defaults: Limits = Limits(requests_per_minute=600, tokens_per_minute=200_000, concurrent=32)
     tenant_defaults: Limits = Limits()  # unlimited unless set
     tenants: dict[str, Limits] = Field(default_factory=dict)  # per-tenant, over tenant_defaults
+    # /v1/moderations: every key's own moderation budget, apart from its completions limits (tokens: estimated)
+    moderation: Limits = Limits(requests_per_minute=600, concurrent=8)
     lease_seconds: float = Field(30.0, ge=1, le=3600)  # a concurrency slot's lease, renewed while the request runs
     estimate_chars_per_token: float = Field(3.0, gt=0)  # models without a tokenizer: conservative prompt estimate
     count_in_thread_chars: int = Field(8192, ge=0)  # prompts longer than this are counted off the event loop

@@ -11,7 +11,7 @@ Attributes the wrapped engine has beyond the protocol (``inflight``, ``stats``) 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from app.context import RequestContext
@@ -106,3 +106,7 @@ class TracedAdmission:
     async def admit(self, ctx: RequestContext, served: ServedModel, request: GenerationRequest) -> None:
         with self._tracer.span("admission", {"guardserve.model": served.name}):
             await self.inner.admit(ctx, served, request)
+
+    async def admit_moderation(self, ctx: RequestContext, texts: Sequence[str]) -> None:
+        with self._tracer.span("admission", {"guardserve.route": "moderations"}):
+            await self.inner.admit_moderation(ctx, texts)

@@ -1,4 +1,9 @@
-"""``POST /v1/moderations`` in OpenAI's shape, with GuardServe's categories: toxicity, pii, prompt_injection."""
+"""``POST /v1/moderations`` in OpenAI's shape, with GuardServe's categories: toxicity, pii, prompt_injection.
+
+Cheapest first, as for completions: the size caps (``GUARDSERVE_CAPS__MAX_MODERATION_*``), admission against the
+moderation limits (``GUARDSERVE_LIMITS__MODERATION__*``), then the guards (bounded queue, deadline), raced against
+the client: a client that leaves cancels the guard work.
+"""
 
 from __future__ import annotations
 
@@ -7,35 +12,45 @@ import uuid
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from app.errors import SERVER_ERROR, APIError
+from app.cancellation import until_disconnect
+from app.context import get_context
+from app.errors import SERVER_ERROR, APIError, ClientDisconnectedError
 from app.protocol import Moderation, ModerationRequest, ModerationResult
-from app.serving.guarding import record_guard_metrics
-from guardrails.runtime import Guardrails
+from app.services import Services
+from app.serving.caps import check_moderation
+from app.serving.guarding import guardrails_busy, record_guard_metrics
+from guardrails.gate import GuardrailsBusyError
 
 router = APIRouter(prefix="/v1")
 
-MAX_INPUTS = 64
 MODEL = "guardserve-moderation"
 
 
 @router.post("/moderations", responses={200: {"model": Moderation}})
 async def create_moderation(body: ModerationRequest, request: Request) -> Response:
-    guardrails: Guardrails | None = request.app.state.services.guardrails
+    services: Services = request.app.state.services
+    guardrails = services.guardrails
     if guardrails is None:
         raise APIError(
             404, "Moderation is unavailable: guardrails are disabled on this server.", code="guardrails_disabled"
         )
     texts = body.texts()
-    if not texts or len(texts) > MAX_INPUTS:
-        raise APIError(400, f"'input' must hold 1 to {MAX_INPUTS} texts.", param="input", code="invalid_value")
+    check_moderation(texts, services.settings.caps)
+    ctx = get_context(request)
+    await services.admission.admit_moderation(ctx, texts)
     try:
-        results = await guardrails.moderate(texts)
+        results = await until_disconnect(request, guardrails.moderate(texts))
+    except ClientDisconnectedError:
+        ctx.disconnected = True
+        raise
+    except GuardrailsBusyError:
+        raise guardrails_busy(services.settings.retry_after_seconds) from None
     except RuntimeError as exc:
         raise APIError(
             503, str(exc), type=SERVER_ERROR, code="guardrail_unavailable", headers={"Retry-After": "1"}
         ) from exc
     for result in results:
-        record_guard_metrics(request.app.state.services.metrics, "moderation", result.decisions)
+        record_guard_metrics(services.metrics, "moderation", result.decisions)
     moderation = Moderation(
         id=f"modr-{uuid.uuid4().hex}",
         model=body.model or MODEL,

@@ -1,6 +1,7 @@
 """Run a generation for an endpoint, the same way for chat and text completions.
 
-:func:`prepare` admits the request (rate limits) and screens its input (guardrails); :func:`run_whole` generates and
+:func:`prepare` checks that the prompt fits the model's context, admits the request (rate limits) and screens
+its input (guardrails), cheapest first; :func:`run_whole` generates and
 screens the whole answer; :func:`run_stream` opens the engine stream and :func:`sse_body` screens it through the
 guardrails' rolling buffer as it goes. Endpoint modules supply a :class:`ChunkFormatter` for their chunk shape;
 everything else (token accounting on the request context, the usage chunk, the explanation, errors after the stream
@@ -81,10 +82,46 @@ async def prepare(
     services: Services,
     requested_policy: str | None,
 ) -> tuple[GenerationRequest, GuardSession]:
-    """Admission first (cheap refusals before guard work), then the input guards. Returns what the engine sees."""
-    await services.admission.admit(ctx, served, request)
+    """Cheapest refusal first: the policy, the context length (a token count), admission, then the input guards
+    (the costly part, bounded by the guard stage's queue and deadline). Returns what the engine sees.
+
+    The size caps were checked when ``request`` was built (:mod:`app.serving.requests`)."""
     session = begin(services, ctx, requested_policy)
+    await check_context(served, request, ctx, services)
+    await services.admission.admit(ctx, served, request)
     return await session.screen_input(request), session
+
+
+async def check_context(
+    served: ServedModel, request: GenerationRequest, ctx: RequestContext, services: Services
+) -> None:
+    """Refuse (400 ``context_length_exceeded``) a prompt that can never fit the model's context, before admission
+    could answer it with a 429 to retry. Only with the model's own tokenizer: an estimate over-counts, and the
+    engine still checks what this lets through."""
+    counter = await services.tokens.counter(served)
+    if not counter.exact:
+        return
+    prompt = await services.tokens.count(served, request)
+    ctx.counted_prompt_tokens = prompt
+    limit, max_tokens = served.context_length, request.sampling.max_tokens
+    param = "messages" if request.messages is not None else "prompt"
+    if prompt >= limit:
+        raise APIError(
+            400,
+            f"This model's maximum context length is {limit} tokens. Your prompt is {prompt} tokens, "
+            f"{prompt - limit + 1} more than fit with room for one generated token. Shorten the prompt by at least "
+            f"{prompt - limit + 1} tokens.",
+            param=param,
+            code="context_length_exceeded",
+        )
+    if max_tokens is not None and prompt + max_tokens > limit:
+        raise APIError(
+            400,
+            f"This model's maximum context length is {limit} tokens. You requested {prompt + max_tokens} tokens "
+            f"({prompt} in the prompt, {max_tokens} for the completion). Reduce the prompt or max_tokens.",
+            param="max_tokens",
+            code="context_length_exceeded",
+        )
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from app.context import RequestContext
 from app.errors import SERVER_ERROR, APIError
 from app.observability.recorder import GuardStage, MetricsRecorder
 from app.services import Services
+from guardrails.gate import GuardrailsBusyError
 from guardrails.pii.pseudonyms import Pseudonymizer
 from guardrails.runtime import Policy, PolicyNotAllowedError, UnknownPolicyError
 from guardrails.streaming import StreamScreen
@@ -47,6 +48,7 @@ class GuardSession:
         self._ctx = ctx
         self._metrics = services.metrics
         self._span = services.tracer.span
+        self._retry_after = services.settings.retry_after_seconds
         self._pseudonyms = Pseudonymizer() if policy is not None and policy.pseudonymizes else None
         self.decisions: dict[Stage, list[Decision]] = {Stage.INPUT: [], Stage.OUTPUT: []}
 
@@ -68,7 +70,10 @@ class GuardSession:
             pairs = [(m.role, m.content) for m in request.messages]
         else:
             pairs = [("user", request.prompt or "")]
-        outcome = await self.policy.screen_input(pairs, self._pseudonyms, self._span)
+        try:
+            outcome = await self.policy.screen_input(pairs, self._pseudonyms, self._span)
+        except GuardrailsBusyError:
+            raise guardrails_busy(self._retry_after, self.headers()) from None
         self._record(Stage.INPUT, outcome.decisions)
         blocked = outcome.blocked
         if blocked is not None:
@@ -137,6 +142,17 @@ class GuardSession:
             if acted or self.decisions[stage]:
                 headers[f"x-guardrails-{stage.value}"] = "; ".join(_summary(d) for d in acted) or "none"
         return headers
+
+
+def guardrails_busy(retry_after: int, headers: dict[str, str] | None = None) -> APIError:
+    """503 for a full guard stage: refused before any guard work, so retrying later is right."""
+    return APIError(
+        503,
+        "The guardrails are at capacity; please retry shortly.",
+        type=SERVER_ERROR,
+        code="guardrails_busy",
+        headers={**(headers or {}), "Retry-After": str(retry_after)},
+    )
 
 
 def record_guard_metrics(metrics: MetricsRecorder, stage: GuardStage, decisions: Iterable[Decision]) -> None:

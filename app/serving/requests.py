@@ -1,10 +1,14 @@
-"""Turn a validated OpenAI request into an engine :class:`GenerationRequest`, refusing what we cannot honour."""
+"""Turn a validated OpenAI request into an engine :class:`GenerationRequest`, refusing what we cannot honour.
+
+The size caps (:mod:`app.serving.caps`) are checked here, first: nothing costly has run yet.
+"""
 
 from __future__ import annotations
 
 from app.context import RequestContext
 from app.errors import APIError
 from app.protocol import ChatCompletionRequest, CompletionRequest
+from app.serving.caps import check_messages, check_prompt_chars
 from app.settings import Settings
 from models.engine import ChatMessage, GenerationRequest, Role, SamplingParams
 from models.registry import ServedModel
@@ -58,13 +62,17 @@ def _sampling(
 def chat_request(
     body: ChatCompletionRequest, served: ServedModel, ctx: RequestContext, settings: Settings
 ) -> GenerationRequest:
-    sampling = _sampling(body, body.requested_max_tokens(), served, settings)
+    check_messages(len(body.messages), settings.caps)
     messages = tuple(ChatMessage(_ROLES[m.role], m.text()) for m in body.messages)
+    check_prompt_chars(sum(len(m.content) for m in messages), settings.caps, "messages")
+    sampling = _sampling(body, body.requested_max_tokens(), served, settings)
     return GenerationRequest(ctx.request_id, served.name, sampling, messages=messages, user=body.user)
 
 
 def completion_request(
     body: CompletionRequest, served: ServedModel, ctx: RequestContext, settings: Settings
 ) -> GenerationRequest:
-    sampling = _sampling(body, body.max_tokens, served, settings)
-    return GenerationRequest(ctx.request_id, served.name, sampling, prompt=body.prompt_text(), user=body.user)
+    sampling = _sampling(body, body.max_tokens, served, settings)  # first: it refuses a list of prompts
+    prompt = body.prompt_text()
+    check_prompt_chars(len(prompt), settings.caps, "prompt")
+    return GenerationRequest(ctx.request_id, served.name, sampling, prompt=prompt, user=body.user)

@@ -107,9 +107,33 @@ async def test_refusals_are_429_and_counted_by_limit() -> None:
     assert seen == [("all", "allowed"), ("requests", "limited")]
 
 
-async def test_too_large_for_the_limit_says_so() -> None:
-    with pytest.raises(APIError, match="Request too large"):
+async def test_too_large_for_the_limit_says_so_without_a_retry_hint() -> None:
+    with pytest.raises(APIError, match="Request too large") as err:
         await admission(Recording(), tokens_per_minute=100).admit(ctx(), SERVED, request(500))
+    assert err.value.status == 413 and err.value.code == "request_too_large"
+    assert err.value.param == "limits.tokens_per_minute" and "100 tokens per minute" in err.value.message
+    assert "Retry-After" not in err.value.headers
+
+
+async def test_a_counted_prompt_is_not_counted_again() -> None:
+    limiter, c = Recording(), ctx()
+    c.counted_prompt_tokens = 42
+    await admission(limiter, tokens_per_minute=10_000).admit(c, SERVED, request(8))
+    assert limiter.asks[0].tokens == 50
+
+
+async def test_moderation_has_its_own_budget() -> None:
+    limiter = Recording()
+    a = RateLimitAdmission(
+        limiter, LimitSettings(key_defaults=Limits(requests_per_minute=1), moderation=Limits(requests_per_minute=2))
+    )
+    await a.admit(ctx(), SERVED, request(10))  # the completions budget is used up ...
+    await a.admit_moderation(ctx(), ["hello"])  # ... moderation still has its own
+    await a.admit_moderation(ctx(), ["hello"])
+    with pytest.raises(APIError) as err:
+        await a.admit_moderation(ctx(), ["hello"])
+    assert err.value.status == 429 and "Retry-After" in err.value.headers
+    assert limiter.asks[-1].scopes[0].id == "moderation:k1"
 
 
 async def test_a_client_leaving_mid_decision_gets_its_slot_released() -> None:
