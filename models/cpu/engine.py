@@ -5,6 +5,8 @@ the :class:`~models.cpu.batch.RunningBatch` (up to ``max_batch`` rows), runs one
 each row's new token into text (incremental detokenizer, then stop sequences) and hands the results to the
 event loop in one ``call_soon_threadsafe``. Finished or cancelled rows leave the batch before the next step, so a
 request that arrives while others decode joins them, and a cancelled one frees its slot within one step.
+A failure that belongs to one request (its prefill, choosing its next token) fails that request only; a failing
+decode step, which no single row can be blamed for, fails the rows it was running.
 
 The async side (``stream``/``generate``) tokenizes off the event loop, validates against the context length,
 submits, then awaits its own queue. Closing the stream early (client gone) cancels the request.
