@@ -58,7 +58,7 @@ def test_poison_requests_interleaved_with_normal_streams_fail_nobody(client: ope
         if i % 2:
             chunks = list(client.completions.create(stream=True, **params))
             return "".join(c.choices[0].text for c in chunks if c.choices)
-        return client.completions.create(**params).choices[0].text
+        return str(client.completions.create(**params).choices[0].text)
 
     with ThreadPoolExecutor(max_workers=18) as pool:
         poisons = [pool.submit(poison, i) for i in range(6)]

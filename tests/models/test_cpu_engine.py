@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import json
 import shutil
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -299,7 +299,7 @@ async def test_a_failing_prefill_fails_only_its_own_request(engine: CPUEngine, m
 # --- defaults from the checkpoint's generation config --------------------------------------------------------
 
 
-def checkpoint_with(tiny_checkpoint: Path, directory: Path, generation_config: dict[str, object]) -> Path:
+def checkpoint_with(tiny_checkpoint: Path, directory: Path, generation_config: Mapping[str, object]) -> Path:
     shutil.copytree(tiny_checkpoint, directory)
     (directory / "generation_config.json").write_text(json.dumps(generation_config))
     return directory
