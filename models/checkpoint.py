@@ -15,9 +15,11 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from models.engine import SamplingDefaults
 
 PAD_TOKEN = "<|endoftext|>"
 END_OF_TURN = "<|end|>"
@@ -33,6 +35,7 @@ CHAT_TEMPLATE = (
 )
 
 METADATA_FILE = "guardserve.json"
+GENERATION_CONFIG_FILE = "generation_config.json"
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,7 @@ class CheckpointInfo:
     context_length: int
     trained: bool
     metadata: dict[str, Any]
+    sampling_defaults: SamplingDefaults = field(default_factory=SamplingDefaults)
 
 
 def read_checkpoint_info(path: str | os.PathLike[str]) -> CheckpointInfo:
@@ -57,7 +61,36 @@ def read_checkpoint_info(path: str | os.PathLike[str]) -> CheckpointInfo:
         context_length=int(config.get("max_position_embeddings", 2048)),
         trained=bool(metadata.get("trained", True)),
         metadata=metadata,
+        sampling_defaults=read_sampling_defaults(directory),
     )
+
+
+def read_sampling_defaults(directory: Path) -> SamplingDefaults:
+    """The sampling a client gets when it sets none, from ``generation_config.json``.
+
+    ``do_sample: false`` means greedy (``temperature=0``); otherwise the file's ``temperature`` and ``top_p``, each
+    1.0 when absent (as vLLM reads them). No file, or one that is not a JSON object: OpenAI's defaults. Values
+    outside what the API accepts (temperature 0..2, top_p 0..1) are ignored rather than trusted.
+    """
+    file = directory / GENERATION_CONFIG_FILE
+    try:
+        config = json.loads(file.read_text()) if file.is_file() else {}
+    except (OSError, ValueError):
+        config = {}
+    if not isinstance(config, dict):
+        config = {}
+    if config.get("do_sample") is False:
+        return SamplingDefaults(temperature=0.0, top_p=1.0)
+    return SamplingDefaults(
+        temperature=_number_in(config.get("temperature"), 0.0, 2.0, default=1.0),
+        top_p=_number_in(config.get("top_p"), 0.0, 1.0, default=1.0),
+    )
+
+
+def _number_in(value: object, low: float, high: float, *, default: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
+        return default
+    return float(value)
 
 
 def train_tokenizer(texts: Iterable[str], vocab_size: int) -> Any:
@@ -132,13 +165,17 @@ def llama_config(
     )
 
 
-def save_model(model: Any, directory: Path, *, eos_token_id: int, pad_token_id: int) -> None:
-    """Write weights, config and generation config the way every reader agrees on."""
+def save_model(model: Any, directory: Path, *, eos_token_id: int, pad_token_id: int, do_sample: bool = False) -> None:
+    """Write weights, config and generation config the way every reader agrees on.
+
+    ``do_sample`` is the default decoding a client gets when it sets no temperature (see
+    :func:`read_sampling_defaults`): greedy for trained models, sampling at temperature 1 when asked.
+    """
     from transformers import GenerationConfig
 
     model.save_pretrained(directory, safe_serialization=True)
     GenerationConfig(  # type: ignore[no-untyped-call]
-        eos_token_id=eos_token_id, pad_token_id=pad_token_id, do_sample=False
+        eos_token_id=eos_token_id, pad_token_id=pad_token_id, do_sample=do_sample
     ).save_pretrained(directory)
     rope_theta = _rope_theta(model.config)
     _patch_json(directory / "config.json", rope_theta=rope_theta)

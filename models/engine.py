@@ -9,7 +9,7 @@ the gateway maps them to OpenAI's error envelope. Nothing here imports torch or 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal, Protocol
 
 FinishReason = Literal["stop", "length", "content_filter"]
@@ -22,13 +22,23 @@ class ChatMessage:
     content: str
 
 
+SAMPLING_EPS = 1e-5
+"""A temperature or top_p below this is greedy (top-1), as in vLLM: dividing logits by a temperature this small
+overflows float32, and a top_p this small keeps only the most likely token anyway."""
+
+
 @dataclass(frozen=True, slots=True)
 class SamplingParams:
-    """How to pick tokens. ``max_tokens=None`` means "until the context is full"."""
+    """How to pick tokens. ``max_tokens=None`` means "until the context is full".
+
+    ``temperature``/``top_p`` are ``None`` when the client did not set them: the engine decides (the HTTP engine
+    leaves them to the upstream, the CPU engine applies the checkpoint's generation config, see
+    :class:`SamplingDefaults`).
+    """
 
     max_tokens: int | None = None
-    temperature: float = 1.0
-    top_p: float = 1.0
+    temperature: float | None = None
+    top_p: float | None = None
     stop: tuple[str, ...] = ()
     seed: int | None = None
     presence_penalty: float = 0.0
@@ -37,7 +47,30 @@ class SamplingParams:
 
     @property
     def greedy(self) -> bool:
-        return self.temperature == 0.0
+        """Always take the most likely token: a temperature of (about) zero, or a top_p so small it keeps one
+        token. Unset fields are not greedy: resolve them with :meth:`SamplingDefaults.apply` first."""
+        return (self.temperature is not None and self.temperature < SAMPLING_EPS) or (
+            self.top_p is not None and self.top_p < SAMPLING_EPS
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class SamplingDefaults:
+    """What an engine uses for the sampling fields the client left unset (e.g. a checkpoint's generation config).
+
+    The defaults are OpenAI's (``temperature=1``, ``top_p=1``); ``temperature=0.0`` means greedy.
+    """
+
+    temperature: float = 1.0
+    top_p: float = 1.0
+
+    def apply(self, params: SamplingParams) -> SamplingParams:
+        """``params`` with every unset field filled in from these defaults."""
+        return replace(
+            params,
+            temperature=self.temperature if params.temperature is None else params.temperature,
+            top_p=self.top_p if params.top_p is None else params.top_p,
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -167,12 +167,13 @@ class OpenAIHTTPEngine:
 
     def _payload(self, request: GenerationRequest, *, stream: bool) -> tuple[str, dict[str, Any]]:
         s = request.sampling
-        body: dict[str, Any] = {
-            "model": self.upstream_model,
-            "temperature": s.temperature,
-            "top_p": s.top_p,
-            "stream": stream,
-        }
+        body: dict[str, Any] = {"model": self.upstream_model, "stream": stream}
+        # only what the client set: an unset temperature/top_p is the upstream's to choose (vLLM: the model's
+        # generation config)
+        if s.temperature is not None:
+            body["temperature"] = s.temperature
+        if s.top_p is not None:
+            body["top_p"] = s.top_p
         if s.max_tokens is not None:
             body["max_tokens"] = s.max_tokens
         if s.stop:

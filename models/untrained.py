@@ -1,8 +1,9 @@
 """Build an *untrained* checkpoint: a real tokenizer trained on a few KB of text, random Llama weights.
 
 It exists so that the gateway and its tests run against a real checkpoint served by the real engine before (and
-independently of) the trainer. Its answers are noise; ``guardserve.json`` says ``"trained": false`` and
-``/v1/models`` shows it.
+independently of) the trainer. Its answers are noise (sampled at temperature 1 unless the client
+asks otherwise: its ``generation_config.json`` says ``do_sample: true``); ``guardserve.json`` says
+``"trained": false`` and ``/v1/models`` shows it.
 """
 
 from __future__ import annotations
@@ -76,7 +77,8 @@ def build_untrained_checkpoint(directory: str | Path, size: str = "test", seed: 
         )
         torch.manual_seed(seed)
         model = transformers.LlamaForCausalLM(config)
-        save_model(model, work, eos_token_id=eos_id, pad_token_id=pad_id)
+        # sampling by default: greedy decoding of random weights is one repeated token, often an empty one
+        save_model(model, work, eos_token_id=eos_id, pad_token_id=pad_id, do_sample=True)
         write_metadata(
             work,
             {

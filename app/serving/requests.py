@@ -49,8 +49,8 @@ def _sampling(
         )
     return SamplingParams(
         max_tokens=max_tokens,
-        temperature=1.0 if body.temperature is None else body.temperature,
-        top_p=1.0 if body.top_p is None else body.top_p,
+        temperature=body.temperature,  # None (unset): the engine's default applies, e.g. the checkpoint's
+        top_p=body.top_p,
         stop=stops,
         seed=body.seed,
         presence_penalty=body.presence_penalty,

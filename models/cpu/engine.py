@@ -5,6 +5,8 @@ the :class:`~models.cpu.batch.RunningBatch` (up to ``max_batch`` rows), runs one
 each row's new token into text (incremental detokenizer, then stop sequences) and hands the results to the
 event loop in one ``call_soon_threadsafe``. Finished or cancelled rows leave the batch before the next step, so a
 request that arrives while others decode joins them, and a cancelled one frees its slot within one step.
+A failure that belongs to one request (its prefill, choosing its next token) fails that request only; a failing
+decode step, which no single row can be blamed for, fails the rows it was running.
 
 The async side (``stream``/``generate``) tokenizes off the event loop, validates against the context length,
 submits, then awaits its own queue. Closing the stream early (client gone) cancels the request.
@@ -29,7 +31,7 @@ from models.checkpoint import read_checkpoint_info
 from models.cpu.batch import RunningBatch
 from models.cpu.config import CPUEngineConfig, default_threads
 from models.cpu.detokenizer import IncrementalDetokenizer
-from models.cpu.sampling import RowSampler
+from models.cpu.sampling import RowSampler, SamplingError
 from models.cpu.stops import StopMatcher
 from models.engine import (
     Completion,
@@ -131,7 +133,7 @@ class CPUEngine:
             request=request,
             prompt_ids=prompt_ids,
             max_tokens=max_tokens,
-            sampler=RowSampler(request.sampling, self._vocab_size),
+            sampler=RowSampler(self._info.sampling_defaults.apply(request.sampling), self._vocab_size),
             detokenizer=IncrementalDetokenizer(self._backend, prompt_ids),
             stops=StopMatcher(request.sampling.stop),
             loop=asyncio.get_running_loop(),
@@ -260,6 +262,9 @@ class CPUEngine:
                         self.stats.steps += 1
                     self.stats.peak_batch = max(self.stats.peak_batch, len(running))
                 except Exception:
+                    # The decode forward pass itself failed: the shared cache may be half-updated and no row can
+                    # be blamed, so every running row fails and the batch starts afresh. Failures that belong to
+                    # one sequence (its sampling, its text, its prefill) never get here: see _advance and _admit.
                     log.exception("CPU engine step failed; failing the %d running requests", len(running))
                     for seq in running:
                         self._finish_with_error(seq, EngineError("the engine failed while generating"), outbox)
@@ -304,10 +309,25 @@ class CPUEngine:
             width = new_width
         if not joiners:
             return running
-        running.extend(joiners)  # from here on, a failure (in the prefill too) fails them with the others
-        logits = batch.add([s.prompt_ids for s in joiners])
-        self._advance(joiners, logits, outbox)
+        running.extend(self._prefill(batch, joiners, outbox))  # rows stay in batch order, finished ones too
         return running
+
+    def _prefill(self, batch: RunningBatch, joiners: list[_Sequence], outbox: list[Any]) -> list[_Sequence]:
+        """Prefill ``joiners`` into ``batch`` together; if that fails, one by one, so only a request whose own
+        prefill fails gets the error. ``RunningBatch.add`` changes the batch only once its forward pass is done,
+        so a failed prefill leaves the running rows as they were. Returns the sequences now in the batch, in
+        row order."""
+        try:
+            logits = batch.add([s.prompt_ids for s in joiners])
+        except Exception:
+            if len(joiners) == 1:
+                log.exception("CPU engine prefill failed; failing request %s", joiners[0].request.request_id)
+                self._finish_with_error(joiners[0], EngineError("the engine failed while reading the prompt"), outbox)
+                return []
+            log.warning("CPU engine prefill of %d requests failed; retrying them one by one", len(joiners))
+            return [added for seq in joiners for added in self._prefill(batch, [seq], outbox)]
+        self._advance(joiners, logits, outbox)
+        return joiners
 
     def _drop_finished(self, batch: RunningBatch, running: list[_Sequence]) -> list[_Sequence]:
         keep = [i for i, s in enumerate(running) if not s.finished]
@@ -317,13 +337,23 @@ class CPUEngine:
         return running
 
     def _advance(self, seqs: list[_Sequence], logits: torch.Tensor, outbox: list[Any]) -> None:
+        """Pick and accept each row's next token. A row that fails here (no finite logit, a failing detokenizer
+        or stop matcher) fails its own request only; it is marked finished and leaves before the next step."""
         greedy = logits.argmax(dim=-1).tolist()
+        finite = torch.isfinite(logits).all(dim=-1).tolist()
         for row, seq in enumerate(seqs):
             if seq.finished:
                 continue
             sampler = seq.sampler
-            token = greedy[row] if sampler.plain_greedy else sampler.choose(logits[row])
-            self._accept(seq, token, outbox)
+            try:
+                token = greedy[row] if sampler.plain_greedy and finite[row] else sampler.choose(logits[row])
+                self._accept(seq, token, outbox)
+            except SamplingError as exc:
+                log.warning("CPU engine: %s; failing request %s", exc, seq.request.request_id)
+                self._finish_with_error(seq, EngineError("the engine failed while generating"), outbox)
+            except Exception:
+                log.exception("CPU engine: choosing the next token failed; failing request %s", seq.request.request_id)
+                self._finish_with_error(seq, EngineError("the engine failed while generating"), outbox)
 
     def _accept(self, seq: _Sequence, token: int, outbox: list[Any]) -> None:
         seq.sampler.observe(token)

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+import json
+import shutil
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
+import torch
 
 from models.cpu.config import CPUEngineConfig
 from models.cpu.engine import CPUEngine
@@ -178,3 +182,148 @@ async def test_a_failing_prefill_fails_its_requests_and_the_engine_goes_on(
     assert engine.inflight == 0
     result = await asyncio.wait_for(engine.generate(chat("fine", max_tokens=5, ignore_eos=True)), timeout=SETTLE_S)
     assert result.completion_tokens == 5
+
+
+# --- one request's failure is its own ------------------------------------------------------------------------
+
+POISON = [
+    {"temperature": 1e-300},
+    {"temperature": 1e-38, "seed": 1},
+    {"temperature": 1.0, "top_p": 1e-46},
+    {"temperature": 2.0, "top_p": 1e-300, "seed": 2},
+]
+
+
+def normal(i: int) -> GenerationRequest:
+    return chat(f"normal {i}", max_tokens=30 + i, temperature=1.0, seed=200 + i, ignore_eos=True)
+
+
+def completion(text: str, **sampling: object) -> GenerationRequest:
+    return GenerationRequest(request_id=text, model="tiny", sampling=SamplingParams(**sampling), prompt=text)  # type: ignore[arg-type]
+
+
+async def test_poison_sampling_parameters_are_greedy_and_fail_nobody_else(engine: CPUEngine) -> None:
+    """Tiny temperatures and top_p interleaved with normal requests in one batch: the normal ones get exactly
+    what they get alone, the poison ones get the greedy answer."""
+    normals = [normal(i) for i in range(4)]
+    poisons = [completion("the cat sat on", max_tokens=12, ignore_eos=True, **p) for p in POISON]
+    solo = [await engine.generate(r) for r in normals]
+    greedy = await engine.generate(completion("the cat sat on", max_tokens=12, ignore_eos=True, temperature=0.0))
+    assert greedy.text.strip()
+    mixed = [r for pair in zip(normals, poisons, strict=True) for r in pair]
+    results = await asyncio.wait_for(asyncio.gather(*(engine.generate(r) for r in mixed)), timeout=120)
+    assert [r.text for r in results[0::2]] == [r.text for r in solo]
+    assert [r.text for r in results[1::2]] == [greedy.text] * len(POISON)
+    assert engine.stats.peak_batch >= 4
+
+
+async def test_a_row_that_cannot_be_sampled_fails_alone(engine: CPUEngine, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A row whose logits are all NaN fails its own request; the rows beside it go on untouched."""
+    from models.engine import EngineError
+
+    normals = [normal(i) for i in range(3)]
+    solo = [await engine.generate(r) for r in normals]
+    doomed = chat("doomed row", max_tokens=1500, ignore_eos=True)
+    real_advance = CPUEngine._advance
+
+    def advance_with_a_bad_row(self: CPUEngine, seqs: list[Any], logits: torch.Tensor, outbox: list[Any]) -> None:
+        for row, seq in enumerate(seqs):
+            if seq.request is doomed and seq.generated >= 5:
+                logits[row] = float("nan")
+        real_advance(self, seqs, logits, outbox)
+
+    monkeypatch.setattr(CPUEngine, "_advance", advance_with_a_bad_row)
+    doomed_task = asyncio.ensure_future(engine.generate(doomed))
+    results = await asyncio.wait_for(asyncio.gather(*(engine.generate(r) for r in normals)), timeout=120)
+    assert [r.text for r in results] == [r.text for r in solo]
+    with pytest.raises(EngineError):
+        await asyncio.wait_for(doomed_task, timeout=60)
+    assert engine.inflight == 0
+
+
+async def test_partly_nan_logits_are_skipped_not_chosen(engine: CPUEngine, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Greedy rows (the batch-wide argmax fast path too) never pick a NaN logit: the same text as when those
+    logits are -inf."""
+    from models.cpu.batch import RunningBatch
+
+    real_step = RunningBatch.step
+    filler: dict[str, float] = {"value": float("-inf")}
+
+    def step_with_bad_columns(self: RunningBatch, next_tokens: list[int]) -> torch.Tensor:
+        logits = real_step(self, next_tokens)
+        logits[:, :40] = filler["value"]
+        return logits
+
+    monkeypatch.setattr(RunningBatch, "step", step_with_bad_columns)
+    requests = [completion(f"{i} 2 3", max_tokens=15, ignore_eos=True, temperature=0.0) for i in range(3)]
+    requests.append(completion("abc", max_tokens=15, ignore_eos=True, temperature=0.0, presence_penalty=0.5))
+    masked = await asyncio.gather(*(engine.generate(r) for r in requests))
+    filler["value"] = float("nan")
+    with_nan = await asyncio.gather(*(engine.generate(r) for r in requests))
+    assert [r.text for r in with_nan] == [r.text for r in masked]
+    assert all(r.completion_tokens == 15 for r in with_nan)
+
+
+async def test_a_failing_prefill_fails_only_its_own_request(engine: CPUEngine, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Prefilled together with others, a prompt whose prefill fails is retried alone and fails alone."""
+    from models.cpu.batch import RunningBatch
+    from models.engine import EngineError
+
+    normals = [normal(i) for i in range(4)]
+    solo = [await engine.generate(r) for r in normals]
+    poison_ids = engine._encode(chat("poisoned prompt"))
+    real_add = RunningBatch.add
+
+    def add_refusing_the_poison(self: RunningBatch, prompts: list[list[int]]) -> torch.Tensor:
+        if poison_ids in prompts:
+            raise RuntimeError("simulated prefill failure")
+        return real_add(self, prompts)
+
+    monkeypatch.setattr(RunningBatch, "add", add_refusing_the_poison)
+    mixed = [normals[0], normals[1], chat("poisoned prompt", max_tokens=5), normals[2], normals[3]]
+    results = await asyncio.wait_for(
+        asyncio.gather(*(engine.generate(r) for r in mixed), return_exceptions=True), timeout=120
+    )
+    assert isinstance(results[2], EngineError)
+    assert [getattr(r, "text", r) for r in results[:2] + results[3:]] == [r.text for r in solo]
+    assert engine.inflight == 0
+
+
+# --- defaults from the checkpoint's generation config --------------------------------------------------------
+
+
+def checkpoint_with(tiny_checkpoint: Path, directory: Path, generation_config: Mapping[str, object]) -> Path:
+    shutil.copytree(tiny_checkpoint, directory)
+    (directory / "generation_config.json").write_text(json.dumps(generation_config))
+    return directory
+
+
+async def test_greedy_generation_config_makes_unset_temperature_greedy(tiny_checkpoint: Path, tmp_path: Path) -> None:
+    path = checkpoint_with(tiny_checkpoint, tmp_path / "greedy", {"do_sample": False, "eos_token_id": 1})
+    eng = await CPUEngine.load("tiny", path)
+    try:
+        unset = [await eng.generate(completion("the cat sat on", max_tokens=20, ignore_eos=True)) for _ in range(3)]
+        explicit = await eng.generate(completion("the cat sat on", max_tokens=20, ignore_eos=True, temperature=0.0))
+        sampled = await eng.generate(
+            completion("the cat sat on", max_tokens=20, ignore_eos=True, temperature=1.0, seed=1)
+        )
+    finally:
+        await eng.aclose()
+    assert explicit.text.strip()
+    assert [r.text for r in unset] == [explicit.text] * 3
+    assert sampled.text != explicit.text  # the client's own temperature still wins
+
+
+async def test_sampling_generation_config_gives_its_temperature_and_top_p(
+    tiny_checkpoint: Path, tmp_path: Path
+) -> None:
+    config = {"do_sample": True, "temperature": 0.6, "top_p": 0.8}
+    eng = await CPUEngine.load("tiny", checkpoint_with(tiny_checkpoint, tmp_path / "sampled", config))
+    try:
+        unset = await eng.generate(chat("defaults", max_tokens=30, ignore_eos=True, seed=21))
+        same = await eng.generate(chat("defaults", max_tokens=30, ignore_eos=True, seed=21, temperature=0.6, top_p=0.8))
+        other = await eng.generate(chat("defaults", max_tokens=30, ignore_eos=True, seed=21, temperature=1.0))
+    finally:
+        await eng.aclose()
+    assert unset.text == same.text
+    assert unset.text != other.text
