@@ -11,7 +11,7 @@ from fastapi import FastAPI
 
 from app.access import Access
 from app.errors import install_error_handlers
-from app.middleware import BodyLimitMiddleware, RequestContextMiddleware
+from app.middleware import BodyLimitMiddleware, JSONBodyMiddleware, RequestContextMiddleware
 from app.observability.core import Observability
 from app.observability.instrumented import TracedAdmission
 from app.observability.middleware import ObservabilityMiddleware
@@ -114,6 +114,7 @@ def create_app(settings: Settings | None = None, observability: Observability | 
         app.include_router(metrics.router)
     # Outermost last: the request context exists before anything else; the body limit's 413 and auth's 401/403
     # are observed; auth runs before the body is read.
+    app.add_middleware(JSONBodyMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     access.install(app)  # AuthMiddleware (+ the key store's 503 handler)
     app.add_middleware(ObservabilityMiddleware, observability=obs, routes=app.router.routes)

@@ -6,7 +6,6 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-
 MAX_LIMIT = 2**53  # every limit fits a JSON number exactly (JavaScript, Redis' Lua) and any 64-bit integer
 
 
