@@ -15,6 +15,7 @@ from app.middleware import BodyLimitMiddleware, JSONBodyMiddleware, RequestConte
 from app.observability.core import Observability
 from app.observability.instrumented import TracedAdmission
 from app.observability.middleware import ObservabilityMiddleware
+from app.openapi import install_openapi
 from app.routers import admin, health, metrics, moderations, openai
 from app.services import Services
 from app.settings import GuardrailSettings, Settings
@@ -112,6 +113,7 @@ def create_app(settings: Settings | None = None, observability: Observability | 
     app.include_router(health.router)
     if obs.serves_metrics_route:
         app.include_router(metrics.router)
+    install_openapi(app)
     # Outermost last: the request context exists before anything else; the body limit's 413 and auth's 401/403
     # are observed; auth runs before the body is read.
     app.add_middleware(JSONBodyMiddleware)

@@ -281,3 +281,19 @@ class Moderation(BaseModel):
     id: str
     model: str
     results: list[ModerationResult]
+
+
+# --- errors ---------------------------------------------------------------------------------------------------
+
+
+class ErrorDetail(BaseModel):
+    message: str
+    type: str
+    param: str | None
+    code: str | None
+
+
+class ErrorResponse(BaseModel):
+    """Every error, as OpenAI sends it (``app.errors.APIError``); the OpenAPI schema documents it for each route."""
+
+    error: ErrorDetail
