@@ -62,7 +62,7 @@ def test_serve_exports_the_kept_key_for_every_worker(tmp_path: Path, monkeypatch
     [
         Settings(auth=AuthSettings(enabled=False)),
         Settings(auth=AuthSettings(dev_key=False)),
-        Settings(auth=AuthSettings(admin_key="gs-" + "a" * 12 + "-" + "b" * 43)),  # type: ignore[arg-type]
+        Settings(auth=AuthSettings(admin_key="gs-" + "a" * 12 + "-" + "b" * 43)),
     ],
 )
 def test_no_kept_key_when_not_wanted(settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
