@@ -26,8 +26,9 @@ from app.serving.completions import text_completion, text_completion_stream
 from models.registry import ServedModel
 
 router = APIRouter(prefix="/v1")
-# With "stream": true the answer is server-sent events (chunks in the same shape, then "data: [DONE]").
-_STREAM: dict[str, object] = {"text/event-stream": {"schema": {"type": "string"}}}
+# With "stream": true the answer is server-sent events: each event's data a JSON chunk, the last "[DONE]".
+_EVENT = {"type": "object", "required": ["data"], "properties": {"data": {"type": "string"}}}
+_STREAM: dict[str, object] = {"text/event-stream": {"schema": _EVENT}}
 
 
 def _served(request: Request, name: str) -> ServedModel:
