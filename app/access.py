@@ -2,7 +2,8 @@
 
 :meth:`Access.build` (no IO, in the app factory) checks the configuration; production mode refuses to start
 without real secrets and Redis. :meth:`Access.start` (in the lifespan) reaches Redis, starts the lease renewer,
-and in dev mode says loudly where keys and limits live and prints a fresh key.
+and in dev mode says loudly where keys and limits live and, unless an admin key is configured (``guardserve serve``
+configures its kept dev key, :mod:`app.auth.devkey`), prints a fresh key.
 """
 
 from __future__ import annotations
@@ -157,8 +158,12 @@ class Access:
                 log.warning("DEV MODE: %d workers each have their own keys and limits", settings.workers)
         if self.limiter is not None:
             await self.limiter.start()
-        if settings.mode == "dev" and self.keys is not None and settings.auth.dev_key:
+        if settings.mode == "dev" and self.keys is not None and settings.auth.dev_key and not self._admin_key_set():
             await self._dev_key()
+
+    def _admin_key_set(self) -> bool:
+        """An admin key is configured (``guardserve serve`` sets its kept dev key so): no key to create."""
+        return self.settings.auth.admin_key_value() is not None
 
     async def _dev_key(self) -> None:
         expires = int(time.time()) + DEV_KEY_TTL_S if self.backend else None

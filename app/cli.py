@@ -7,6 +7,8 @@
     guardserve train prepare|run|eval|export|search|canary ...     # the trainer (needs the `train` extra)
 
 Options become ``GUARDSERVE_*`` environment variables, so every uvicorn worker builds the same settings.
+In dev mode ``serve`` keeps its admin key in a local file (:mod:`app.auth.devkey`) and, once ``/ready`` answers,
+prints a banner (the URL, ``export OPENAI_API_KEY=…``) that ends with a plain ``ready`` line.
 """
 
 from __future__ import annotations
@@ -18,9 +20,10 @@ import logging
 import logging.config
 import os
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TextIO
 
 if TYPE_CHECKING:
     from app.settings import Settings
@@ -62,6 +65,67 @@ def _export(**values: object) -> None:
     for key, value in values.items():
         if value is not None:
             os.environ[f"GUARDSERVE_{key.upper()}"] = str(value)
+
+
+def dev_admin_key(settings: Settings) -> list[str]:
+    """Dev mode, keys on, no admin key configured: the kept dev key becomes every worker's admin key
+    (``GUARDSERVE_AUTH__ADMIN_KEY_FILE``). The banner lines that tell of it (none otherwise)."""
+    auth = settings.auth
+    if settings.mode != "dev" or not auth.enabled or not auth.dev_key or auth.admin_key_value() is not None:
+        return []
+    from app.auth.devkey import load_or_create
+
+    path = auth.dev_key_file.resolve()
+    key, created = load_or_create(path)
+    os.environ["GUARDSERVE_AUTH__ADMIN_KEY_FILE"] = str(path)
+    how = "created now" if created else "the same at every start; delete the file for a new one"
+    return [f"  admin API key (in {auth.dev_key_file}, mode 0600, {how}):", "", f"    export OPENAI_API_KEY={key}", ""]
+
+
+def base_url(host: str, port: int) -> str:
+    """Where a local client reaches the server (a wildcard host means loopback)."""
+    if host in ("", "0.0.0.0", "::"):
+        host = "127.0.0.1"
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+def announce_when_ready(
+    url: str, lines: list[str], out: TextIO | None = None, poll_s: float = 0.5, stop: threading.Event | None = None
+) -> threading.Thread:
+    """A daemon thread that polls ``url``/ready until it answers 200, then writes ``lines`` and a ``ready`` line
+    to ``out`` (stderr) once. It gives up quietly when ``stop`` is set (the server is going away)."""
+    import httpx
+
+    stop = stop or threading.Event()
+
+    def watch() -> None:
+        while not stop.is_set():
+            try:
+                if httpx.get(f"{url}/ready", timeout=5).status_code == 200:
+                    text = "\n".join(["", f"  GuardServe is serving on {url}/v1 (docs: {url}/docs)", "", *lines])
+                    print(f"{text}\nready", file=out or sys.stderr, flush=True)
+                    return
+            except httpx.HTTPError:
+                pass  # not listening yet
+            stop.wait(poll_s)
+
+    thread = threading.Thread(target=watch, name="ready-banner", daemon=True)
+    thread.start()
+    return thread
+
+
+def _serve() -> None:
+    from app.settings import Settings
+
+    settings = Settings()
+    lines = dev_admin_key(settings)
+    stop = threading.Event()
+    if settings.port:
+        announce_when_ready(base_url(settings.host, settings.port), lines, stop=stop)
+    try:
+        _run_server()
+    finally:
+        stop.set()
 
 
 def _run_server() -> None:
@@ -129,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "serve":
         _export(host=args.host, port=args.port, workers=args.workers, registry=args.registry)
-        _run_server()
+        _serve()
     elif args.command == "engine":
         checkpoint = args.checkpoint.resolve()
         entry = {"name": args.name or checkpoint.name, "engine": "cpu", "checkpoint": str(checkpoint)}

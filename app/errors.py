@@ -82,9 +82,11 @@ def from_validation_error(exc: RequestValidationError) -> APIError:
     errors = exc.errors()
     if not errors:
         return APIError(400, "Invalid request body.", code="invalid_request")
-    err = errors[0]
+    # Our validators' messages say most (a union's other branches only say "should be a valid string").
+    err = next((e for e in errors if e.get("type") == "value_error"), errors[0])
     kind = str(err.get("type", ""))
-    loc = [str(p) for p in err.get("loc", ()) if p != "body"]
+    # A union's branch shows in the location as its type ("list[TextPart]"): not a parameter name.
+    loc = [str(p) for p in err.get("loc", ()) if p != "body" and not (isinstance(p, str) and "[" in p)]
     param = ".".join(loc) or None
     if kind == "json_invalid":
         return APIError(400, f"The request body is not valid JSON: {err.get('msg', '')}.", code="invalid_json")

@@ -11,10 +11,11 @@ from fastapi import FastAPI
 
 from app.access import Access
 from app.errors import install_error_handlers
-from app.middleware import BodyLimitMiddleware, RequestContextMiddleware
+from app.middleware import BodyLimitMiddleware, JSONBodyMiddleware, RequestContextMiddleware
 from app.observability.core import Observability
 from app.observability.instrumented import TracedAdmission
 from app.observability.middleware import ObservabilityMiddleware
+from app.openapi import install_openapi
 from app.routers import admin, health, metrics, moderations, openai
 from app.services import Services
 from app.settings import GuardrailSettings, Settings
@@ -116,8 +117,10 @@ def create_app(settings: Settings | None = None, observability: Observability | 
     app.include_router(health.router)
     if obs.serves_metrics_route:
         app.include_router(metrics.router)
+    install_openapi(app)
     # Outermost last: the request context exists before anything else; the body limit's 413 and auth's 401/403
     # are observed; auth runs before the body is read.
+    app.add_middleware(JSONBodyMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     access.install(app)  # AuthMiddleware (+ the key store's 503 handler)
     app.add_middleware(ObservabilityMiddleware, observability=obs, routes=app.router.routes)

@@ -3,6 +3,9 @@
 * :class:`RequestContextMiddleware` gives every HTTP request a :class:`RequestContext` and echoes ``X-Request-ID``.
 * :class:`BodyLimitMiddleware` answers 413 for bodies over the limit, by ``Content-Length`` up front or by
   counting chunked bodies as they arrive.
+* :class:`JSONBodyMiddleware` reads every request body as JSON, whatever its ``Content-Type`` says (as OpenAI
+  does): ``curl -d '{...}'`` sends ``application/x-www-form-urlencoded``, and without it FastAPI would hand the
+  routes raw bytes ("The request body must be a JSON object." for a valid object).
 """
 
 from __future__ import annotations
@@ -49,6 +52,31 @@ class BodyTooLargeError(HTTPException):
 
     def __init__(self, limit: int) -> None:
         super().__init__(status_code=413, detail=_too_large(limit).message)
+
+
+_JSON = b"application/json"
+_BODILESS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def _is_json(content_type: bytes) -> bool:
+    media = content_type.split(b";", 1)[0].strip().lower()
+    return media == _JSON or (media.startswith(b"application/") and media.endswith(b"+json"))
+
+
+class JSONBodyMiddleware:
+    """Every body is JSON (no route takes forms or files): a missing or other ``Content-Type`` becomes
+    ``application/json``, so the body is parsed, and a body that is not JSON gets the usual ``invalid_json`` 400."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] not in _BODILESS:
+            types = [v for k, v in scope["headers"] if k == b"content-type"]
+            if not (len(types) == 1 and _is_json(types[0])):
+                kept = [(k, v) for k, v in scope["headers"] if k != b"content-type"]
+                scope = {**scope, "headers": [*kept, (b"content-type", _JSON)]}
+        await self.app(scope, receive, send)
 
 
 class BodyLimitMiddleware:

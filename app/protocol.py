@@ -2,19 +2,50 @@
 
 Requests are validated strictly (a string where a number belongs is a 400, as with OpenAI). Unknown fields are
 ignored, as most OpenAI-compatible servers do, but known options we do not implement are refused explicitly in
-:meth:`ChatCompletionRequest.unsupported` rather than silently dropped.
+:meth:`ChatCompletionRequest.unsupported` rather than silently dropped. Every request body (:class:`RequestBody`,
+the admin API's too) refuses text that is not valid Unicode: JSON may carry a lone surrogate (``"\\ud800"``), which
+no guard, store or encoder can handle, so it is a 400 naming the field rather than a failure further on.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 # --- requests -------------------------------------------------------------------------------------------------
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
-class _Request(BaseModel):
+
+def invalid_unicode_at(value: object) -> int | None:
+    """Position of the first lone surrogate in a string (or in the strings of a list/dict, depth first), or None."""
+    if isinstance(value, str):
+        found = _SURROGATE.search(value)
+        return found.start() if found else None
+    if isinstance(value, dict):
+        value = [*value.keys(), *value.values()]
+    if isinstance(value, list | tuple):
+        for item in value:
+            at = invalid_unicode_at(item)
+            if at is not None:
+                return at
+    return None
+
+
+class RequestBody(BaseModel):
+    """Base of every request body: its text fields must be valid Unicode (nested bodies check their own)."""
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _valid_unicode(cls, value: object) -> object:
+        if invalid_unicode_at(value) is not None:
+            raise ValueError("text must be valid Unicode (it holds a lone surrogate code point)")
+        return value
+
+
+class _Request(RequestBody):
     model_config = ConfigDict(strict=True, extra="ignore")
 
 
@@ -250,3 +281,19 @@ class Moderation(BaseModel):
     id: str
     model: str
     results: list[ModerationResult]
+
+
+# --- errors ---------------------------------------------------------------------------------------------------
+
+
+class ErrorDetail(BaseModel):
+    message: str
+    type: str
+    param: str | None
+    code: str | None
+
+
+class ErrorResponse(BaseModel):
+    """Every error, as OpenAI sends it (``app.errors.APIError``); the OpenAPI schema documents it for each route."""
+
+    error: ErrorDetail

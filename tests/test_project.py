@@ -55,8 +55,9 @@ from models.registry import ModelEntry
 entry = ModelEntry(name="remote", engine="openai", url="http://127.0.0.1:9/v1", context_length=4096)
 with TestClient(create_app(Settings(models=[entry]))) as client:
     assert client.get("/v1/models").json()["data"][0]["id"] == "remote"
-    ready = client.get("/ready").json()
-    assert ready["guardrails"]["ner"] is True, ready
+    assert client.get("/ready").json()["guardrails"] == {"enabled": True}
+    info = client.app.state.services.guardrails.info()
+    assert info["ner"] is True, info
     moderation = client.post("/v1/moderations", json={"input": "mail me at ann@example.org"}).json()
     assert moderation["results"][0]["categories"]["pii"] is True, moderation
 print("ok")

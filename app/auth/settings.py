@@ -37,7 +37,10 @@ class AuthSettings(BaseModel):
     cache_seconds: float = Field(2.0, ge=0, le=60)
     # While Redis is unreachable, keys this process verified within this many seconds keep working.
     stale_seconds: float = Field(300.0, ge=0)
-    dev_key: bool = True  # dev mode: create an admin key at start-up and print it
+    # Dev mode: an admin key at start-up. `guardserve serve` keeps it in dev_key_file (0600, reused every start);
+    # an app started otherwise (uvicorn app.main:...) creates one in its key store and prints it.
+    dev_key: bool = True
+    dev_key_file: Path = Path(".guardserve/dev-admin-key")
 
     def pepper_value(self) -> str | None:
         return read_secret(self.pepper, self.pepper_file, "the pepper")

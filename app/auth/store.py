@@ -1,14 +1,21 @@
 """Where key records live: the :class:`KeyStore` protocol, in process memory (dev mode) or in Redis.
 
 Redis layout (under the configured prefix): ``key:<id>`` holds the record as JSON, ``keys`` is the set of ids.
+A stored record that no longer validates (written by an older version, or edited by hand) is treated as absent and
+its id logged: it authenticates nobody, and listing the keys skips it instead of failing.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any, Protocol
+
+from pydantic import ValidationError
 
 from app.auth.records import KeyRecord
 from app.store.backend import RedisBackend
+
+log = logging.getLogger(__name__)
 
 
 class KeyStore(Protocol):
@@ -64,7 +71,14 @@ class RedisKeyStore:
 
     async def get(self, key_id: str) -> KeyRecord | None:
         raw = await self.backend.call(lambda c: c.get(self._key(key_id)))
-        return KeyRecord.model_validate_json(raw) if raw else None
+        if not raw:
+            return None
+        try:
+            return KeyRecord.model_validate_json(raw)
+        except ValidationError as exc:
+            fields = ", ".join(".".join(str(p) for p in e["loc"]) or "(record)" for e in exc.errors())
+            log.warning("key record %r in the store is unreadable (%s); treated as absent", key_id, fields)
+            return None
 
     async def put(self, record: KeyRecord) -> None:
         data = record.model_dump_json()

@@ -6,16 +6,18 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+MAX_LIMIT = 2**53  # every limit fits a JSON number exactly (JavaScript, Redis' Lua) and any 64-bit integer
+
 
 class Limits(BaseModel):
     """One scope's limits. ``None``: not set here (a key inherits the default); ``0``: unlimited."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    requests_per_minute: int | None = Field(None, ge=0)
-    tokens_per_minute: int | None = Field(None, ge=0)  # prompt + completion
-    concurrent: int | None = Field(None, ge=0)  # requests in flight at once
-    tokens_per_day: int | None = Field(None, ge=0)  # UTC day quota, prompt + completion
+    requests_per_minute: int | None = Field(None, ge=0, le=MAX_LIMIT)
+    tokens_per_minute: int | None = Field(None, ge=0, le=MAX_LIMIT)  # prompt + completion
+    concurrent: int | None = Field(None, ge=0, le=MAX_LIMIT)  # requests in flight at once
+    tokens_per_day: int | None = Field(None, ge=0, le=MAX_LIMIT)  # UTC day quota, prompt + completion
 
     def over(self, defaults: Limits) -> Limits:
         """These limits, with every unset field taken from ``defaults``."""

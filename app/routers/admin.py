@@ -10,18 +10,19 @@ from typing import Any
 
 import orjson
 from fastapi import APIRouter, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 from starlette.responses import Response
 
 from app.auth.records import NAME_PATTERN, KeyRecord, Role
 from app.auth.service import KeyService
 from app.errors import APIError
 from app.limits.settings import Limits
+from app.protocol import RequestBody
 
 router = APIRouter(prefix="/admin")
 
 
-class CreateKey(BaseModel):
+class CreateKey(RequestBody):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     tenant: str = Field(pattern=NAME_PATTERN)
@@ -32,7 +33,7 @@ class CreateKey(BaseModel):
     expires_in: int | None = Field(None, gt=0, le=10 * 365 * 86_400)  # seconds from now
 
 
-class RotateKey(BaseModel):
+class RotateKey(RequestBody):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     grace_seconds: int = Field(0, ge=0, le=30 * 86_400)  # the old key keeps working this long

@@ -26,6 +26,9 @@ from app.serving.completions import text_completion, text_completion_stream
 from models.registry import ServedModel
 
 router = APIRouter(prefix="/v1")
+# With "stream": true the answer is server-sent events: each event's data a JSON chunk, the last "[DONE]".
+_EVENT = {"type": "object", "required": ["data"], "properties": {"data": {"type": "string"}}}
+_STREAM: dict[str, object] = {"text/event-stream": {"schema": _EVENT}}
 
 
 def _served(request: Request, name: str) -> ServedModel:
@@ -62,12 +65,12 @@ async def _respond(request: Request, body: Body, whole: Handler[Body], streamed:
         raise
 
 
-@router.post("/chat/completions", responses={200: {"model": ChatCompletion}})
+@router.post("/chat/completions", responses={200: {"model": ChatCompletion, "content": _STREAM}})
 async def create_chat_completion(body: ChatCompletionRequest, request: Request) -> Response:
     return await _respond(request, body, chat_completion, chat_completion_stream)
 
 
-@router.post("/completions", responses={200: {"model": Completion}})
+@router.post("/completions", responses={200: {"model": Completion, "content": _STREAM}})
 async def create_completion(body: CompletionRequest, request: Request) -> Response:
     return await _respond(request, body, text_completion, text_completion_stream)
 

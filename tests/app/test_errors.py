@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -109,6 +110,46 @@ def test_form_body_is_a_400(gateway: LiveServer) -> None:
     assert_envelope(post(gateway, "/chat/completions", data={"model": TINY}), 400)
 
 
+LONE = "\ud800 hi"  # JSON may carry a lone surrogate ("\\ud800"); no guard or encoder can handle it
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "param"),
+    [
+        ("/chat/completions", {"model": TINY, "messages": [{"role": "user", "content": LONE}]}, "messages.0.content"),
+        (
+            "/chat/completions",
+            {"model": TINY, "messages": [{"role": "user", "content": [{"type": "text", "text": LONE}]}]},
+            "messages.0.content.0.text",
+        ),
+        ("/chat/completions", {"model": TINY, "messages": MSG, "stop": [LONE]}, "stop"),
+        ("/chat/completions", {"model": TINY, "messages": MSG, "user": LONE}, "user"),
+        ("/completions", {"model": TINY, "prompt": LONE}, "prompt"),
+        ("/completions", {"model": LONE, "prompt": "x"}, "model"),
+        ("/moderations", {"input": ["fine", LONE]}, "input"),
+    ],
+)
+def test_invalid_unicode_is_a_400_naming_the_field(
+    gateway: LiveServer, path: str, body: dict[str, Any], param: str
+) -> None:
+    raw = json.dumps(body).encode()  # ensure_ascii: the surrogate travels as the escape "\\ud800"
+    assert b"\\ud800" in raw
+    response = post(gateway, path, content=raw, headers={"content-type": "application/json"})
+    error = assert_envelope(response, 400, "invalid_value", param)
+    assert "unicode" in error["message"].lower()
+
+
+@pytest.mark.parametrize(
+    "headers", [{}, {"content-type": "application/x-www-form-urlencoded"}, {"content-type": "text/plain"}]
+)
+def test_json_is_read_whatever_the_content_type(gateway: LiveServer, headers: dict[str, str]) -> None:
+    """``curl -d '{...}'`` sends a form content type (or none with --data-binary and -H ''): read JSON anyway."""
+    raw = json.dumps({"model": TINY, "messages": MSG, "max_tokens": 2}).encode()
+    response = httpx.post(f"{gateway.v1}/chat/completions", content=raw, headers=headers, timeout=60)
+    assert response.status_code == 200, response.text
+    assert response.json()["object"] == "chat.completion"
+
+
 def test_unknown_model_is_404(gateway: LiveServer) -> None:
     error = assert_envelope(
         post(gateway, "/chat/completions", json={"model": "nope", "messages": MSG}),
@@ -122,7 +163,9 @@ def test_unknown_model_is_404(gateway: LiveServer) -> None:
 
 def test_unknown_route_and_method(gateway: LiveServer) -> None:
     assert_envelope(httpx.get(f"{gateway.v1}/embeddings"), 404, "unknown_url")
-    assert_envelope(httpx.get(f"{gateway.v1}/chat/completions"), 405, "method_not_allowed")
+    wrong_method = httpx.get(f"{gateway.v1}/chat/completions")
+    assert_envelope(wrong_method, 405, "method_not_allowed")
+    assert wrong_method.headers["allow"] == "POST"
 
 
 def test_body_over_limit_is_413(gateway: LiveServer) -> None:

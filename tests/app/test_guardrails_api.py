@@ -178,8 +178,11 @@ def test_moderation_input_limits(guarded: LiveServer) -> None:
 
 
 def test_ready_reports_guardrails(guarded: LiveServer) -> None:
-    info = httpx.get(f"{guarded.url}/ready").json()["guardrails"]
+    ready = httpx.get(f"{guarded.url}/ready").json()
+    assert ready["guardrails"] == {"enabled": True}
+    info = guarded.app.state.services.guardrails.info()  # the details stay off the unauthenticated route
     assert info["ner"] is True and "default" in info["policies"]
+    assert str(guarded.app.state.models[TINY].entry.checkpoint) not in str(ready)
 
 
 def test_bad_policy_file_stops_start_up(tiny_checkpoint: Path, tmp_path: Path) -> None:

@@ -67,7 +67,8 @@ def test_upstream_client_errors_keep_their_status_and_message(http_gateway: Live
 def test_ready_reports_the_upstream(http_gateway: LiveServer) -> None:
     report = httpx.get(f"{http_gateway.url}/ready").json()
     assert report["status"] == "ready"
-    assert report["models"][TINY]["engine"] == "openai"
+    assert report["models"][TINY] == {"status": "ready", "ok": True, "inflight": 0}
+    assert "127.0.0.1" not in str(report), "no upstream URL on the unauthenticated /ready"
 
 
 def test_upstream_dying_mid_stream_ends_with_an_sse_error(tiny_checkpoint: Path, tmp_path: Path) -> None:

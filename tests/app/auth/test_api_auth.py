@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -12,6 +13,7 @@ from types import SimpleNamespace
 import httpx
 import openai
 import pytest
+import redis
 
 from tests.conftest import TINY
 from tests.support.access import ADMIN_KEY, PEPPER, admin, create_key, secure_gateway
@@ -94,6 +96,40 @@ def test_keys_may_only_name_known_policies(secured: tuple[LiveServer, str]) -> N
             assert a.post("/admin/keys", json={"tenant": "acme", "policy": "strict"}).status_code == 201
     finally:
         services.guardrails = None
+
+
+def test_out_of_range_limits_are_refused_before_anything_is_stored(secured: tuple[LiveServer, str]) -> None:
+    server, _ = secured
+    with admin(server) as a:
+        before = {k["id"] for k in a.get("/admin/keys").json()["data"]}
+        for body in (
+            {"tenant": "huge", "limits": {"concurrent": 2**64}},
+            {"tenant": "huge", "limits": {"tokens_per_day": 2**53 + 1}},
+            {"tenant": "huge", "name": "\ud800"},
+        ):
+            response = a.post("/admin/keys", content=json.dumps(body), headers={"content-type": "application/json"})
+            assert response.status_code == 400, response.text
+            assert response.json()["error"]["code"] == "invalid_value"
+        listed = a.get("/admin/keys")
+        assert listed.status_code == 200 and {k["id"] for k in listed.json()["data"]} == before
+        assert a.post("/admin/keys", json={"tenant": "huge", "limits": {"concurrent": 2**53}}).status_code == 201
+
+
+def test_an_unreadable_stored_record_is_skipped_not_a_500(secured: tuple[LiveServer, str]) -> None:
+    """A record an older version stored (a limit of 2^64, as it once accepted) must not break the admin API."""
+    server, prefix = secured
+    good = create_key(server, "legacy")
+    bad = json.loads(redis.Redis.from_url(SHARED_URL).get(f"{prefix}key:{good['id']}") or b"{}")
+    bad["id"], bad["limits"] = "badrecord00", {"concurrent": 2**64}
+    store = redis.Redis.from_url(SHARED_URL)
+    store.set(f"{prefix}key:badrecord00", json.dumps(bad))
+    store.sadd(f"{prefix}keys", "badrecord00")
+    with admin(server) as a:
+        listed = a.get("/admin/keys", params={"tenant": "legacy"})
+        assert listed.status_code == 200 and [k["id"] for k in listed.json()["data"]] == [good["id"]]
+        assert a.get("/admin/keys/badrecord00").status_code == 404
+        assert a.delete("/admin/keys/badrecord00").status_code == 404
+        assert a.get(f"/admin/keys/{good['id']}").status_code == 200
 
 
 def test_cli_creates_lists_and_revokes(secured: tuple[LiveServer, str]) -> None:
