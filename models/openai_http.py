@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -263,6 +264,9 @@ async def _drain(lines: AsyncIterator[str]) -> None:
 # --- the upstream's JSON shapes: anything else is an UpstreamError, never a TypeError further down -------------
 
 
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def _object(value: object, what: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise UpstreamError(f"upstream sent a malformed {what}: not an object")
@@ -282,10 +286,12 @@ def _field(container: dict[str, Any], name: str, kind: type[list[Any]] | type[di
 
 
 def _text(container: dict[str, Any], name: str, what: str) -> str | None:
+    """A string field; a lone surrogate (JSON lets an upstream escape one, ``"\\ud800"``) becomes U+FFFD, as
+    in any UTF-8 decoder, so the guards and the response encoder only ever see valid Unicode."""
     value = container.get(name)
     if value is not None and not isinstance(value, str):
         raise UpstreamError(f"upstream sent a malformed {what}: '{name}' is not a string")
-    return value
+    return _LONE_SURROGATE.sub("\ufffd", value) if value else value
 
 
 def _usage(event: dict[str, Any], prompt_tokens: int, completion_tokens: int) -> tuple[int, int]:

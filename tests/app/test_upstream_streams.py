@@ -247,3 +247,38 @@ def test_a_body_left_open_after_done_still_ends_the_answer(setup: Fixture) -> No
         assert not any(e.startswith('data: {"error"') for e in events)
         assert any(json.loads(e[6:])["choices"][0]["finish_reason"] == "stop" for e in events[:-1])
     assert len(set(setup.upstream.clients)) == 2
+
+
+# An upstream may escape a lone surrogate in JSON; it must never reach the guards (Presidio cannot encode it) or
+# the response encoder. It arrives as U+FFFD, as from any UTF-8 decoder.
+SURROGATE_EVENT = b'{"choices": [{"index": 0, "delta": {"content": "the sum is 42\\ud800, mail ann@example.org"}}]}'
+SURROGATE_WHOLE = (
+    b'{"choices": [{"index": 0, "message": {"content": "the sum is 42\\ud800, mail ann@example.org"}, "finish_reason": "stop"}],'
+    b' "usage": {"prompt_tokens": 5, "completion_tokens": 3, "total_tokens": 8}}'
+)
+
+
+@pytest.fixture(scope="module")
+def guarded() -> Iterator[LiveServer]:
+    streams = {"surrogate": [SURROGATE_EVENT, chat_event(None, "stop"), b"[DONE]"]}
+    upstream = ScriptedUpstream(MODEL, streams=streams, wholes={"surrogate": SURROGATE_WHOLE})
+    upstream_server = serve_in_thread(upstream)  # type: ignore[arg-type]
+    entry = ModelEntry(name=MODEL, engine="openai", url=upstream_server.v1, context_length=2048)
+    gateway = serve_in_thread(create_app(Settings(models=[entry])))  # the default guardrails policy
+    yield gateway
+    gateway.stop()
+    upstream_server.stop()
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "stream"])
+def test_a_lone_surrogate_from_the_upstream_is_replaced_before_the_guards(guarded: LiveServer, stream: bool) -> None:
+    client = openai.OpenAI(base_url=guarded.v1, api_key="unused", max_retries=0)
+    messages = [{"role": "user", "content": "surrogate"}]
+    if stream:
+        chunks = client.chat.completions.create(model=MODEL, messages=messages, stream=True)  # type: ignore[arg-type]
+        text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    else:
+        answer = client.chat.completions.create(model=MODEL, messages=messages)  # type: ignore[arg-type]
+        text = answer.choices[0].message.content or ""
+    assert text.startswith("the sum is 42\ufffd, mail "), text
+    assert "ann@example.org" not in text  # the output guards ran (and masked the e-mail), not failed
