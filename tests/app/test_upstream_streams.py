@@ -253,7 +253,8 @@ def test_a_body_left_open_after_done_still_ends_the_answer(setup: Fixture) -> No
 # the response encoder. It arrives as U+FFFD, as from any UTF-8 decoder.
 SURROGATE_EVENT = b'{"choices": [{"index": 0, "delta": {"content": "the sum is 42\\ud800, mail ann@example.org"}}]}'
 SURROGATE_WHOLE = (
-    b'{"choices": [{"index": 0, "message": {"content": "the sum is 42\\ud800, mail ann@example.org"}, "finish_reason": "stop"}],'
+    b'{"choices": [{"index": 0, "message": {"content": "the sum is 42\\ud800, mail ann@example.org"},'
+    b' "finish_reason": "stop"}],'
     b' "usage": {"prompt_tokens": 5, "completion_tokens": 3, "total_tokens": 8}}'
 )
 
