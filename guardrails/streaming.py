@@ -127,6 +127,11 @@ class StreamScreen:
     def blocked(self) -> Decision | None:
         return self._blocked
 
+    @property
+    def held_chars(self) -> int:
+        """Characters received and not yet released (none after a block)."""
+        return len(self._pending)
+
     async def push(self, text: str) -> StreamStep:
         if self._blocked is not None:
             return StreamStep("", self._blocked)
