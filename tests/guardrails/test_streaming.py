@@ -263,7 +263,8 @@ async def test_long_runs_without_spaces_finish_and_hide_what_they_must(pii: PIIE
     whole = pii.transform(text, pii.analyze(text), Action.MASK)
     for seed in range(3):
         rng = random.Random(seed)
-        pieces, i = [], 0
+        pieces: list[str] = []
+        i = 0
         while i < len(text):
             n = rng.randint(1, 6)
             pieces.append(text[i : i + n])

@@ -171,7 +171,8 @@ def specs(draw: st.DrawFn) -> StreamSpec:
 @st.composite
 def chunked(draw: st.DrawFn, text: str) -> list[str]:
     sizes = draw(st.lists(st.integers(1, 6), min_size=1, max_size=8))
-    pieces, i = [], 0
+    pieces: list[str] = []
+    i = 0
     while i < len(text):
         size = sizes[len(pieces) % len(sizes)]
         pieces.append(text[i : i + size])

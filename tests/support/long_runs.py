@@ -54,8 +54,8 @@ ANSWERS = {
     "jwt": f"Hello Maria Gonzalez, your token is {JWT} and the admin is james.wilson@example.org today.",
     "data_uri": f"Dear Anna Schmidt, the logo is {DATA_URI} sent by david.miller@example.org yesterday.",
 }
-SECRETS = {
-    "json": [u["email"] for u in _USERS],
+SECRETS: dict[str, list[str]] = {
+    "json": [str(u["email"]) for u in _USERS],
     "jwt": ["Maria Gonzalez", "james.wilson@example.org"],
     "data_uri": ["Anna Schmidt", "david.miller@example.org"],
 }
