@@ -97,7 +97,7 @@ class StageSpec(BaseModel):
 
 
 class StreamSpec(BaseModel):
-    """The rolling hold-back buffer for streamed output (characters)."""
+    """The rolling hold-back buffer for streamed output (characters), and how long one window's screening may take."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -105,6 +105,9 @@ class StreamSpec(BaseModel):
     holdback_chars: int = Field(32, ge=0, le=4096)  # never release the newest N characters before the end
     context_chars: int = Field(96, ge=0, le=8192)  # already-released text included in every screening window
     max_hold_chars: int = Field(512, ge=16, le=65536)  # release a run with no break after this much (screened)
+    # one window's screening (every guard and its transform, waiting for a worker included); over it is a guard error,
+    # handled by the policy's on_error
+    window_timeout_s: float = Field(5.0, gt=0.0, le=300.0)
 
 
 class PolicySpec(BaseModel):

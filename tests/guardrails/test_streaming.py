@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
-from collections.abc import Iterator
+import random
+import threading
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from typing import TypeVar
 
 import pytest
 
@@ -13,6 +18,9 @@ from guardrails.guards import Guard, Inspection, PIIGuard, ToxicityGuard
 from guardrails.policy import StreamSpec
 from guardrails.streaming import StreamScreen
 from guardrails.types import Finding
+from tests.support import long_runs
+
+T = TypeVar("T")
 
 SALT = "s" * 16
 TIGHT = StreamSpec(chunk_chars=4, holdback_chars=8, context_chars=32)  # releases often: the hard case
@@ -137,3 +145,131 @@ async def test_guard_error_can_fail_open() -> None:
 async def test_without_guards_text_passes_at_once() -> None:
     screen = StreamScreen([], DEFAULT)
     assert (await screen.push("hello")).text == "hello"
+
+
+class Stuck:
+    """A span guard whose inspection waits until released (a guard gone pathological on some text)."""
+
+    name = "stuck"
+    action = Action.MASK
+    spans = True
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+        self.calls = 0
+        self.threads: set[int] = set()
+
+    async def inspect(self, text: str) -> Inspection:
+        return self.inspect_now(text)
+
+    def inspect_now(self, text: str) -> Inspection:
+        self.calls += 1
+        self.threads.add(threading.get_ident())
+        self.release.wait(30)
+        return Inspection(False)
+
+    def transform(self, text: str, findings: tuple[Finding, ...], pseudonyms: Pseudonymizer | None) -> str:
+        return text
+
+    def tail_hold(self, pending: str) -> int:
+        return len(pending)
+
+
+QUICK = StreamSpec(chunk_chars=4, holdback_chars=4, context_chars=8, window_timeout_s=0.2)
+
+
+async def ticks_while(awaitable: Awaitable[T]) -> tuple[T, int]:
+    """Await ``awaitable`` while counting how often the event loop gets to run another task."""
+    count = 0
+    done = False
+
+    async def tick() -> None:
+        nonlocal count
+        while not done:
+            count += 1
+            await asyncio.sleep(0.01)
+
+    ticker = asyncio.create_task(tick())
+    try:
+        return await awaitable, count
+    finally:
+        done = True
+        await ticker
+
+
+async def test_a_window_over_its_deadline_fails_closed_and_the_loop_keeps_serving() -> None:
+    guard = Stuck()
+    try:
+        (out, screen), ticks = await ticks_while(stream([guard], ["x" * 10, "y" * 10], QUICK))
+        assert out == "" and screen.blocked is not None
+        assert screen.blocked.guard == "stuck" and screen.blocked.error == "TimeoutError: guard timed out"
+        assert ticks >= 5  # the loop ran other tasks while the guard was stuck
+        assert guard.calls == 1 and threading.get_ident() not in guard.threads
+    finally:
+        guard.release.set()
+
+
+async def test_a_window_over_its_deadline_fails_open_and_nothing_piles_up() -> None:
+    guard = Stuck()
+    screen = StreamScreen([guard], QUICK, fail_closed=False)
+    try:
+        out = ""
+        for piece in ["x" * 10] * 5:  # each would screen a window: only the first reaches the worker
+            out += (await screen.push(piece)).text
+        assert guard.calls == 1 and screen.blocked is None
+        assert screen.decisions()[0].error == "TimeoutError: guard timed out"
+        guard.release.set()
+        await wait_for_condition(lambda: screen._overdue is not None and screen._overdue.finished)
+        out += (await screen.push("z" * 10)).text + (await screen.close()).text
+        assert guard.calls >= 2  # the stuck call finished: screening resumed
+        assert out == "x" * 50 + "z" * 10
+    finally:
+        guard.release.set()
+
+
+async def wait_for_condition(predicate: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + 30.0
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not met"
+        await asyncio.sleep(0.01)
+
+
+async def test_screening_and_transform_run_off_the_event_loop(pii_patterns: PIIEngine) -> None:
+    threads: list[int] = []
+
+    class Recording(PIIGuard):
+        def inspect_now(self, text: str) -> Inspection:
+            threads.append(threading.get_ident())
+            return super().inspect_now(text)
+
+        def transform(self, text: str, findings: tuple[Finding, ...], pseudonyms: Pseudonymizer | None) -> str:
+            threads.append(threading.get_ident())
+            return super().transform(text, findings, pseudonyms)
+
+    guard = Recording(pii_patterns, Action.MASK, None, SALT)
+    text = "Write to jane.doe@example.com soon, or call 212-555-0199 tomorrow morning please."
+    out, _ = await stream([guard], [text[i : i + 3] for i in range(0, len(text), 3)], TIGHT)
+    assert "jane" not in out and "0199" not in out
+    assert len(threads) >= 4 and threading.get_ident() not in threads
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(long_runs.ANSWERS))
+async def test_long_runs_without_spaces_finish_and_hide_what_they_must(pii: PIIEngine, name: str) -> None:
+    """Issue 11: runs past max_hold_chars with NER spans starting in released text froze the loop forever."""
+    text = long_runs.ANSWERS[name]
+    assert len(long_runs.RUNS[name]) > DEFAULT.max_hold_chars and " " not in long_runs.RUNS[name]
+    guard = PIIGuard(pii, Action.MASK, None, SALT)
+    whole = pii.transform(text, pii.analyze(text), Action.MASK)
+    for seed in range(3):
+        rng = random.Random(seed)
+        pieces: list[str] = []
+        i = 0
+        while i < len(text):
+            n = rng.randint(1, 6)
+            pieces.append(text[i : i + n])
+            i += n
+        out, screen = await asyncio.wait_for(stream([guard], pieces, DEFAULT), 120)
+        assert screen.blocked is None and len(out) == len(text)
+        assert not any(secret in out for secret in long_runs.SECRETS[name]), out
+        assert all(out[j] == "*" for j in range(len(text)) if whole[j] == "*" and text[j] != "*"), (seed, out)

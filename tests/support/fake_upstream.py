@@ -1,7 +1,8 @@
 """A fast fake OpenAI-compatible upstream (pure ASGI): isolates the gateway's own cost in tests and benchmarks.
 
-Answers ``/v1/models``, ``/v1/completions`` and ``/v1/chat/completions`` (whole or streamed) with "ok" and a fixed
-usage of 5 prompt + 1 completion tokens, after an optional delay; counts the generations it served.
+Answers ``/v1/models``, ``/v1/completions`` and ``/v1/chat/completions`` (whole or streamed) with "ok" (or a given
+``reply``, streamed in pieces of the given ``chunks`` sizes, cycled) and a fixed usage of 5 prompt + 1 completion
+tokens, after an optional delay; counts the generations it served.
 
     python -m tests.support.fake_upstream --port 8001 [--delay 0.0]
 """
@@ -10,6 +11,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
@@ -20,10 +23,22 @@ USAGE = {"prompt_tokens": PROMPT_TOKENS, "completion_tokens": COMPLETION_TOKENS,
 
 
 class FakeUpstream:
-    def __init__(self, name: str = "fake", delay: float = 0.0) -> None:
+    def __init__(self, name: str = "fake", delay: float = 0.0, reply: str = "ok", chunks: Sequence[int] = ()) -> None:
         self.name = name
         self.delay = delay
         self.served = 0
+        self.reply = reply
+        self.chunks = tuple(chunks)  # streamed piece sizes, cycled (none: the reply in one piece)
+
+    def pieces(self) -> list[str]:
+        if not self.chunks:
+            return [self.reply]
+        sizes, out, i = itertools.cycle(self.chunks), [], 0
+        while i < len(self.reply):
+            size = next(sizes)
+            out.append(self.reply[i : i + size])
+            i += size
+        return out
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -47,10 +62,10 @@ class FakeUpstream:
         self.served += 1
         chat = path.endswith("/chat/completions")
         if request.get("stream"):
-            await self._stream(send, chat)
+            await self._stream(send, chat, self.pieces())
             return
         choice = {"index": 0, "finish_reason": "stop"}
-        choice |= {"message": {"role": "assistant", "content": "ok"}} if chat else {"text": "ok"}
+        choice |= {"message": {"role": "assistant", "content": self.reply}} if chat else {"text": self.reply}
         await self._send(send, {"id": "x", "object": "completion", "choices": [choice], "usage": USAGE})
 
     @staticmethod
@@ -61,11 +76,11 @@ class FakeUpstream:
         await send({"type": "http.response.body", "body": data})
 
     @staticmethod
-    async def _stream(send: Send, chat: bool) -> None:
+    async def _stream(send: Send, chat: bool, pieces: Sequence[str]) -> None:
         await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/event-stream")]})
-        delta = {"delta": {"content": "ok"}} if chat else {"text": "ok"}
+        deltas = [{"delta": {"content": p}} if chat else {"text": p} for p in pieces]
         events = [
-            {"choices": [{"index": 0, **delta, "finish_reason": None}]},
+            *({"choices": [{"index": 0, **delta, "finish_reason": None}]} for delta in deltas),
             {"choices": [{"index": 0, "delta": {}, "text": "", "finish_reason": "stop"}]},
             {"choices": [], "usage": USAGE},
         ]
