@@ -14,6 +14,7 @@ from collections.abc import Callable
 import pytest
 
 from tests.conftest import TINY
+from tests.support.metrics import delta, key, settled
 from tests.support.servers import EngineProcess, LiveServer, wait_until
 
 LONG = {
@@ -56,11 +57,13 @@ def test_http_engine_disconnect_aborts_upstream(
     http_gateway: LiveServer, upstream: EngineProcess, stream: bool
 ) -> None:
     engine = http_gateway.app.state.models[TINY].engine
-    before = upstream.ready()["models"][upstream.name]
+    before = settled(f"{upstream.url}/metrics")
     hang_up(http_gateway, stream, generating=lambda: upstream.inflight() > 0)
     took_gateway = wait_until(lambda: engine.inflight == 0)
     took_upstream = wait_until(lambda: upstream.inflight() == 0)
-    after = upstream.ready()["models"][upstream.name]
-    assert after["aborted"] == before["aborted"] + 1, "the upstream generation was not cancelled"
-    assert after["completed"] == before["completed"]
+    # the upstream's own gateway saw its client (our HTTP engine) leave mid-generation: a 499, and no answer
+    moved = delta(before, settled(f"{upstream.url}/metrics"))
+    answered = {k: v for k, v in moved.items() if k.startswith("guardserve_requests_total{") and "/v1/" in k}
+    route = "/v1/chat/completions"
+    assert answered == {key("guardserve_requests_total", model=upstream.name, route=route, status="499"): 1.0}, moved
     print(f"http engine, stream={stream}: gateway {took_gateway * 1000:.0f} ms, upstream {took_upstream * 1000:.0f} ms")
