@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import re
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Protocol
@@ -24,6 +23,7 @@ from guardrails.batching import MicroBatcher
 from guardrails.injection import InjectionDetector
 from guardrails.pii.engine import PIIEngine, resolve_overlaps
 from guardrails.pii.pseudonyms import Pseudonymizer
+from guardrails.tails import number_start, word_start
 from guardrails.types import Action, Finding
 
 INLINE_LIMIT = 2048  # regex work on texts up to this many characters is cheap enough to run inline
@@ -76,10 +76,6 @@ class Guard(Protocol):
         ...
 
 
-# A word still being written, or a run of digits and separators (phone, card, SSN with spaces or dashes), with the
-# two-letter country code an IBAN starts with ("DE89 3704 ..."): held from there, the code is never sent ahead.
-_TAIL_WORD = re.compile(r"\S*\Z")
-_TAIL_NUMBER = re.compile(r"(?:[A-Z]{2})?[\d(+][\d\s().+\-/]*\Z")
 
 
 class PIIGuard:
@@ -127,12 +123,12 @@ class PIIGuard:
         return self.engine.transform(text, findings, self.action, hash_salt=self._salt)
 
     def tail_hold(self, pending: str) -> int:
-        word = _TAIL_WORD.search(pending)
-        start = word.start() if word else len(pending)
-        number = _TAIL_NUMBER.search(pending)
-        if number is not None and any(ch.isdigit() for ch in number.group()):
-            start = min(start, number.start())
-        return start
+        """From a word still being written, or a run of digits and separators (phone, card, SSN with spaces or
+        dashes) with the two-letter country code an IBAN starts with ("DE89 3704 ..."): the code is never sent
+        ahead. Linear scans from the end (:mod:`guardrails.tails`): this runs on the event loop for every chunk."""
+        start = word_start(pending)
+        number = number_start(pending)
+        return start if number is None else min(start, number)
 
 
 def shifted(finding: Finding, offset: int) -> Finding:
