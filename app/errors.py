@@ -23,6 +23,7 @@ from models.engine import (
     InvalidRequestError,
     UpstreamError,
 )
+from models.unicode import valid_unicode
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,7 @@ class APIError(Exception):
         code: str | None = None,
         headers: dict[str, str] | None = None,
     ) -> None:
+        message, param, code = valid_unicode(message), _valid_or_none(param), _valid_or_none(code)
         super().__init__(message)
         self.status = status
         self.message = message
@@ -59,6 +61,10 @@ class APIError(Exception):
             headers=self.headers,
             media_type="application/json",
         )
+
+
+def _valid_or_none(text: str | None) -> str | None:
+    return None if text is None else valid_unicode(text)
 
 
 class ClientDisconnectedError(Exception):

@@ -14,7 +14,6 @@ import asyncio
 import contextlib
 import json
 import os
-import re
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -34,6 +33,7 @@ from models.engine import (
     InvalidRequestError,
     UpstreamError,
 )
+from models.unicode import valid_unicode
 
 _DRAIN_SECONDS = 1.0  # how long to wait for the end of a stream's body after [DONE]
 
@@ -264,9 +264,6 @@ async def _drain(lines: AsyncIterator[str]) -> None:
 # --- the upstream's JSON shapes: anything else is an UpstreamError, never a TypeError further down -------------
 
 
-_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
 def _object(value: object, what: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise UpstreamError(f"upstream sent a malformed {what}: not an object")
@@ -291,7 +288,7 @@ def _text(container: dict[str, Any], name: str, what: str) -> str | None:
     value = container.get(name)
     if value is not None and not isinstance(value, str):
         raise UpstreamError(f"upstream sent a malformed {what}: '{name}' is not a string")
-    return _LONE_SURROGATE.sub("\ufffd", value) if value else value
+    return valid_unicode(value) if value else value
 
 
 def _usage(event: dict[str, Any], prompt_tokens: int, completion_tokens: int) -> tuple[int, int]:

@@ -234,3 +234,13 @@ def test_engine_at_capacity_is_503(tiny_checkpoint: Path) -> None:
             assert response.headers["retry-after"] == "1"
     finally:
         server.stop()
+
+
+def test_an_error_message_with_a_lone_surrogate_is_still_encodable() -> None:
+    from app.errors import APIError
+    from app.serving.streams import sse_error
+
+    error = APIError(400, "upstream said \ud800", param="p\udfff", code="c\ud800")
+    assert error.message == "upstream said \ufffd" and error.param == "p\ufffd" and error.code == "c\ufffd"
+    assert error.response().status_code == 400
+    assert b"\xef\xbf\xbd" in sse_error(error)  # U+FFFD in UTF-8
