@@ -310,8 +310,8 @@ class FeedbackExporter:
     # -- read ----------------------------------------------------------------------------------------------
 
     async def _tenants(self) -> list[str]:
-        members = await self.client.smembers(layout.tenants_key(self.prefix))  # type: ignore[misc]
-        return sorted(m.decode() for m in members)
+        members = await self.client.smembers(layout.tenants_key(self.prefix))
+        return sorted(_text(m) for m in members)
 
     async def _export_tenant(self, tenant: str) -> None:
         stream = layout.stream_key(self.prefix, tenant)
@@ -341,13 +341,13 @@ class FeedbackExporter:
                 return
 
     async def _read(self, stream: str, last: str) -> list[tuple[bytes, dict[bytes, bytes] | None]]:
-        reply = await self.client.xreadgroup(self.group, self.consumer, {stream: last}, count=self.batch_size)
-        return list(reply[0][1]) if reply else []
+        reply: Any = await self.client.xreadgroup(self.group, self.consumer, {stream: last}, count=self.batch_size)
+        return list(reply[0][1]) if reply else []  # [[stream, [(id, fields or None), ...]]]
 
     async def _load_tombstones(self, tenant: str) -> set[str]:
         found: set[str] = set()
         async for member in self.client.sscan_iter(layout.tombstones_key(self.prefix, tenant), count=1000):
-            found.add(member.decode())
+            found.add(_text(member))
         self._tombstones[tenant] = found
         return found
 
@@ -568,6 +568,10 @@ def _erased(row: dict[str, Any], tombs: set[str]) -> bool:
     feedback_ids = row.get("feedback_ids") or [row.get("feedback_id")]
     response_ids = row.get("response_ids") or [row.get("response_id")]
     return any(f"fb:{i}" in tombs for i in feedback_ids) or any(f"resp:{i}" in tombs for i in response_ids)
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
 
 
 def _line(row: dict[str, Any]) -> bytes:

@@ -26,6 +26,7 @@ from app.feedback.export import (
     OutputDir,
     parse_since,
 )
+from app.feedback.model import Rating
 from tests.support import feedback_data as data
 
 
@@ -201,7 +202,8 @@ async def test_erased_feedback_is_skipped_and_purged_from_what_an_earlier_pass_w
     records = [data.response("acme", "Same question?", f"answer {i}") for i in range(4)]
     for record in records:
         data.put_response(sync, prefix, record)
-    fbs = [data.feedback(r, rating) for r, rating in zip(records, ["up", "down", "up", "down"], strict=True)]
+    ratings: list[Rating] = ["up", "down", "up", "down"]
+    fbs = [data.feedback(r, rating) for r, rating in zip(records, ratings, strict=True)]
     for fb in fbs[:2]:
         data.add_feedback(sync, prefix, fb)
     first = await export(client, prefix, out)
