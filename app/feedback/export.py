@@ -193,6 +193,9 @@ class OutputDir:
                 self.ids.update(commit["ids"])
                 self.lengths.update(commit["files"])
             self._rewrite_state()  # drops a torn tail, so later appends start on a line of their own
+        elif any(self.path(name).exists() and self.path(name).stat().st_size for name in FILES):
+            # cutting the files back to "nothing committed" would drop rows whose entries were acknowledged
+            raise ExportError(f"{self.root} holds export files but no {STATE_FILE}: export into a new folder")
         cut = 0
         for name in FILES:
             file = self.path(name)

@@ -290,3 +290,43 @@ def test_the_cli_exports_and_the_trainer_reads_the_dialogues(
     loaded = load_feedback(spec, out)
     assert len(loaded.records) == 3 and loaded.notes == {"ratings": {"down": 1, "up": 3}, "malformed_rows": 0}
     assert sorted(r["feedback_id"] for r in rows(out, SFT_FILE) if r["rating"] == "up") == sorted(ids)
+
+
+async def test_the_export_holds_no_raw_pii_and_no_user_hash_or_key(
+    sync: redis.Redis, client: redis.asyncio.Redis, prefix: str, tmp_path: Path
+) -> None:
+    """The gateway stores scrubbed text only; the export adds nothing personal (checked with the PII engine)."""
+    from guardrails import PIIConfig, PIIEngine
+
+    record = data.response(
+        "acme", "Pay <IBAN_CODE> from card <CREDIT_CARD>, mail <EMAIL_ADDRESS>", "Paid; receipt to <EMAIL_ADDRESS>."
+    )
+    record = record.model_copy(update={"user_hash": "u" * 32})
+    data.put_response(sync, prefix, record)
+    fb = data.feedback(
+        record,
+        "down",
+        comment="Wrong, I am <PERSON> at <EMAIL_ADDRESS>",
+        preferred="Sent to <EMAIL_ADDRESS>.",
+        user_hash="u" * 32,
+    )
+    data.add_feedback(sync, prefix, fb)
+    await export(client, prefix, tmp_path)
+    engine = PIIEngine(PIIConfig(ner=False))
+    for name in (SFT_FILE, PAIRS_FILE, RATINGS_FILE, MANIFEST_FILE, STATE_FILE):
+        text = (tmp_path / name).read_text()
+        assert text.strip(), name
+        assert engine.analyze(text) == [], name
+        assert "u" * 32 not in text and '"key_id"' not in text and '"user_hash"' not in text
+    assert rows(tmp_path, PAIRS_FILE)[0]["chosen"] == [{"role": "assistant", "content": "Sent to <EMAIL_ADDRESS>."}]
+
+
+async def test_a_folder_whose_state_file_is_lost_is_refused(
+    sync: redis.Redis, client: redis.asyncio.Redis, prefix: str, tmp_path: Path
+) -> None:
+    rated(sync, prefix, "acme", 2)
+    await export(client, prefix, tmp_path)
+    (tmp_path / STATE_FILE).unlink()
+    with pytest.raises(ExportError, match="no export-state.log"):
+        await export(client, prefix, tmp_path)
+    assert len(rows(tmp_path, RATINGS_FILE)) == 2
