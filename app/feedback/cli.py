@@ -27,7 +27,14 @@ def add_parser(sub: Any) -> None:
     export.add_argument("--tenant", help="one tenant only (default: every tenant with feedback)")
     export.add_argument("--redis-url", help="default: GUARDSERVE_REDIS__URL")
     export.add_argument("--group", default=layout.EXPORT_GROUP, help="consumer group (a new one re-exports all)")
-    export.add_argument("--batch-size", type=int, default=500)
+    export.add_argument("--batch-size", type=_positive, default=500, help="stream entries per read and commit")
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if not 1 <= value <= 100_000:
+        raise argparse.ArgumentTypeError(f"{text}: between 1 and 100000")
+    return value
 
 
 def run(args: argparse.Namespace) -> int:
