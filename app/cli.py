@@ -4,6 +4,7 @@
     guardserve engine --checkpoint DIR --port P [--name NAME]      # CPU engine alone, same OpenAI API
     guardserve checkpoint untrained OUT [--size default|test]      # a random-weight checkpoint for trials
     guardserve keys create|list|revoke|rotate|generate              # API keys (see app/auth/cli.py)
+    guardserve feedback export --out DIR [--since] [--tenant]       # feedback for the trainer (app/feedback/cli.py)
     guardserve train prepare|run|eval|export|search|canary ...     # the trainer (needs the `train` extra)
 
 Options become ``GUARDSERVE_*`` environment variables, so every uvicorn worker builds the same settings.
@@ -55,6 +56,9 @@ def _parser() -> argparse.ArgumentParser:
     from app.auth.cli import add_parser as add_keys_parser
 
     add_keys_parser(sub)
+    from app.feedback.cli import add_parser as add_feedback_parser
+
+    add_feedback_parser(sub)
     # The trainer parses its own arguments (`guardserve train -h`); `training` is imported only when it runs.
     train = sub.add_parser("train", help="the trainer: prepare, run, eval, export, search, canary", add_help=False)
     train.add_argument("train_args", nargs=argparse.REMAINDER)
@@ -210,6 +214,10 @@ def main(argv: list[str] | None = None) -> int:
         from app.auth.cli import run as run_keys
 
         return run_keys(args)
+    elif args.command == "feedback":
+        from app.feedback.cli import run as run_feedback
+
+        return run_feedback(args)
     return 0
 
 

@@ -1,0 +1,84 @@
+"""``guardserve feedback …``: the feedback export (settings from ``GUARDSERVE_*``, like ``guardserve keys``).
+
+guardserve feedback export --out DIR [--since ISO-date|epoch] [--tenant NAME] [--redis-url URL] [--group NAME]
+
+It prints one JSON line of counts (:class:`app.feedback.export.ExportResult`); the exit status is 0 when the pass
+finished, 1 when Redis failed mid-way (rerun it: nothing acknowledged is lost), 2 for a usage or setup error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from app.feedback import layout
+
+
+def add_parser(sub: Any) -> None:
+    feedback = sub.add_parser("feedback", help="feedback: export it for the trainer")
+    fsub = feedback.add_subparsers(dest="feedback_command", required=True)
+    export = fsub.add_parser("export", help="one export pass of the feedback streams into DIR (resumable)")
+    export.add_argument("--out", type=Path, required=True, help="the export folder (created; reused by later passes)")
+    export.add_argument("--since", help="only feedback created since: epoch seconds or an ISO date/time (UTC)")
+    export.add_argument("--tenant", help="one tenant only (default: every tenant with feedback)")
+    export.add_argument("--redis-url", help="default: GUARDSERVE_REDIS__URL")
+    export.add_argument("--group", default=layout.EXPORT_GROUP, help="consumer group (a new one re-exports all)")
+    export.add_argument("--batch-size", type=_positive, default=500, help="stream entries per read and commit")
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if not 1 <= value <= 100_000:
+        raise argparse.ArgumentTypeError(f"{text}: between 1 and 100000")
+    return value
+
+
+def run(args: argparse.Namespace) -> int:
+    return asyncio.run(_export(args))
+
+
+async def _export(args: argparse.Namespace) -> int:
+    from pydantic import SecretStr
+    from redis.exceptions import RedisError
+
+    from app.feedback.export import ExportError, FeedbackExporter, parse_since
+    from app.settings import Settings
+    from app.store.connection import connect
+
+    try:
+        since = parse_since(args.since) if args.since else None
+    except ValueError as exc:
+        print(f"guardserve feedback export: {exc}", file=sys.stderr)
+        return 2
+    redis = Settings().redis
+    if args.redis_url:
+        redis = redis.model_copy(update={"url": SecretStr(args.redis_url)})
+    if redis.url is None:
+        print("guardserve feedback export: no Redis (set GUARDSERVE_REDIS__URL or --redis-url)", file=sys.stderr)
+        return 2
+    # A batch command on a busy server needs more than the gateway's per-request budget.
+    redis = redis.model_copy(update={"timeout_ms": max(redis.timeout_ms, 10_000.0)})
+    try:
+        client = connect(redis)
+    except ValueError as exc:
+        print(f"guardserve feedback export: {exc}", file=sys.stderr)
+        return 2
+    exporter = FeedbackExporter(
+        client, redis.prefix, args.out, tenant=args.tenant, since=since, group=args.group, batch_size=args.batch_size
+    )
+    try:
+        result = await exporter.run()
+    except ExportError as exc:
+        print(f"guardserve feedback export: {exc}", file=sys.stderr)
+        return 2
+    except RedisError as exc:
+        print(f"guardserve feedback export: Redis failed ({type(exc).__name__}); rerun to resume", file=sys.stderr)
+        return 1
+    finally:
+        await client.aclose()
+    print(json.dumps(result.to_json(), sort_keys=True))
+    return 0
