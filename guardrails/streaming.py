@@ -312,13 +312,16 @@ class StreamScreen:
             inside = _clip(inspection.findings, offset, limit)
             completed.append(tuple(f for f in inspection.findings if offset < f.end <= offset + limit))
             touched.append(bool(inside))
-            if inside and sent and guard.action.transforms:
+            # an abandoned call's result is discarded: it must not touch the request's pseudonym mapping, which
+            # the event loop goes on using for later windows
+            if inside and sent and guard.action.transforms and not call.abandoned:
                 call.current = guard.name
                 start = time.perf_counter()
                 try:
                     segment = guard.transform(segment, inside, self._pseudonyms)
                 except Exception as exc:
                     results[i] = (None, f"{type(exc).__name__}: guard failed")
+                    touched[-1] = False  # failing open sends it untransformed: never reported as masked
                 latency_ms[i] += (time.perf_counter() - start) * 1000
         return _Screened(results, latency_ms, limit, segment, completed, touched)
 
