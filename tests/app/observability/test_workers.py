@@ -15,7 +15,7 @@ import pytest
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from tests.support.gateway_process import GatewayProcess, start_gateway_process
-from tests.support.metrics import Samples, key, scrape
+from tests.support.metrics import Samples, key, scrape, settled
 from tests.support.servers import free_port, wait_until
 
 REMOTE = "remote"
@@ -61,8 +61,9 @@ def hit_both_workers(url: str, directory: Path, limit: int = 400) -> int:
 
 
 def check_sums(metrics_url: str, sent: int, scrapes: int = 6) -> Samples:
-    """Several scrapes (each may land on either worker) all show the totals of both workers."""
-    samples: Samples = {}
+    """Several scrapes (each may land on either worker) all show the totals of both workers, once the last
+    requests' bookkeeping is done (a worker records a request just after its client has the answer)."""
+    samples: Samples = settled(metrics_url)
     for _ in range(scrapes):
         samples = scrape(metrics_url)
         assert samples[MODELS_ROUTE] == sent
