@@ -159,10 +159,15 @@ def test_no_concurrency_slot_leaks_after_cancellations(limited: tuple[LiveServer
         t.start()
     for t in threads:
         t.join()
-    for i in range(6):  # and again, one after another
-        hang_up(server, key["key"], stream=i % 2 == 0)
     limiter = server.app.state.access.limiter
-    wait_until(lambda: slots(store, prefix, key) == 0 and limiter.primary.active == 0)
+
+    def released() -> bool:  # a disconnect releases its slot just after the socket closes, not before
+        return slots(store, prefix, key) == 0 and limiter.primary.active == 0
+
+    for i in range(6):  # and again, one after another, each once the one before has given its slot back
+        wait_until(released, what="every slot released")
+        hang_up(server, key["key"], stream=i % 2 == 0)
+    wait_until(released, what="every slot released")
     # all three slots usable again at once
     client = openai.OpenAI(base_url=server.v1, api_key=key["key"], max_retries=0)
     streams = [client.chat.completions.create(model=TINY, messages=HELLO, max_tokens=50, stream=True) for _ in range(3)]
