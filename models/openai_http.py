@@ -15,7 +15,7 @@ import contextlib
 import json
 import os
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -131,8 +131,10 @@ class OpenAIHTTPEngine:
                     if response.status_code >= 400:
                         raise _error_from_response(response.status_code, response.headers, await response.aread())
                     yield Delta(text="", prompt_tokens=0, completion_tokens=0)
-                    async for delta in _parse_sse(response, is_chat):
-                        yield delta
+                    # closed explicitly while the response is still open: the parser drains the body then
+                    async with contextlib.aclosing(_parse_sse(response, is_chat)) as deltas:
+                        async for delta in deltas:
+                            yield delta
         finally:
             self._inflight -= 1
 
@@ -208,21 +210,24 @@ def _mapped_transport_errors() -> Any:
         raise UpstreamError(f"upstream connection failed ({type(exc).__name__})") from exc
 
 
-async def _parse_sse(response: httpx.Response, is_chat: bool) -> AsyncIterator[Delta]:
+async def _parse_sse(response: httpx.Response, is_chat: bool) -> AsyncGenerator[Delta, None]:
     """Turn the upstream's SSE lines into deltas. The finish event waits for the usage chunk that follows it.
 
     Every event's shape is checked (a malformed one is an :class:`UpstreamError`, as for a whole completion). After
-    ``[DONE]`` the body is read to its end, so the connection goes back to the pool instead of being discarded.
+    ``[DONE]`` the body is read to its end, so the connection goes back to the pool instead of being discarded; that
+    happens once the finish delta has been handed on (when the caller closes this generator), so an upstream slow to
+    end its body never delays the end of the answer.
     """
     prompt_tokens = completion_tokens = 0
     finish: FinishReason | None = None
+    done = False
     lines = response.aiter_lines()
     async for line in lines:
         if not line.startswith("data:"):
             continue
         data = line[5:].strip()
         if data == "[DONE]":
-            await _drain(lines)
+            done = True
             break
         try:
             event = json.loads(data)
@@ -248,7 +253,11 @@ async def _parse_sse(response: httpx.Response, is_chat: bool) -> AsyncIterator[D
                 finish = _finish_reason(reason)
     if finish is None:
         raise UpstreamError("upstream stream ended without a finish reason")
-    yield Delta(text="", prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, finish_reason=finish)
+    try:
+        yield Delta(text="", prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, finish_reason=finish)
+    finally:
+        if done:
+            await _drain(lines)
 
 
 async def _drain(lines: AsyncIterator[str]) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 
@@ -249,6 +250,18 @@ def test_a_body_left_open_after_done_still_ends_the_answer(setup: Fixture) -> No
         assert not any(e.startswith('data: {"error"') for e in events)
         assert any(json.loads(e[6:])["choices"][0]["finish_reason"] == "stop" for e in events[:-1])
     assert len(set(setup.upstream.clients)) == 2
+
+
+def test_a_body_left_open_after_done_does_not_delay_the_answer(setup: Fixture) -> None:
+    """The finish chunk and [DONE] reach the caller before the gateway stops waiting for the upstream's body."""
+    setup.upstream.left.clear()
+    with httpx.stream("POST", f"{setup.gateway.v1}/chat/completions", json=chat_body(HELD), timeout=30) as response:
+        for line in response.iter_lines():
+            if line == "data: [DONE]":
+                done_at = time.monotonic()
+                break
+    wait_until(lambda: setup.upstream.left, what="the gateway giving up the held-open body")
+    assert done_at < setup.upstream.left[0]
 
 
 # An upstream may escape a lone surrogate in JSON; it must never reach the guards (Presidio cannot encode it) or

@@ -9,6 +9,7 @@ so a test can count the upstream connections the gateway opened.
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import orjson
@@ -44,6 +45,7 @@ class ScriptedUpstream:
         self.wholes = wholes or {}
         self.hold_open = hold_open  # scripts whose body stays open after their last event, until the client leaves
         self.clients: list[tuple[str, int]] = []
+        self.left: list[float] = []  # when the gateway gave up a held-open body (time.monotonic)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -74,6 +76,7 @@ class ScriptedUpstream:
         if script in self.hold_open:
             while (await receive())["type"] != "http.disconnect":
                 pass
+            self.left.append(time.monotonic())
             return
         await send({"type": "http.response.body", "body": b""})
 
