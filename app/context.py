@@ -6,7 +6,6 @@ outcome. Later layers (keys, limits, guards, metrics, audit) read and extend it 
 
 from __future__ import annotations
 
-import logging
 import re
 import time
 import uuid
@@ -15,9 +14,8 @@ from dataclasses import dataclass, field
 
 from starlette.requests import Request
 
+from app.errors import log_unexpected
 from guardrails.types import Decision
-
-log = logging.getLogger(__name__)
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
@@ -66,8 +64,8 @@ class RequestContext:
         for finalizer in reversed(finalizers):
             try:
                 await finalizer(self)
-            except Exception:
-                log.exception("request finalizer failed", extra={"request_id": self.request_id})
+            except Exception as exc:
+                log_unexpected("request finalizer failed", exc, self.request_id)
 
 
 def get_context(request: Request) -> RequestContext:

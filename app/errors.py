@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import math
+import traceback
 from typing import Any
 
 import orjson
@@ -137,5 +138,12 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
-        log.exception("unhandled error", extra={"request_id": getattr(request.state, "request_id", None)})
+        log_unexpected("unhandled error", exc, getattr(request.state, "request_id", None))
         return APIError(500, "Internal server error.", type=SERVER_ERROR, code="internal_error").response()
+
+
+def log_unexpected(what: str, exc: BaseException, request_id: str | None) -> None:
+    """A bug's type and where it happened, never its message: an exception's text can hold a prompt's or an
+    answer's words (a guard, the detokenizer, the pseudonymizer failing on them), and logs must hold no PII."""
+    frames = "".join(traceback.format_tb(exc.__traceback__))
+    log.error("%s: %s\n%s", what, type(exc).__name__, frames, extra={"request_id": request_id})

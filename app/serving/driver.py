@@ -15,7 +15,6 @@ Any other failure becomes one SSE error event (the engine's mapped error, e.g. `
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -26,7 +25,7 @@ from pydantic import BaseModel
 from starlette.responses import Response
 
 from app.context import RequestContext
-from app.errors import SERVER_ERROR, APIError, from_engine_error
+from app.errors import SERVER_ERROR, APIError, from_engine_error, log_unexpected
 from app.protocol import Explanation, Usage
 from app.services import Services
 from app.serving.guarding import GuardSession, begin
@@ -34,8 +33,6 @@ from app.serving.streams import DONE, PrimedStream, SSEResponse, open_stream, ss
 from guardrails.streaming import StreamScreen, StreamStep
 from models.engine import Delta, EngineError, FinishReason, GenerationRequest
 from models.registry import ServedModel
-
-log = logging.getLogger(__name__)
 
 
 class ChunkFormatter(Protocol):
@@ -203,7 +200,7 @@ def _stream_error(exc: Exception, ctx: RequestContext) -> APIError:
         return from_engine_error(exc)
     if isinstance(exc, APIError):
         return exc
-    log.exception("stream failed", extra={"request_id": ctx.request_id})
+    log_unexpected("stream failed", exc, ctx.request_id)
     return APIError(500, "Internal server error.", type=SERVER_ERROR, code="internal_error")
 
 

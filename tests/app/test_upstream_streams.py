@@ -213,12 +213,15 @@ def test_an_errored_stream_counts_as_an_error_not_a_disconnect(setup: Fixture, a
 
 
 def test_a_plain_exception_mid_stream_is_an_internal_error_without_its_text(
-    setup: Fixture, access_lines: Records
+    setup: Fixture, access_lines: Records, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.ERROR, logger="app")
     events = sse_events(f"{setup.gateway.v1}/chat/completions", chat_body("anything", model=BROKEN), "broken-engine")
     assert_ends_in_error(events, "internal_error")
     assert not any(SECRET in e for e in events)
-    wait_until(lambda: access_lines.by_id("broken-engine") is not None, timeout=10)
+    wait_until(lambda: access_lines.by_id("broken-engine") is not None)
+    # logged with its type and frames, never its message (an exception's text can hold the answer's words)
+    assert "RuntimeError" in caplog.text and SECRET not in caplog.text
     line = access_lines.by_id("broken-engine")
     assert line is not None and line.status == 200 and line.finish_reason == "error"  # type: ignore[attr-defined]
     assert not getattr(line, "disconnected", False)
