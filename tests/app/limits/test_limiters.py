@@ -147,12 +147,12 @@ async def test_redis_renewal_keeps_a_long_request_slot(shared_redis: tuple[str, 
     url, prefix = shared_redis
     backend = backend_for(url, prefix)
     # renews every lease/3; waiting 2.5 lease times proves renewal, with room for a loaded machine's scheduling
-    limiter = RedisLimiter(backend, lease_seconds=1.0)
+    limiter = RedisLimiter(backend, lease_seconds=2.0)
     await limiter.start()
     try:
         first = ask(key=Limits(concurrent=1))
         held = await limiter.acquire(first)
-        await asyncio.sleep(2.5)  # the time passing is what is tested: the lease would have lapsed twice over
+        await asyncio.sleep(5.0)  # the time passing is what is tested: the lease would have lapsed twice over
         assert not (await limiter.acquire(again(first))).allowed, "a running request lost its slot"
         assert held.lease is not None
         await limiter.release(held.lease, 0)
