@@ -79,8 +79,11 @@ def dev_admin_key(settings: Settings) -> list[str]:
         return []
     from app.auth.devkey import load_or_create
 
-    path = auth.dev_key_file.resolve()
-    key, created = load_or_create(path)
+    path = auth.dev_key_file.absolute()
+    try:
+        key, created = load_or_create(path)
+    except OSError as exc:  # unreadable, a directory, a symlink, a read-only checkout: serve with a one-off key
+        return [f"  cannot keep the dev admin key in {path} ({type(exc).__name__}): this start makes a one-off key", ""]
     os.environ["GUARDSERVE_AUTH__ADMIN_KEY_FILE"] = str(path)
     how = "created now" if created else "the same at every start; delete the file for a new one"
     return [f"  admin API key (in {auth.dev_key_file}, mode 0600, {how}):", "", f"    export OPENAI_API_KEY={key}", ""]

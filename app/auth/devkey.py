@@ -20,7 +20,10 @@ DIR_MODE = 0o700
 
 def load_or_create(path: Path) -> tuple[str, bool]:
     """(the key kept in ``path``, whether it was created now). A missing or malformed file gets a fresh key; a
-    file readable by others is narrowed to 0600."""
+    file readable by others is narrowed to 0600. A symlink is refused (its target could be anything); this and any
+    other file-system failure is an ``OSError`` for the caller to report."""
+    if path.is_symlink():
+        raise IsADirectoryError(f"{path} is a symlink") if path.is_dir() else PermissionError(f"{path} is a symlink")
     try:
         existing = path.read_text(encoding="utf-8").strip()
     except FileNotFoundError:

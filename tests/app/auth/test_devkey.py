@@ -57,6 +57,22 @@ def test_serve_exports_the_kept_key_for_every_worker(tmp_path: Path, monkeypatch
     assert f"    export OPENAI_API_KEY={key}" in again and "the same at every start" in again[0]
 
 
+@pytest.mark.parametrize("kind", ["directory", "symlink"])
+def test_a_key_path_that_cannot_be_kept_falls_back_to_a_one_off_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    monkeypatch.delenv("GUARDSERVE_AUTH__ADMIN_KEY_FILE", raising=False)
+    path = tmp_path / "kept-key"
+    if kind == "directory":
+        path.mkdir()
+    else:
+        (tmp_path / "elsewhere").write_text("gs-" + "a" * 12 + "-" + "b" * 43 + "\n")
+        path.symlink_to(tmp_path / "elsewhere")
+    lines = dev_admin_key(Settings(auth=AuthSettings(dev_key_file=path)))
+    assert "cannot keep the dev admin key" in lines[0] and "one-off key" in lines[0]
+    assert "GUARDSERVE_AUTH__ADMIN_KEY_FILE" not in os.environ  # serve goes on; the app makes a key of its own
+
+
 @pytest.mark.parametrize(
     "settings",
     [
