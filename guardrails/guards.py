@@ -83,26 +83,25 @@ def merge_pieces(parts: Sequence[tuple[tuple[int, int, int], Sequence[Finding]]]
 
 
 def _join_across_pieces(kept: list[tuple[Finding, int]]) -> list[Finding]:
-    """One span for findings of the same type from different pieces that overlap or touch (score: the highest)."""
-    out: list[Finding] = []
-    current: Finding | None = None
+    """One span for findings of the same type from different pieces that overlap or touch (score: the highest).
+    The rest keep their order (the order breaks ties in :func:`resolve_overlaps`)."""
+    joined: list[tuple[int, Finding]] = []  # (position in kept of the span's first part, the span)
+    current: tuple[int, Finding] | None = None
     last_piece = -1
-    for f, index in sorted(kept, key=lambda item: (item[0].entity_type, item[0].start, item[0].end)):
-        if (
-            current is not None
-            and f.entity_type == current.entity_type
-            and index > last_piece
-            and f.start <= current.end
-        ):
-            current = Finding(current.entity_type, current.start, max(current.end, f.end), max(current.score, f.score))
-            last_piece = index
-            continue
+    order = sorted(range(len(kept)), key=lambda n: (kept[n][0].entity_type, kept[n][0].start, kept[n][0].end))
+    for n in order:
+        f, index = kept[n]
         if current is not None:
-            out.append(current)
-        current, last_piece = f, index
+            first, span = current
+            if f.entity_type == span.entity_type and index > last_piece and f.start <= span.end:
+                span = Finding(span.entity_type, span.start, max(span.end, f.end), max(span.score, f.score))
+                current, last_piece = (min(first, n), span), index
+                continue
+            joined.append(current)
+        current, last_piece = (n, f), index
     if current is not None:
-        out.append(current)
-    return out
+        joined.append(current)
+    return [span for _, span in sorted(joined, key=lambda item: item[0])]
 
 
 @dataclass(frozen=True)
