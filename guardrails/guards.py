@@ -6,18 +6,22 @@ of not-yet-released text, something might be starting that more text could turn 
 first digits of a card number), so the stream screen holds it back.
 
 CPU-bound work (Presidio, classifiers, regexes over long texts) runs in the guard executor, never on the event loop;
-classifier calls from concurrent requests are batched (:mod:`guardrails.batching`). A long text goes to Presidio in
-bounded pieces, one worker call each (:func:`pieces`): cancelling the inspection (the client left, the deadline
-passed) stops it after the piece in progress instead of after the whole text.
+classifier calls from concurrent requests are batched (:mod:`guardrails.batching`). The PII guard screens all of a
+request's texts in one worker call (:meth:`PIIGuard.inspect_many`): one request's Presidio work holds one thread at a
+time, so concurrent requests are served in arrival order (first come, first done) instead of all advancing piece by
+piece and all finishing late. A long text goes to Presidio in bounded pieces (:func:`pieces`), merged in the worker
+(:func:`merge_pieces`); the worker checks before each piece whether the inspection was given up (the client left,
+the deadline passed) and stops there instead of after the whole text.
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+from collections.abc import Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from guardrails.batching import MicroBatcher
 from guardrails.injection import InjectionDetector
@@ -27,25 +31,77 @@ from guardrails.tails import number_start, word_start
 from guardrails.types import Action, Finding
 
 INLINE_LIMIT = 2048  # regex work on texts up to this many characters is cheap enough to run inline
-FAST_LANE_LIMIT = 4096  # Presidio work on texts up to this size goes to the fast lane: never queued behind big ones
+FAST_LANE_LIMIT = 4096  # Presidio work on this many characters at most goes to the fast lane: never behind big ones
 PIECE_CHARS = 4096  # longer texts are analysed in pieces of this size ...
 PIECE_OVERLAP = 256  # ... overlapping by this much, so an entity up to this long at a boundary is seen whole
 
 
 def pieces(length: int, size: int = PIECE_CHARS, overlap: int = PIECE_OVERLAP) -> list[tuple[int, int, int]]:
     """``(start, end, owned_end)`` of the pieces covering ``[0, length)``. Consecutive pieces overlap by
-    ``overlap``; each piece *owns* the findings that start in ``[start, owned_end)`` (the next piece owns the
-    overlap, and sees an entity starting there whole if it is at most ``overlap`` long)."""
+    ``overlap``; each piece *owns* the findings that start in ``[owned_end of the previous piece, owned_end)``. The
+    boundary between two pieces' owned ranges lies in the middle of their overlap, so a finding near it is owned by a
+    piece that sees ``overlap // 2`` characters of context on either side of the boundary (never a piece that starts
+    right there, without left context).
+
+    An entity up to ``overlap`` long is seen whole by one of the two pieces at a boundary, and kept once. Limit:
+    detection is per piece, so an entity longer than ``overlap`` that covers a whole overlap is seen by neither piece
+    whole. Where each piece finds its part (a custom regex such as ``[0-9a-f]{64,}``), the parts are joined into one
+    span (:func:`merge_pieces`), so nothing of it stays unmasked; where only the whole value matches (a deny-list
+    entry, a pattern anchored at both ends), it may go undetected.
+    """
     if length <= size:
         return [(0, length, length)]
     step = size - overlap
     out: list[tuple[int, int, int]] = []
     start = 0
     while start + size < length:
-        out.append((start, start + size, start + step))
+        out.append((start, start + size, start + step + overlap // 2))
         start += step
     out.append((start, length, length))
     return out
+
+
+def merge_pieces(parts: Sequence[tuple[tuple[int, int, int], Sequence[Finding]]]) -> list[Finding]:
+    """The findings of a text analysed in :func:`pieces`: ``parts`` is each piece (``(start, end, owned_end)``) with
+    its own findings (non-overlapping, in the piece's coordinates). Non-overlapping findings, in text order.
+
+    A piece keeps the findings it owns (by start), and those that start before its owned range but reach past the
+    end of the previous piece (the tail of an entity the previous piece saw only truncated). Findings of one entity
+    type from different pieces that overlap or touch are joined into one span (the union: no part of an entity cut
+    by a piece end stays unmasked); the rest is resolved as within one piece (:func:`resolve_overlaps`).
+    O(n log n) in the number of findings.
+    """
+    kept: list[tuple[Finding, int]] = []  # finding, index of its piece
+    owned_start = previous_end = 0
+    for index, ((start, end, owned_end), found) in enumerate(parts):
+        for f in found:
+            g = shifted(f, start)
+            if owned_start <= g.start < owned_end or (index and g.start < owned_start and g.end > previous_end):
+                kept.append((g, index))
+        owned_start, previous_end = owned_end, end
+    return resolve_overlaps(_join_across_pieces(kept))
+
+
+def _join_across_pieces(kept: list[tuple[Finding, int]]) -> list[Finding]:
+    """One span for findings of the same type from different pieces that overlap or touch (score: the highest).
+    The rest keep their order (the order breaks ties in :func:`resolve_overlaps`)."""
+    joined: list[tuple[int, Finding]] = []  # (position in kept of the span's first part, the span)
+    current: tuple[int, Finding] | None = None
+    last_piece = -1
+    order = sorted(range(len(kept)), key=lambda n: (kept[n][0].entity_type, kept[n][0].start, kept[n][0].end))
+    for n in order:
+        f, index = kept[n]
+        if current is not None:
+            first, span = current
+            if f.entity_type == span.entity_type and index > last_piece and f.start <= span.end:
+                span = Finding(span.entity_type, span.start, max(span.end, f.end), max(span.score, f.score))
+                current, last_piece = (min(first, n), span), index
+                continue
+            joined.append(current)
+        current, last_piece = (n, f), index
+    if current is not None:
+        joined.append(current)
+    return [span for _, span in sorted(joined, key=lambda item: item[0])]
 
 
 @dataclass(frozen=True)
@@ -76,6 +132,24 @@ class Guard(Protocol):
         ...
 
 
+@runtime_checkable
+class InspectsMany(Protocol):
+    """A guard that screens many texts (one request's messages) in one call; :func:`~guardrails.screening.screen`
+    uses it instead of one :meth:`Guard.inspect` per text."""
+
+    async def inspect_many(self, texts: Sequence[str], deadline: float | None = None) -> list[Inspection | Exception]:
+        """One result per text: its inspection, or the exception inspecting it raised (``TimeoutError`` for texts not
+        done when ``deadline`` seconds have passed)."""
+        ...
+
+
+class _Call:
+    """One worker call over a request's texts. The worker checks ``abandoned`` before each text and each piece: a
+    call given up (client gone, deadline passed) stops after the piece in progress, or never starts if queued."""
+
+    def __init__(self) -> None:
+        self.abandoned = False
+        self.results: list[Inspection | Exception] = []  # the texts done so far, in order
 
 
 class PIIGuard:
@@ -92,25 +166,62 @@ class PIIGuard:
     ) -> None:
         self.engine = engine
         self.action = action
-        self._executor = executor  # short texts (streaming windows, chat turns)
+        self._executor = executor  # requests with little text (chat turns, short answers)
         self._bulk = bulk_executor or executor  # long prompts: their own threads, so short ones never wait behind
         self._salt = hash_salt
 
-        self.pieces_analyzed = 0  # worker calls made for long texts (observability and tests)
+        self.pieces_analyzed = 0  # pieces of long texts analysed (observability and tests)
 
     async def inspect(self, text: str) -> Inspection:
-        loop = asyncio.get_running_loop()
-        if len(text) <= FAST_LANE_LIMIT:
-            return await loop.run_in_executor(self._executor, self.inspect_now, text)
-        found: list[Finding] = []
-        for start, end, owned_end in pieces(len(text)):  # each await is a point where cancellation stops the work
-            part = await loop.run_in_executor(self._bulk, self._analyze_piece, text[start:end])
-            found += [shifted(f, start) for f in part if start + f.start < owned_end]
-        return _inspection(resolve_overlaps(found))
+        result = (await self.inspect_many([text]))[0]
+        if isinstance(result, Exception):
+            raise result
+        return result
 
-    def _analyze_piece(self, piece: str) -> list[Finding]:
-        self.pieces_analyzed += 1  # counted in the worker, as the work starts
-        return self.engine.analyze(piece)
+    async def inspect_many(self, texts: Sequence[str], deadline: float | None = None) -> list[Inspection | Exception]:
+        """All ``texts`` in one worker call: the fast lane when they are short together, else the bulk lane. Past
+        ``deadline`` seconds (queued time included) the call is given up: the texts done keep their inspections, the
+        others get ``TimeoutError``. Cancelled, the call is given up too (if still queued, it never runs)."""
+        if not texts:
+            return []
+        lane = self._executor if sum(len(t) for t in texts) <= FAST_LANE_LIMIT else self._bulk
+        call = _Call()
+        future = asyncio.get_running_loop().run_in_executor(lane, self._inspect_all, list(texts), call)
+        try:
+            done, _ = await asyncio.wait({future}, timeout=deadline)
+        except asyncio.CancelledError:
+            call.abandoned = True
+            future.cancel()
+            raise
+        if not done:
+            call.abandoned = True
+            future.cancel()
+            results = list(call.results)
+            return results + [TimeoutError("guard timed out")] * (len(texts) - len(results))
+        return future.result()
+
+    def _inspect_all(self, texts: list[str], call: _Call) -> list[Inspection | Exception]:
+        """In the worker: every text in turn; a failing text is an error result, not an exception."""
+        for text in texts:
+            if call.abandoned:
+                break
+            try:
+                result: Inspection | Exception = self._inspect_text(text, call)
+            except Exception as exc:
+                result = exc
+            call.results.append(result)
+        return call.results
+
+    def _inspect_text(self, text: str, call: _Call) -> Inspection:
+        if len(text) <= PIECE_CHARS:
+            return self.inspect_now(text)
+        parts: list[tuple[tuple[int, int, int], list[Finding]]] = []
+        for piece in pieces(len(text)):
+            if call.abandoned:
+                raise TimeoutError("inspection given up")
+            self.pieces_analyzed += 1  # counted as the work starts
+            parts.append((piece, self.engine.analyze(text[piece[0] : piece[1]])))
+        return _inspection(merge_pieces(parts))
 
     def inspect_now(self, text: str) -> Inspection:
         return _inspection(self.engine.analyze(text))

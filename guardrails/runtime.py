@@ -2,7 +2,9 @@
 
 :class:`Guardrails` loads the policy file once, builds each policy's guards, and shares what is expensive: one
 Presidio engine per distinct PII configuration (they all share one spaCy pipeline), one classifier and micro-batcher
-per classifier kind, one thread pool for guard work. :class:`Policy` is what a request uses: screen the input, screen
+per classifier kind, thread pools for guard work: one for whole texts (with a bulk lane for long ones) and one of
+its own for stream windows, so a stream's windows never queue behind input screenings (their ``window_timeout_s``
+counts queued time). :class:`Policy` is what a request uses: screen the input, screen
 a whole answer, or open a :class:`~guardrails.streaming.StreamScreen` for a streamed one.
 
 Guard work is bounded: input screenings and moderation calls pass one :class:`~guardrails.gate.ScreeningGate` (a few
@@ -63,7 +65,7 @@ class Policy:
     spec: PolicySpec
     input_guards: list[Guard]
     output_guards: list[Guard]
-    executor: Executor | None = None  # where stream windows are screened
+    executor: Executor | None = None  # where stream windows are screened (not the whole-text pool: never behind it)
     gate: ScreeningGate | None = None  # bounds concurrent input screenings (None: unbounded)
     deadline: float | None = None  # seconds a whole-text screening may take (None: no limit)
 
@@ -145,6 +147,7 @@ class Guardrails:
             raise ValueError(f"default policy {self.default_name!r} is not defined")
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="guard")
         self._bulk = ThreadPoolExecutor(max_workers=max(1, workers // 2), thread_name_prefix="guard-bulk")
+        self._stream = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="guard-stream")
         self._batch_wait = batch_wait
         self.deadline = deadline
         self.gate = ScreeningGate(screenings, max_queued)
@@ -214,12 +217,13 @@ class Guardrails:
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
         self._bulk.shutdown(wait=False, cancel_futures=True)
+        self._stream.shutdown(wait=False, cancel_futures=True)
 
     # --- building -------------------------------------------------------------------------------------------
 
     def _build(self, name: str, spec: PolicySpec) -> Policy:
         return Policy(
-            name, spec, self._stage(spec.input), self._stage(spec.output), self._executor, self.gate, self.deadline
+            name, spec, self._stage(spec.input), self._stage(spec.output), self._stream, self.gate, self.deadline
         )
 
     def _stage(self, stage: StageSpec) -> list[Guard]:

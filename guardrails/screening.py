@@ -1,5 +1,10 @@
 """Screen whole texts with a stage's guards: every guard inspects concurrently, then the policy's actions apply.
 
+A guard that can screen many texts in one call (:class:`~guardrails.guards.InspectsMany`: PII) gets all of its
+targets at once, so one request's screening holds one of its worker threads at a time (bounded parallelism: the
+guard pool serves concurrent requests in arrival order); the other guards inspect each target concurrently (the
+classifier batches them into one call).
+
 Blocking guards win over transforming ones; a guard that fails is handled by the policy's ``on_error``:
 ``fail_closed`` treats the failure as a block, ``fail_open`` lets the text through and records the error. A guard
 still inspecting when the screening's ``deadline`` passes is cancelled and counts as failed (``TimeoutError``).
@@ -14,7 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 
-from guardrails.guards import Guard, Inspection
+from guardrails.guards import Guard, Inspection, InspectsMany
 from guardrails.pii.pseudonyms import Pseudonymizer
 from guardrails.types import Action, Decision, Finding, Stage
 
@@ -46,17 +51,25 @@ SpanFactory = Callable[[str, Mapping[str, str]], AbstractContextManager[object]]
 
 
 async def _timed(
-    guard: Guard, text: str, stage: Stage, span: SpanFactory | None, deadline: float | None
-) -> tuple[Inspection | BaseException, float]:
+    guard: Guard, texts: list[str], stage: Stage, span: SpanFactory | None, deadline: float | None
+) -> tuple[list[Inspection | BaseException], float]:
+    """One guard call: all ``texts`` in one :meth:`~guardrails.guards.InspectsMany.inspect_many` where the guard
+    has it, else ``texts`` is one text for :meth:`Guard.inspect`. One result per text."""
     start = time.perf_counter()
     attributes = {"guardserve.guard": guard.name, "guardserve.stage": stage.value}
     with span(f"guard.{guard.name}", attributes) if span is not None else nullcontext():
+        results: list[Inspection | BaseException]
         try:
-            result: Inspection | BaseException = await asyncio.wait_for(guard.inspect(text), deadline)
+            if isinstance(guard, InspectsMany):
+                results = list(await guard.inspect_many(texts, deadline))
+            else:
+                results = [await asyncio.wait_for(guard.inspect(texts[0]), deadline)]
         except Exception as exc:  # reported through the decision; never propagated to the request
-            log.warning("guard %s failed: %s", guard.name, type(exc).__name__)
-            result = exc
-    return result, (time.perf_counter() - start) * 1000
+            results = [exc] * len(texts)
+        failed = next((r for r in results if isinstance(r, BaseException)), None)
+        if failed is not None:
+            log.warning("guard %s failed: %s", guard.name, type(failed).__name__)
+    return results, (time.perf_counter() - start) * 1000
 
 
 async def screen(
@@ -71,8 +84,19 @@ async def screen(
 ) -> StageOutcome:
     """``span``, when given, opens a tracing span around each guard call (e.g. the gateway's tracer).
     ``deadline``: seconds every guard has (they run concurrently); None: no limit."""
-    jobs = [(g, i) for g in guards for i, t in enumerate(targets) if t.wants(g)]
-    results = await asyncio.gather(*(_timed(g, targets[i].text, stage, span, deadline) for g, i in jobs))
+    calls: list[tuple[Guard, list[int]]] = []  # a guard and the targets one call of it inspects
+    for guard in guards:
+        wanted = [i for i, t in enumerate(targets) if t.wants(guard)]
+        if isinstance(guard, InspectsMany):
+            calls += [(guard, wanted)] if wanted else []
+        else:
+            calls += [(guard, [i]) for i in wanted]
+    timed = await asyncio.gather(*(_timed(g, [targets[i].text for i in ii], stage, span, deadline) for g, ii in calls))
+    jobs: list[tuple[Guard, int]] = []
+    results: list[tuple[Inspection | BaseException, float]] = []
+    for (guard, indices), (found, ms) in zip(calls, timed, strict=True):
+        jobs += [(guard, i) for i in indices]
+        results += [(r, ms) for r in found]
     texts = [t.text for t in targets]
     decisions: list[Decision] = []
     for guard in guards:

@@ -5,6 +5,7 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
+import hypothesis
 import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -20,6 +21,11 @@ from models.registry import ModelEntry
 from tests.support.redis import RedisProcess
 from tests.support.requirements import require
 from tests.support.servers import EngineProcess, LiveServer, serve_in_thread, start_engine_process
+
+# Every property test: no per-example deadline (the default 200 ms flakes on a loaded machine), and in CI a fixed
+# sequence of examples (derandomize), so a run there is reproducible.
+hypothesis.settings.register_profile("guardserve", deadline=None, derandomize=bool(os.environ.get("CI")))
+hypothesis.settings.load_profile("guardserve")
 
 TINY = "tiny"
 SHARED_REDIS_HOW = "start it: redis-server --daemonize yes --port 6379 --save ''"

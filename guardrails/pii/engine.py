@@ -7,6 +7,7 @@ Detection and transformation stay apart, as in Presidio: :meth:`PIIEngine.analyz
 
 from __future__ import annotations
 
+import bisect
 import logging
 import threading
 from collections.abc import Callable, Iterable
@@ -121,9 +122,17 @@ def _operator(config: Any, action: Action, entity: str, pseudonym: Callable[[str
     raise ValueError(f"{action} does not transform text")
 
 
-def resolve_overlaps(findings: list[Finding]) -> list[Finding]:
+def resolve_overlaps(findings: Iterable[Finding]) -> list[Finding]:
+    """Non-overlapping findings, in text order: where findings overlap, the higher score wins, then the longer span,
+    then the earlier one. O(n log n): the spans chosen so far stay sorted, and since they never overlap their ends
+    are sorted too, so a candidate is checked against one neighbour (the last chosen span starting before it ends).
+    """
+    spans: list[tuple[int, int]] = []  # (start, end) of the chosen findings, sorted
     chosen: list[Finding] = []
     for f in sorted(findings, key=lambda f: (-f.score, -(f.end - f.start), f.start)):
-        if all(f.end <= c.start or f.start >= c.end for c in chosen):
-            chosen.append(f)
+        before = bisect.bisect_left(spans, (f.end,))  # chosen spans starting before f ends
+        if before and spans[before - 1][1] > f.start:
+            continue
+        bisect.insort(spans, (f.start, f.end))
+        chosen.append(f)
     return sorted(chosen, key=lambda f: f.start)

@@ -76,9 +76,12 @@ def test_pieces_cover_the_text_and_own_every_position_once(length: int) -> None:
     parts = pieces(length)
     assert parts[0][0] == 0 and parts[-1][1] == length and parts[-1][2] == length
     for (start, end, owned), (next_start, _, _) in itertools.pairwise(parts):
-        assert owned == next_start  # owned ranges tile [0, length)
-        assert end - owned == PIECE_OVERLAP  # an entity starting in the owned range, up to the overlap, fits
+        assert end - next_start == PIECE_OVERLAP  # consecutive pieces overlap by PIECE_OVERLAP
+        # the owned ranges' boundary is in the middle of the overlap: context on both sides of it, in both pieces
+        assert owned - next_start == PIECE_OVERLAP // 2 and end - owned == PIECE_OVERLAP - PIECE_OVERLAP // 2
         assert start < owned <= end
+    owned_ends = [owned for _, _, owned in parts]
+    assert owned_ends == sorted(owned_ends) and len(set(owned_ends)) == len(owned_ends)  # they tile [0, length)
 
 
 async def test_a_long_text_finds_each_entity_once_even_across_piece_boundaries() -> None:
