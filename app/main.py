@@ -13,6 +13,7 @@ from app.access import Access
 from app.errors import install_error_handlers
 from app.feedback.service import build_feedback
 from app.middleware import BodyLimitMiddleware, JSONBodyMiddleware, RequestContextMiddleware
+from app.observability.audit import AuditLog, AuditMiddleware
 from app.observability.core import Observability
 from app.observability.instrumented import TracedAdmission
 from app.observability.middleware import ObservabilityMiddleware
@@ -109,6 +110,7 @@ def create_app(settings: Settings | None = None, observability: Observability | 
                     services.guardrails.close()
         finally:
             await access.aclose()
+            audit.close()
 
     app = FastAPI(title="GuardServe", version="0.1.0", lifespan=lifespan)
     app.state.settings = settings
@@ -131,6 +133,13 @@ def create_app(settings: Settings | None = None, observability: Observability | 
     app.add_middleware(JSONBodyMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     access.install(app)  # AuthMiddleware (+ the key store's 503 handler)
+    audit = AuditLog(settings.observability.audit_log)  # one JSON line per API request (its own sink)
+    app.state.audit = audit
+
+    def checkpoint(model: str | None) -> str | None:
+        return records.checkpoints.get(model or "") if records is not None else None
+
+    app.add_middleware(AuditMiddleware, audit=audit, checkpoint=checkpoint)
     app.add_middleware(ObservabilityMiddleware, observability=obs, routes=app.router.routes)
     app.add_middleware(RequestContextMiddleware)
     return app

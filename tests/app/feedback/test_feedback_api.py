@@ -231,8 +231,11 @@ def _everything_under(prefix: str) -> bytes:
     return b"\n".join(parts)
 
 
-def test_pii_never_raw_in_redis_or_logs(
-    secured: tuple[LiveServer, str], keys: dict[str, str], caplog: pytest.LogCaptureFixture
+def test_pii_never_raw_in_redis_logs_or_audit_lines(
+    secured: tuple[LiveServer, str],
+    keys: dict[str, str],
+    caplog: pytest.LogCaptureFixture,
+    capfd: pytest.CaptureFixture[str],
 ) -> None:
     server, prefix = secured
     caplog.set_level(logging.DEBUG)
@@ -256,9 +259,16 @@ def test_pii_never_raw_in_redis_or_logs(
     assert "<EMAIL_ADDRESS>" in body["comment"] and "<CREDIT_CARD>" in body["preferred"]
     assert "<IBAN_CODE>" in body["comment"] and "<PHONE_NUMBER>" in body["comment"]
     blob = _everything_under(prefix)
+    err = capfd.readouterr().err
+    audit = [orjson.loads(line) for line in err.splitlines() if line.startswith('{"ts"') and '"route"' in line]
+    routes = {(a["route"], a["status"]) for a in audit}
+    assert ("/v1/chat/completions", 200) in routes and ("/v1/feedback", 201) in routes
+    completion = next(a for a in audit if a["response_id"] == response_id)
+    assert completion["tenant"] == "tenant-a" and completion["key_id"] and completion["checkpoint"]
+    assert any(g["guard"] == "pii" for g in completion["guards"]) or completion["guards"] == []
     for value in [*PII.values(), "jane@corp"]:
         assert value.encode() not in blob, value
-        assert value not in caplog.text, value
+        assert value not in caplog.text and value not in err, value
 
 
 def test_erasure_by_feedback_response_and_user(secured: tuple[LiveServer, str], keys: dict[str, str]) -> None:
