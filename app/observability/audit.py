@@ -5,6 +5,8 @@ per request, flushed per line). Fields, in this order:
 
 ==================== ==========================================================================================
 ``ts``               when the request ended (UTC, ISO 8601, milliseconds)
+``level``            ``info``; with ``logger`` ``guardserve.audit`` and ``message`` ``audit``: on stderr an
+                     audit line has the shape of a JSON log line, and shippers can route it by ``logger``
 ``request_id``       the request id (``X-Request-ID``)
 ``method``           the HTTP method
 ``route``            the route template (``/v1/feedback/{feedback_id}``; ``unmatched`` for unknown URLs)
@@ -46,6 +48,9 @@ AUDITED = ("/v1", "/admin")
 def audit_entry(ctx: RequestContext, method: str, route: str, checkpoint: str | None) -> dict[str, Any]:
     return {
         "ts": datetime.now(UTC).isoformat(timespec="milliseconds"),
+        "level": "info",
+        "logger": "guardserve.audit",
+        "message": "audit",
         "request_id": ctx.request_id,
         "method": method,
         "route": route,
