@@ -27,6 +27,7 @@ import httpx
 import openai
 import pytest
 
+from app.feedback.settings import FeedbackSettings
 from app.main import create_app
 from app.settings import HTTPSettings, ObservabilitySettings, Settings
 from models.registry import ModelEntry
@@ -85,6 +86,8 @@ def gateway(tiny_checkpoint: Path) -> Iterator[LiveServer]:
         max_body_bytes=4096,
         http=HTTPSettings(connect_timeout=1, health_ttl=0),
         observability=ObservabilitySettings(engine_health_interval=0.2),
+        # response records are written in the background after each answer: their counter would move late
+        feedback=FeedbackSettings(enabled=False),
     )
     server = serve_in_thread(create_app(settings))
     yield server
