@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
+from typing import Any
 
 import httpx
 import openai
@@ -84,7 +85,7 @@ def test_no_acknowledged_feedback_lost_across_gateway_and_redis_kill_9(
             client.chat.completions.create(model=TINY, messages=[{"role": "user", "content": f"q{i}"}], max_tokens=2).id
             for i in range(RESPONSES)
         ]
-        redis_client = store.client()
+        redis_client: Any = store.client()
         wait_until(lambda: all(redis_client.exists(layout.owner_key(PREFIX, r)) for r in responses), what="records")
         acked = asyncio.run(burst(gateway.url, keys, responses))
         kill9(gateway)  # right after the burst
@@ -92,7 +93,8 @@ def test_no_acknowledged_feedback_lost_across_gateway_and_redis_kill_9(
 
         store.kill()  # kill -9 Redis too, then restart it on its AOF
         store.start()
-        entries = store.client().xrange(layout.stream_key(PREFIX, "acme"))
+        restarted: Any = store.client()
+        entries = restarted.xrange(layout.stream_key(PREFIX, "acme"))
         in_stream = [f[b"id"].decode() for _, f in entries if f[b"op"] == b"add"]
         missing = set(acked) - set(in_stream)
         assert not missing, f"{len(missing)} acknowledged feedbacks lost"

@@ -61,17 +61,22 @@ def complete(server: LiveServer, key: str, text: str = "hi", user: str | None = 
     answer = client.chat.completions.create(
         model=TINY, messages=[{"role": "user", "content": text}], max_tokens=3, **extra
     )
-    return answer.id
+    return str(answer.id)
+
+
+def shared() -> Any:
+    """A client of the shared Redis (bytes in and out; typed loosely, as redis-py's own stubs are)."""
+    return redis.Redis.from_url(SHARED_URL)
 
 
 def record_of(prefix: str, tenant: str, response_id: str) -> dict[str, Any] | None:
-    raw = redis.Redis.from_url(SHARED_URL).get(layout.response_key(prefix, tenant, response_id))
+    raw = shared().get(layout.response_key(prefix, tenant, response_id))
     return orjson.loads(raw) if raw else None
 
 
 def owned(prefix: str, response_id: str) -> bool:
     """The response's owner marker is written (with the record, after the answer)."""
-    return bool(redis.Redis.from_url(SHARED_URL).exists(layout.owner_key(prefix, response_id)))
+    return bool(shared().exists(layout.owner_key(prefix, response_id)))
 
 
 def served(server: LiveServer, prefix: str, key: str, **kw: Any) -> str:
@@ -99,9 +104,9 @@ def test_a_rated_answer_is_stored_with_its_record(secured: tuple[LiveServer, str
         assert c.get(f"/v1/feedback/{body['id']}").json() == body
         listed = c.get("/v1/feedback", params={"response_id": response_id}).json()
         assert listed["object"] == "list" and [f["id"] for f in listed["data"]] == [body["id"]]
-    entries = redis.Redis.from_url(SHARED_URL).xrange(layout.stream_key(prefix, "tenant-a"))
+    entries = shared().xrange(layout.stream_key(prefix, "tenant-a"))
     assert body["id"] in {e[1][b"id"].decode() for e in entries if e[1][b"op"] == b"add"}
-    assert b"tenant-a" in redis.Redis.from_url(SHARED_URL).smembers(layout.tenants_key(prefix))
+    assert b"tenant-a" in shared().smembers(layout.tenants_key(prefix))
 
 
 def test_idempotent_per_key_and_response_and_per_idempotency_key(
@@ -125,7 +130,7 @@ def test_idempotent_per_key_and_response_and_per_idempotency_key(
         two = c.post("/v1/feedback", json={"response_id": second, "rating": 2}, headers=headers)
         assert one.status_code == two.status_code == 201 and one.json() == two.json()
         assert len(c.get("/v1/feedback", params={"response_id": response_id}).json()["data"]) == 2
-    stream = redis.Redis.from_url(SHARED_URL).xrange(layout.stream_key(prefix, "tenant-a"))
+    stream = shared().xrange(layout.stream_key(prefix, "tenant-a"))
     ids = [e[1][b"id"].decode() for e in stream if e[1][b"op"] == b"add"]
     assert ids.count(first.json()["id"]) == 1 and ids.count(one.json()["id"]) == 1
 
@@ -190,9 +195,7 @@ def test_bad_input_matrix_is_400_in_openai_envelope(secured: tuple[LiveServer, s
         assert listing.status_code == 400 and listing.json()["error"]["param"] == "response_id"
         assert c.get("/v1/feedback/fb-nope").status_code == 404
     # none of them stored anything
-    assert c.get is not None and not redis.Redis.from_url(SHARED_URL).exists(
-        layout.by_response_key(prefix, "tenant-a", response_id)
-    )
+    assert c.get is not None and not shared().exists(layout.by_response_key(prefix, "tenant-a", response_id))
 
 
 def test_retention_off_keeps_no_record_and_feedback_says_so(
@@ -210,7 +213,7 @@ def test_retention_off_keeps_no_record_and_feedback_says_so(
 
 def _everything_under(prefix: str) -> bytes:
     """Every key, value, set member, hash field and stream entry under the prefix, as one blob."""
-    client = redis.Redis.from_url(SHARED_URL)
+    client = shared()
     parts: list[bytes] = []
     for key in client.scan_iter(match=f"{prefix}*", count=1000):
         parts.append(key)
@@ -273,7 +276,7 @@ def test_pii_never_raw_in_redis_logs_or_audit_lines(
 
 def test_erasure_by_feedback_response_and_user(secured: tuple[LiveServer, str], keys: dict[str, str]) -> None:
     server, prefix = secured
-    client = redis.Redis.from_url(SHARED_URL)
+    client = shared()
     tomb = layout.tombstones_key(prefix, "tenant-a")
     r1 = served(server, prefix, keys["a"])
     with api(server, keys["a"]) as c:

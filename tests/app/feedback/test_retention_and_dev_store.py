@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 import httpx
 import openai
@@ -31,7 +32,7 @@ def test_records_expire_and_feedback_is_then_metadata_only(tiny_checkpoint: Path
     with secure_gateway(tiny_checkpoint, SHARED_URL, feedback=short) as (server, prefix):
         a, b = create_key(server, "ta")["key"], create_key(server, "tb")["key"]
         response_id = _complete(server.url, a)
-        client = redis.Redis.from_url(SHARED_URL)
+        client: Any = redis.Redis.from_url(SHARED_URL)
         key = layout.response_key(prefix, "ta", response_id)
         wait_until(lambda: client.exists(key), what="the record")
         assert 0 < client.pttl(key) <= 2000
