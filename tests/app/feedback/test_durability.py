@@ -54,12 +54,18 @@ async def burst(url: str, keys: list[str], responses: list[str]) -> list[str]:
     async with httpx.AsyncClient(base_url=url, timeout=60) as client:
 
         async def rate(key: str, response_id: str, n: int) -> str | None:
-            async with limit:
-                r = await client.post(
-                    "/v1/feedback",
-                    json={"response_id": response_id, "rating": 1 + n % 5, "comment": f"burst {n}"},
-                    headers={"Authorization": f"Bearer {key}"},
-                )
+            """As a client does: a 503 (busy, e.g. scrubbing on a loaded machine) is retried with the same
+            Idempotency-Key after Retry-After; only a 201 is an acknowledgement."""
+            for _ in range(20):
+                async with limit:
+                    r = await client.post(
+                        "/v1/feedback",
+                        json={"response_id": response_id, "rating": 1 + n % 5, "comment": f"burst {n}"},
+                        headers={"Authorization": f"Bearer {key}", "Idempotency-Key": f"burst-{n}"},
+                    )
+                if r.status_code != 503:
+                    break
+                await asyncio.sleep(float(r.headers.get("retry-after", "1")))
             return str(r.json()["id"]) if r.status_code == 201 else None
 
         jobs = [rate(k, r, i * RESPONSES + j) for i, k in enumerate(keys) for j, r in enumerate(responses)]
