@@ -53,6 +53,11 @@ class RequestContext:
     key_limits: dict[str, int | None] = field(default_factory=dict)  # the key's own limits (app.limits.Limits)
     response_headers: dict[str, str] = field(default_factory=dict)  # added to the response (x-ratelimit-*)
     guard_decisions: list[Decision] = field(default_factory=list)  # types, counts, actions: never values
+    # Response records (app.feedback): the key's retention (None: the gateway's default), then the one applied;
+    # with "scrubbed" serving keeps what the engine saw and what was sent, for the record's scrubber only.
+    retention: str | None = None
+    transcript: tuple[tuple[str, str], ...] | None = None  # (role, text) the engine saw, after the input guards
+    answer_parts: list[str] | None = None  # the text sent to the client, after the output guards
     _finalizers: list[Callable[[RequestContext], Awaitable[None]]] = field(default_factory=list, repr=False)
 
     def on_finish(self, finalizer: Callable[[RequestContext], Awaitable[None]]) -> None:

@@ -11,12 +11,14 @@ from fastapi import FastAPI
 
 from app.access import Access
 from app.errors import install_error_handlers
+from app.feedback.service import build_feedback
 from app.middleware import BodyLimitMiddleware, JSONBodyMiddleware, RequestContextMiddleware
+from app.observability.audit import AuditLog, AuditMiddleware
 from app.observability.core import Observability
 from app.observability.instrumented import TracedAdmission
 from app.observability.middleware import ObservabilityMiddleware
 from app.openapi import install_openapi
-from app.routers import admin, health, metrics, moderations, openai
+from app.routers import admin, feedback, health, metrics, moderations, openai
 from app.services import Services
 from app.settings import GuardrailSettings, Settings
 from guardrails.runtime import Guardrails
@@ -76,6 +78,7 @@ def create_app(settings: Settings | None = None, observability: Observability | 
     obs = observability or Observability.from_settings(settings)
     access = Access.build(settings)  # keys, limits, Redis; refuses prod without real secrets
     access.report_to(obs.recorder)  # rate-limit decisions and the degraded flag become metrics
+    records = build_feedback(settings, access.backend, obs.recorder)  # response records and feedback (app/feedback)
 
     services = Services(
         settings=settings,
@@ -93,9 +96,13 @@ def create_app(settings: Settings | None = None, observability: Observability | 
             try:
                 app.state.models = obs.instrument(await start_models(settings))
                 await obs.start(app.state.models)
+                if records is not None:
+                    await records.start(app.state.models)
                 try:
                     yield
                 finally:
+                    if records is not None:
+                        await records.aclose()  # pending record writes first, while Redis is still open
                     await obs.stop()
                     await asyncio.gather(*(m.engine.aclose() for m in app.state.models.values()))
             finally:
@@ -103,17 +110,20 @@ def create_app(settings: Settings | None = None, observability: Observability | 
                     services.guardrails.close()
         finally:
             await access.aclose()
+            audit.close()
 
     app = FastAPI(title="GuardServe", version="0.1.0", lifespan=lifespan)
     app.state.settings = settings
     app.state.observability = obs
     app.state.access = access
     app.state.services = services
+    app.state.feedback = records
     app.state.models = {}
     install_error_handlers(app)
     app.include_router(openai.router)
     app.include_router(moderations.router)
     app.include_router(admin.router)
+    app.include_router(feedback.router)
     app.include_router(health.router)
     if obs.serves_metrics_route:
         app.include_router(metrics.router)
@@ -123,6 +133,13 @@ def create_app(settings: Settings | None = None, observability: Observability | 
     app.add_middleware(JSONBodyMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     access.install(app)  # AuthMiddleware (+ the key store's 503 handler)
+    audit = AuditLog(settings.observability.audit_log)  # one JSON line per API request (its own sink)
+    app.state.audit = audit
+
+    def checkpoint(model: str | None) -> str | None:
+        return records.checkpoints.get(model or "") if records is not None else None
+
+    app.add_middleware(AuditMiddleware, audit=audit, checkpoint=checkpoint)
     app.add_middleware(ObservabilityMiddleware, observability=obs, routes=app.router.routes)
     app.add_middleware(RequestContextMiddleware)
     return app

@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from app.auth.settings import AuthSettings
+from app.feedback.settings import FeedbackSettings
 from app.limits.settings import LimitSettings
 from app.store.settings import RedisSettings
 from guardrails.policy import DEFAULT_POLICY_FILE
@@ -91,6 +92,8 @@ class ObservabilitySettings(BaseModel):
     otel_enabled: bool = False  # OpenTelemetry traces; needs the `otel` extra
     otel_endpoint: str = "http://127.0.0.1:4318/v1/traces"  # OTLP/HTTP collector
     otel_service_name: str = "guardserve"
+    # The audit log (one JSON line per request, app/observability/audit.py): "stderr", "off", or a file path.
+    audit_log: str = "stderr"
 
 
 class Settings(BaseSettings):
@@ -118,3 +121,4 @@ class Settings(BaseSettings):
     auth: AuthSettings = Field(default_factory=AuthSettings)  # API keys (app/auth/settings.py)
     limits: LimitSettings = Field(default_factory=LimitSettings)  # rate limits (app/limits/settings.py)
     redis: RedisSettings = Field(default_factory=RedisSettings)  # shared state (app/store/settings.py)
+    feedback: FeedbackSettings = Field(default_factory=FeedbackSettings)  # records and feedback (app/feedback)

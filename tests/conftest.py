@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,6 +15,8 @@ os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")
 # (tests/app/auth and tests/app/limits pass AuthSettings/LimitSettings, which override these).
 os.environ.setdefault("GUARDSERVE_AUTH__ENABLED", "false")
 os.environ.setdefault("GUARDSERVE_LIMITS__ENABLED", "false")
+# Gateways without Redis keep feedback in a dev-mode file: this session's own, never the checkout's .guardserve/.
+os.environ.setdefault("GUARDSERVE_FEEDBACK__FILE", os.path.join(tempfile.mkdtemp(prefix="gs-feedback-"), "f.jsonl"))
 
 from app.main import create_app
 from app.settings import CPUSettings, GuardrailSettings, Settings

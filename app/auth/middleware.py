@@ -56,6 +56,7 @@ class AuthMiddleware:
             return
         ctx.key_id, ctx.tenant, ctx.role, ctx.policy = record.id, record.tenant, record.role, record.policy
         ctx.key_limits = record.limits.model_dump(exclude_none=True)
+        ctx.retention = record.retention
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start" and ctx.response_headers:

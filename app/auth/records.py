@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from app.feedback.model import Retention
 from app.limits.settings import Limits
 
 Role = Literal["user", "admin"]
@@ -23,6 +24,7 @@ class KeyRecord(BaseModel):
     policy: str | None = Field(None, pattern=NAME_PATTERN)  # guardrail policy; None: the gateway's default
     name: str = Field("", max_length=200)
     limits: Limits = Limits()
+    retention: Retention | None = None  # response records for this key; None: the gateway's feedback.retention
     created_at: int = Field(default_factory=lambda: int(time.time()))
     expires_at: int | None = None
     revoked_at: int | None = None

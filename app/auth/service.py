@@ -17,6 +17,7 @@ from app.auth import keys
 from app.auth.records import KeyRecord, Role
 from app.auth.store import KeyStore
 from app.errors import INVALID_REQUEST, SERVER_ERROR, APIError
+from app.feedback.model import Retention
 from app.limits.settings import Limits
 from app.store.backend import BackendUnavailableError
 
@@ -115,6 +116,7 @@ class KeyService:
         name: str = "",
         limits: Limits | None = None,
         expires_at: int | None = None,
+        retention: Retention | None = None,
     ) -> tuple[str, KeyRecord]:
         """A new key: (the key, shown once; its record)."""
         for _ in range(5):
@@ -128,6 +130,7 @@ class KeyService:
                 name=name,
                 limits=limits or Limits(),
                 expires_at=expires_at,
+                retention=retention,
             )
             if await self.store.add(record):
                 return key, record
@@ -150,12 +153,14 @@ class KeyService:
         return record
 
     async def rotate(self, key_id: str, grace_seconds: int = 0) -> tuple[str, KeyRecord] | None:
-        """A new key with the same tenant, role, policy, limits and expiry; the old one is revoked, or expires
-        after ``grace_seconds`` so clients can switch over."""
+        """A new key with the same tenant, role, policy, limits, retention and expiry; the old one is revoked, or
+        expires after ``grace_seconds`` so clients can switch over."""
         old = await self.store.get(key_id)
         if old is None:
             return None
-        key, record = await self.create(old.tenant, old.role, old.policy, old.name, old.limits, old.expires_at)
+        key, record = await self.create(
+            old.tenant, old.role, old.policy, old.name, old.limits, old.expires_at, old.retention
+        )
         if grace_seconds > 0:
             end = int(time.time()) + grace_seconds
             if old.expires_at is None or old.expires_at > end:

@@ -16,7 +16,14 @@ key                                what
 ``{p}fbresp:{tenant}:{resp}``      SET of the feedback ids on one response
 ``{p}user:{tenant}:{user_hash}``   SET of ``resp:{id}`` / ``fb:{id}`` members for one OpenAI ``user``
 ``{p}tomb:{tenant}``               SET of erased ids (``resp:{id}`` / ``fb:{id}``): every later export skips them
+``{p}respowner:{id}``              the tenant that got response ``id`` (every retention level, ``off`` too;
+                                   TTL: the record's plus ``owner_extra_days``): feedback from another
+                                   tenant is a 404, from the owner's keys accepted even without a record
 =================================  =====================================================================
+
+Stream entries: ``op=add`` with ``id`` (the feedback id) and ``record`` (the FeedbackRecord JSON);
+``op=erase`` with ``ids`` (a JSON list of the tombstoned members, ``fb:{id}`` / ``resp:{id}``), written after the
+records were deleted and the tombstones added.
 """
 
 from __future__ import annotations
@@ -64,6 +71,10 @@ def user_key(p: str, tenant: str, user_hash: str) -> str:
 
 def tombstones_key(p: str, tenant: str) -> str:
     return f"{p}tomb:{tenant}"
+
+
+def owner_key(p: str, response_id: str) -> str:
+    return f"{p}respowner:{response_id}"
 
 
 def user_hash(secret: bytes, user: str) -> str:

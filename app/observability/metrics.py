@@ -33,10 +33,12 @@ from app.observability.recorder import (
     GUARD_ACTIONS,
     GUARD_STAGES,
     RATELIMIT_RESULTS,
+    RECORD_RESULTS,
     FeedbackRating,
     GuardAction,
     GuardStage,
     RateLimitResult,
+    RecordResult,
 )
 
 PREFIX = "guardserve_"
@@ -170,6 +172,14 @@ class GatewayMetrics:
         )
         for rating in FEEDBACK_RATINGS:
             self.feedback_ratings.labels(rating)
+        self.feedback_records = Counter(
+            PREFIX + "feedback_records_total",
+            "Response records (app.feedback) written, or failed (store down, scrubbing failed, too many pending).",
+            ["result"],
+            registry=r,
+        )
+        for result in RECORD_RESULTS:
+            self.feedback_records.labels(result)
 
     # --- set-up ---------------------------------------------------------------------------------------------
 
@@ -228,6 +238,9 @@ class GatewayMetrics:
 
     def feedback(self, rating: FeedbackRating) -> None:
         self.feedback_ratings.labels(self.ratings(rating)).inc()
+
+    def feedback_record(self, result: RecordResult) -> None:
+        self.feedback_records.labels(result if result in RECORD_RESULTS else "failed").inc()
 
     # --- exposition -----------------------------------------------------------------------------------------
 

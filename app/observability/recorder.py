@@ -15,11 +15,13 @@ GuardStage = Literal["input", "output", "moderation"]  # moderation: /v1/moderat
 GuardAction = Literal["allow", "flag", "mask", "redact", "placeholder", "hash", "pseudonymize", "block", "error"]
 RateLimitResult = Literal["allowed", "limited", "fail_open", "fail_closed"]
 FeedbackRating = Literal["up", "down"]
+RecordResult = Literal["written", "failed"]  # a response record (app.feedback) stored, or not
 
 GUARD_STAGES: tuple[str, ...] = get_args(GuardStage)
 GUARD_ACTIONS: tuple[str, ...] = get_args(GuardAction)
 RATELIMIT_RESULTS: tuple[str, ...] = get_args(RateLimitResult)
 FEEDBACK_RATINGS: tuple[str, ...] = get_args(FeedbackRating)
+RECORD_RESULTS: tuple[str, ...] = get_args(RecordResult)
 
 
 class MetricsRecorder(Protocol):
@@ -58,6 +60,11 @@ class MetricsRecorder(Protocol):
         """A feedback record was durably accepted: ``guardserve_feedback_total{rating}`` += 1."""
         ...
 
+    def feedback_record(self, result: RecordResult) -> None:
+        """A response record was written or not (store down, scrubbing failed, too many pending):
+        ``guardserve_feedback_records_total{result}`` += 1."""
+        ...
+
 
 class NoMetrics:
     """The recorder when metrics are off (and the default in ``Services``)."""
@@ -75,4 +82,7 @@ class NoMetrics:
         return None
 
     def feedback(self, rating: FeedbackRating) -> None:
+        return None
+
+    def feedback_record(self, result: RecordResult) -> None:
         return None

@@ -16,6 +16,7 @@ from starlette.responses import Response
 from app.auth.records import NAME_PATTERN, KeyRecord, Role
 from app.auth.service import KeyService
 from app.errors import APIError
+from app.feedback.model import Retention
 from app.limits.settings import Limits
 from app.protocol import RequestBody
 
@@ -31,6 +32,7 @@ class CreateKey(RequestBody):
     name: str = Field("", max_length=200)
     limits: Limits = Limits()
     expires_in: int | None = Field(None, gt=0, le=10 * 365 * 86_400)  # seconds from now
+    retention: Retention | None = None  # response records (off|metadata|scrubbed); None: the gateway's default
 
 
 class RotateKey(RequestBody):
@@ -71,7 +73,9 @@ def _check_policy(request: Request, policy: str | None) -> None:
 async def create_key(body: CreateKey, request: Request) -> Response:
     _check_policy(request, body.policy)
     expires_at = int(time.time()) + body.expires_in if body.expires_in else None
-    key, record = await _keys(request).create(body.tenant, body.role, body.policy, body.name, body.limits, expires_at)
+    key, record = await _keys(request).create(
+        body.tenant, body.role, body.policy, body.name, body.limits, expires_at, body.retention
+    )
     return _json(_with_key(key, record), status=201)
 
 

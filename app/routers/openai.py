@@ -12,6 +12,7 @@ from starlette.responses import Response
 from app.cancellation import until_disconnect
 from app.context import RequestContext, get_context
 from app.errors import APIError, ClientDisconnectedError
+from app.feedback.service import FeedbackService
 from app.protocol import (
     ChatCompletion,
     ChatCompletionRequest,
@@ -57,6 +58,12 @@ async def _respond(request: Request, body: Body, whole: Handler[Body], streamed:
     ctx = get_context(request)
     ctx.model, ctx.user = served.name, body.user
     services: Services = request.app.state.services
+    records: FeedbackService | None = request.app.state.feedback
+    if records is None:
+        ctx.retention = "off"
+    else:  # the response record is written once the answer is over (app.feedback)
+        ctx.retention = records.retention_for(ctx)
+        ctx.on_finish(records.response_finished())
     try:
         handler = streamed if body.stream else whole
         return await until_disconnect(request, handler(body, served, ctx, services))

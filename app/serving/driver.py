@@ -31,7 +31,7 @@ from app.services import Services
 from app.serving.guarding import GuardSession, begin
 from app.serving.streams import DONE, PrimedStream, SSEResponse, open_stream, sse_error, sse_event
 from guardrails.streaming import StreamScreen, StreamStep
-from models.engine import Delta, EngineError, FinishReason, GenerationRequest
+from models.engine import ChatMessage, Delta, EngineError, FinishReason, GenerationRequest
 from models.registry import ServedModel
 
 
@@ -86,7 +86,12 @@ async def prepare(
     session = begin(services, ctx, requested_policy)
     await check_context(served, request, ctx, services)
     await services.admission.admit(ctx, served, request)
-    return await session.screen_input(request), session
+    screened = await session.screen_input(request)
+    if ctx.retention == "scrubbed":  # the response record keeps a scrubbed copy (app.feedback)
+        messages = screened.messages or (ChatMessage("user", screened.prompt or ""),)
+        ctx.transcript = tuple((m.role, m.content) for m in messages)
+        ctx.answer_parts = []
+    return screened, session
 
 
 async def check_context(
@@ -135,6 +140,8 @@ async def run_whole(
     ctx.completion_tokens = result.completion_tokens
     text, finish = await session.screen_output(result.text, result.finish_reason)
     ctx.finish_reason = finish
+    if ctx.answer_parts is not None and text:
+        ctx.answer_parts.append(text)
     return Answer(text, finish)
 
 
@@ -172,6 +179,8 @@ async def sse_body(
                 finish = "content_filter" if blocked else finish
             if text:
                 ctx.first_sent_at = ctx.first_sent_at or time.perf_counter()
+                if ctx.answer_parts is not None:
+                    ctx.answer_parts.append(text)
                 yield fmt.text(text)
             if finish is not None:
                 if screen is not None:

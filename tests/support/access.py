@@ -13,6 +13,7 @@ import httpx
 
 from app.auth import keys
 from app.auth.settings import AuthSettings
+from app.feedback.settings import FeedbackSettings
 from app.limits.settings import Limits, LimitSettings
 from app.main import create_app
 from app.settings import GuardrailSettings, Settings
@@ -33,6 +34,7 @@ def secure_settings(
     prefix: str = "gs:",
     key_defaults: Limits | None = None,
     guardrails: GuardrailSettings | None = None,
+    feedback: FeedbackSettings | None = None,
     **limits: Any,
 ) -> Settings:
     return Settings(
@@ -41,17 +43,23 @@ def secure_settings(
         auth=AuthSettings(enabled=True, pepper=PEPPER, admin_key=ADMIN_KEY, dev_key=False),  # type: ignore[arg-type]
         limits=LimitSettings(enabled=True, key_defaults=key_defaults or Limits(), **limits),
         redis=RedisSettings(url=redis_url, prefix=prefix, timeout_ms=2000),  # type: ignore[arg-type]
+        feedback=feedback or FeedbackSettings(),
     )
 
 
 @contextmanager
 def secure_gateway(
-    checkpoint: Path, redis_url: str, guardrails: GuardrailSettings | None = None, **limits: Any
+    checkpoint: Path,
+    redis_url: str,
+    guardrails: GuardrailSettings | None = None,
+    feedback: FeedbackSettings | None = None,
+    **limits: Any,
 ) -> Iterator[tuple[LiveServer, str]]:
     """The tiny CPU model behind keys and limits in Redis (under a fresh prefix, deleted afterwards)."""
     prefix = new_prefix()
     entry = ModelEntry(name="tiny", engine="cpu", checkpoint=checkpoint)
-    server = serve_in_thread(create_app(secure_settings([entry], redis_url, prefix, guardrails=guardrails, **limits)))
+    settings = secure_settings([entry], redis_url, prefix, guardrails=guardrails, feedback=feedback, **limits)
+    server = serve_in_thread(create_app(settings))
     try:
         yield server, prefix
     finally:

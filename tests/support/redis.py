@@ -48,6 +48,7 @@ class RedisProcess:
     directory: Path
     port: int = field(default_factory=free_port)
     aof: bool = True
+    fsync: str = "always"  # appendfsync: "always", or "everysec" as in production (docs: what it risks)
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -57,7 +58,7 @@ class RedisProcess:
     def start(self, timeout: float = 60.0) -> None:
         cmd = [shutil.which("redis-server") or "redis-server", "--port", str(self.port), "--bind", "127.0.0.1"]
         cmd += ["--save", "", "--dir", str(self.directory), "--daemonize", "no"]
-        cmd += ["--appendonly", "yes", "--appendfsync", "always"] if self.aof else ["--appendonly", "no"]
+        cmd += ["--appendonly", "yes", "--appendfsync", self.fsync] if self.aof else ["--appendonly", "no"]
         self.process = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

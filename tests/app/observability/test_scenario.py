@@ -27,7 +27,9 @@ import httpx
 import openai
 import pytest
 
+from app.feedback.settings import FeedbackSettings
 from app.main import create_app
+from app.observability.recorder import RATELIMIT_RESULTS, RECORD_RESULTS
 from app.settings import HTTPSettings, ObservabilitySettings, Settings
 from models.registry import ModelEntry
 from tests.conftest import TINY
@@ -85,6 +87,8 @@ def gateway(tiny_checkpoint: Path) -> Iterator[LiveServer]:
         max_body_bytes=4096,
         http=HTTPSettings(connect_timeout=1, health_ttl=0),
         observability=ObservabilitySettings(engine_health_interval=0.2),
+        # response records are written in the background after each answer: their counter would move late
+        feedback=FeedbackSettings(enabled=False),
     )
     server = serve_in_thread(create_app(settings))
     yield server
@@ -321,6 +325,7 @@ ALLOWED: dict[str, Callable[[str], bool]] = {
         v in ("allow", "flag", "mask", "redact", "placeholder", "hash", "pseudonymize", "block", "error")
     ),
     "rating": lambda v: v in ("up", "down"),
+    "result": lambda v: v in (*RATELIMIT_RESULTS, *RECORD_RESULTS),
     "le": lambda v: v == "+Inf" or float(v) >= 0,
 }
 
@@ -355,6 +360,7 @@ def test_upstream_killed_mid_stream(tiny_checkpoint: Path, tmp_path: Path) -> No
         models=[ModelEntry(name="doomed", engine="openai", url=doomed.v1, context_length=2048)],
         http=HTTPSettings(health_ttl=0),
         observability=ObservabilitySettings(engine_health_interval=0.2),
+        feedback=FeedbackSettings(enabled=False),  # as above: no background record writes moving a counter
     )
     server = serve_in_thread(create_app(settings))
     metrics = server.url + "/metrics"

@@ -1,0 +1,290 @@
+"""Feedback for the gateway: response records written after each completion, and the feedback API's logic.
+
+:meth:`FeedbackService.response_finished` is a request finalizer (``ctx.on_finish``): once the answer is over it
+hands the record to a background task (bounded: at most ``max_pending_records`` at once), so scrubbing and the
+write never delay the answer, nor the next request on the connection. A failed or dropped write is counted
+(``guardserve_feedback_records_total{result="failed"}``) and logged without values, never an error to the client.
+
+Ownership: every lookup uses the caller's tenant. Feedback on a response another tenant got, or on one this
+gateway never served, is a 404 with the same message (no existence oracle); on one of the caller's tenant whose
+record expired or was never kept (retention ``off``) it is accepted with ``record_kept: false``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import logging
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from app.auth.settings import DEV_PEPPER
+from app.context import RequestContext
+from app.errors import SERVER_ERROR, APIError
+from app.feedback import layout
+from app.feedback.filestore import FileFeedbackStore
+from app.feedback.model import FeedbackRecord, GuardSummary, Message, ResponseRecord, Retention
+from app.feedback.scrub import PIIScrubber, Scrubber, ScrubError
+from app.feedback.settings import FeedbackSettings
+from app.feedback.store import FeedbackStore, FeedbackUnavailableError, RedisFeedbackStore
+from app.observability.recorder import MetricsRecorder, NoMetrics
+from app.settings import Settings
+from app.store.backend import RedisBackend
+
+log = logging.getLogger(__name__)
+
+PENDING_CLOSE_S = 10.0  # at shutdown, record writes still pending get this long
+RETENTIONS: tuple[Retention, ...] = ("off", "metadata", "scrubbed")
+
+
+def unavailable(retry_after: int, what: str = "Feedback cannot be stored right now") -> APIError:
+    return APIError(
+        503,
+        f"{what}; please retry shortly (nothing was acknowledged).",
+        type=SERVER_ERROR,
+        code="feedback_unavailable",
+        headers={"Retry-After": str(retry_after)},
+    )
+
+
+def response_not_found(response_id: str) -> APIError:
+    return APIError(404, f"No response with id '{response_id}'.", param="response_id", code="response_not_found")
+
+
+def feedback_not_found(feedback_id: str) -> APIError:
+    return APIError(404, f"No feedback with id '{feedback_id}'.", param="feedback_id", code="feedback_not_found")
+
+
+def checkpoint_sha256(directory: Path) -> str | None:
+    """A checkpoint's identity: the sha256 of its ``SHA256SUMS`` (an export's), else of its weights file."""
+    for name in ("SHA256SUMS", "model.safetensors"):
+        file = directory / name
+        if file.is_file():
+            digest = hashlib.sha256()
+            with file.open("rb") as f:
+                for block in iter(lambda: f.read(1 << 20), b""):
+                    digest.update(block)
+            return digest.hexdigest()
+    return None
+
+
+class FeedbackService:
+    def __init__(
+        self,
+        settings: FeedbackSettings,
+        store: FeedbackStore,
+        scrubber: Scrubber,
+        user_secret: bytes,
+        metrics: MetricsRecorder | None = None,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.scrubber = scrubber
+        self._user_secret = user_secret
+        self.metrics: MetricsRecorder = metrics or NoMetrics()
+        self.checkpoints: dict[str, str | None] = {}  # served model -> checkpoint sha256
+        self._pending: set[asyncio.Task[None]] = set()
+
+    @classmethod
+    def build(
+        cls, settings: FeedbackSettings, store: FeedbackStore, pepper: str, metrics: MetricsRecorder
+    ) -> FeedbackService:
+        secret = settings.user_hash_secret.get_secret_value() if settings.user_hash_secret else None
+        user_secret = (secret or hmac.new(pepper.encode(), b"feedback-user", hashlib.sha256).hexdigest()).encode()
+        scrubber = PIIScrubber(settings.scrub_workers, settings.scrub_queue, settings.scrub_timeout_s)
+        return cls(settings, store, scrubber, user_secret, metrics)
+
+    async def start(self, models: Mapping[str, Any]) -> None:
+        await self.store.start()
+        if isinstance(self.scrubber, PIIScrubber):
+            self.scrubber.warm()
+        for name, served in models.items():
+            entry = served.entry
+            declared = getattr(entry, "checkpoint_sha256", None)
+            if declared is None and entry.checkpoint is not None:
+                declared = await asyncio.to_thread(checkpoint_sha256, Path(entry.checkpoint))
+            self.checkpoints[name] = declared
+
+    async def aclose(self) -> None:
+        """Let pending record writes finish (bounded), then close the store and the scrubber."""
+        if self._pending:
+            _, late = await asyncio.wait(set(self._pending), timeout=PENDING_CLOSE_S)
+            for task in late:
+                task.cancel()
+        await self.store.aclose()
+        self.scrubber.close()
+
+    def user_hash(self, user: str | None) -> str | None:
+        return layout.user_hash(self._user_secret, user) if user else None
+
+    def retention_for(self, ctx: RequestContext) -> Retention:
+        chosen = ctx.retention or self.settings.retention
+        for known in RETENTIONS:
+            if chosen == known:
+                return known
+        return self.settings.retention
+
+    # --- response records -----------------------------------------------------------------------------------
+
+    def response_finished(self) -> Callable[[RequestContext], Awaitable[None]]:
+        async def finished(ctx: RequestContext) -> None:
+            if not ctx.response_id or ctx.status != 200 or ctx.tenant is None:
+                return
+            if len(self._pending) >= self.settings.max_pending_records:
+                self._failed(ctx, "too many records pending")
+                return
+            task = asyncio.create_task(self._write(ctx))
+            self._pending.add(task)
+            task.add_done_callback(self._pending.discard)
+
+        return finished
+
+    def _failed(self, ctx: RequestContext, reason: str) -> None:
+        self.metrics.feedback_record("failed")
+        log.warning("response record not written (%s)", reason, extra={"request_id": ctx.request_id})
+
+    async def _write(self, ctx: RequestContext) -> None:
+        try:
+            record = await self._record(ctx)
+            await self.store.put_response(record, self.settings.ttl_ms, self.settings.owner_ttl_ms)
+        except (FeedbackUnavailableError, ScrubError) as exc:
+            self._failed(ctx, f"{type(exc).__name__}: {exc}")
+        except Exception:
+            self.metrics.feedback_record("failed")
+            log.exception("response record failed", extra={"request_id": ctx.request_id})
+        else:
+            self.metrics.feedback_record("written")
+
+    async def _record(self, ctx: RequestContext) -> ResponseRecord:
+        retention = self.retention_for(ctx)
+        guards = tuple(
+            GuardSummary(
+                guard=d.guard,
+                stage=d.stage.value,
+                action="error" if d.error else d.action.value,
+                entities=d.entity_counts(),
+            )
+            for d in ctx.guard_decisions
+        )
+        messages: tuple[Message, ...] | None = None
+        answer: str | None = None
+        if retention == "scrubbed" and ctx.transcript is not None:
+            texts = [t for _, t in ctx.transcript] + ["".join(ctx.answer_parts or ())]
+            scrubbed = await self.scrubber.scrub(texts)
+            messages = tuple(Message(role=r, content=t) for (r, _), t in zip(ctx.transcript, scrubbed, strict=False))
+            answer = scrubbed[-1]
+        assert ctx.tenant is not None
+        return ResponseRecord(
+            id=ctx.response_id,
+            tenant=ctx.tenant,
+            key_id=ctx.key_id or "anonymous",
+            model=ctx.model or "",
+            checkpoint_sha256=self.checkpoints.get(ctx.model or ""),
+            created=ctx.created,
+            finish_reason=ctx.finish_reason,
+            prompt_tokens=ctx.prompt_tokens,
+            completion_tokens=ctx.completion_tokens,
+            guards=guards,
+            user_hash=self.user_hash(ctx.user),
+            retention=retention,
+            messages=messages,
+            answer=answer,
+        )
+
+    # --- the feedback API -----------------------------------------------------------------------------------
+
+    async def _guarded(self, operation: Awaitable[Any]) -> Any:
+        try:
+            return await operation
+        except FeedbackUnavailableError:
+            raise unavailable(self.settings.retry_after_s) from None
+
+    async def submit(
+        self, ctx: RequestContext, body: Mapping[str, Any], idempotency_key: str | None
+    ) -> tuple[FeedbackRecord, bool]:
+        """Check ownership, scrub, store durably: (the record, whether it is a replay)."""
+        tenant = ctx.tenant or "anonymous"
+        response_id = str(body["response_id"])
+        record = await self._guarded(self.store.get_response(tenant, response_id))
+        if record is None:
+            owner = await self._guarded(self.store.owner(response_id))
+            if owner != tenant:
+                raise response_not_found(response_id)
+        texts = [body.get("comment") or "", body.get("preferred") or ""]
+        try:
+            comment, preferred = await self.scrubber.scrub(texts)
+        except ScrubError:
+            raise unavailable(self.settings.retry_after_s, "The feedback text cannot be screened right now") from None
+        feedback = FeedbackRecord(
+            id=f"fb-{uuid.uuid4().hex}",
+            response_id=response_id,
+            tenant=tenant,
+            key_id=ctx.key_id or "anonymous",
+            rating=body["rating"],
+            categories=tuple(body.get("categories") or ()),
+            comment=comment if body.get("comment") is not None else None,
+            preferred=preferred if body.get("preferred") is not None else None,
+            user_hash=self.user_hash(body.get("user")) or (record.user_hash if record else None),
+            record_kept=record is not None,
+        )
+        stored, replay = await self._guarded(self.store.add_feedback(feedback, idempotency_key))
+        if not replay:
+            self.metrics.feedback("up" if _positive(stored.rating) else "down")
+        return stored, replay
+
+    async def get(self, ctx: RequestContext, feedback_id: str) -> FeedbackRecord:
+        record = await self._guarded(self.store.get_feedback(ctx.tenant or "anonymous", feedback_id))
+        if record is None:
+            raise feedback_not_found(feedback_id)
+        assert isinstance(record, FeedbackRecord)
+        return record
+
+    async def list(self, ctx: RequestContext, response_id: str) -> list[FeedbackRecord]:
+        found: list[FeedbackRecord] = await self._guarded(
+            self.store.list_feedback(ctx.tenant or "anonymous", response_id)
+        )
+        return found
+
+    async def delete(self, ctx: RequestContext, feedback_id: str) -> None:
+        if not await self._guarded(self.store.delete_feedback(ctx.tenant or "anonymous", feedback_id)):
+            raise feedback_not_found(feedback_id)
+
+    async def erase_response(self, tenant: str, response_id: str) -> int:
+        erased: int = await self._guarded(self.store.erase_response(tenant, response_id))
+        return erased
+
+    async def erase_user(self, tenant: str, user: str) -> int:
+        erased: int = await self._guarded(self.store.erase_user(tenant, layout.user_hash(self._user_secret, user)))
+        return erased
+
+
+def _positive(rating: str | int) -> bool:
+    """``up``, or a score of 4-5 (the metric has two values; the stored rating keeps the score)."""
+    return rating == "up" or (isinstance(rating, int) and rating >= 4)
+
+
+def public(record: FeedbackRecord, replay: bool | None = None) -> dict[str, Any]:
+    """The API's view of a feedback (never the user hash)."""
+    data = record.model_dump(exclude={"user_hash", "tenant", "version"})
+    out: dict[str, Any] = {"object": "feedback", **data}
+    if not record.record_kept:
+        out["note"] = "The response's record expired or was never kept: the feedback is stored as metadata only."
+    return out
+
+
+def build_feedback(
+    settings: Settings, backend: RedisBackend | None, metrics: MetricsRecorder
+) -> FeedbackService | None:
+    """The feedback service the settings ask for: Redis when configured, else the dev-mode file store."""
+    fs = settings.feedback
+    if not fs.enabled:
+        return None
+    store: FeedbackStore
+    if backend is not None:
+        store = RedisFeedbackStore(backend, fs.stream_maxlen, fs.replicas_ack, fs.replicas_timeout_ms)
+    else:
+        store = FileFeedbackStore(fs.file, fs.memory_records)
+    return FeedbackService.build(fs, store, settings.auth.pepper_value() or DEV_PEPPER, metrics)
