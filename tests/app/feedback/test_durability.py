@@ -1,13 +1,14 @@
 """Nothing acknowledged is lost: a burst of 500 feedbacks, then kill -9 of the gateway and of a test-owned Redis
 (AOF, ``appendfsync everysec`` as in production), restart both: every acknowledged feedback id is in its tenant's
-Stream exactly once and readable through the API. Redis down: 503 ``feedback_unavailable`` with Retry-After.
-
-(The export half of "every one exported once" reads these streams: tests/app/feedback/test_export*.py.)"""
+Stream exactly once, exported exactly once by ``guardserve feedback export``, and readable through the API.
+Redis down: 503 ``feedback_unavailable`` with Retry-After."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -16,11 +17,13 @@ import openai
 import pytest
 
 from app.feedback import layout
+from app.feedback.export import RATINGS_FILE
 from tests.conftest import TINY
 from tests.support.access import ADMIN_KEY, PEPPER, start_gateways
-from tests.support.processes import ServerProcess
+from tests.support.processes import ServerProcess, clean_env
 from tests.support.redis import RedisProcess
 from tests.support.servers import wait_until
+from tests.support.waits import SUBPROCESS_S
 
 BURST = 500
 RESPONSES = 10
@@ -105,6 +108,21 @@ def test_no_acknowledged_feedback_lost_across_gateway_and_redis_kill_9(
         missing = set(acked) - set(in_stream)
         assert not missing, f"{len(missing)} acknowledged feedbacks lost"
         assert len(in_stream) == len(set(in_stream)) == BURST  # each once
+
+        # the export (the real CLI, through its consumer group) has every acknowledged feedback exactly once
+        out = tmp_path / "export"
+        export = [sys.executable, "-m", "app.cli", "feedback", "export", "--out", str(out), "--redis-url", store.url]
+        exported = subprocess.run(
+            export,
+            env={**clean_env(), "GUARDSERVE_REDIS__PREFIX": PREFIX},
+            capture_output=True,
+            text=True,
+            timeout=SUBPROCESS_S,
+        )
+        assert exported.returncode == 0, exported.stderr[-2000:]
+        lines = (out / RATINGS_FILE).read_text().splitlines()
+        ids = [json.loads(line)["feedback_id"] for line in lines]
+        assert sorted(ids) == sorted(acked), "every acknowledged feedback exported once"
 
         (tmp_path / "again").mkdir()
         gateway = start_gateways(1, env, tmp_path / "again")[0]
