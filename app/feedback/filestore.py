@@ -157,6 +157,9 @@ class FileFeedbackStore:
         await self._erase(tenant, [f"fb:{i}" for i in mine])
         return erased + len(mine)
 
+    async def export_lag(self) -> int | None:
+        return None  # dev mode: there is no export group to lag behind
+
     async def aclose(self) -> None:
         if self._file is not None:
             self._file.close()

@@ -13,6 +13,7 @@ record expired or was never kept (retention ``off``) it is accepted with ``recor
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import logging
@@ -23,7 +24,7 @@ from typing import Any
 
 from app.auth.settings import DEV_PEPPER
 from app.context import RequestContext
-from app.errors import SERVER_ERROR, APIError
+from app.errors import SERVER_ERROR, APIError, log_unexpected
 from app.feedback import layout
 from app.feedback.filestore import FileFeedbackStore
 from app.feedback.model import FeedbackRecord, GuardSummary, Message, ResponseRecord, Retention
@@ -87,6 +88,7 @@ class FeedbackService:
         self.metrics: MetricsRecorder = metrics or NoMetrics()
         self.checkpoints: dict[str, str | None] = {}  # served model -> checkpoint sha256
         self._pending: set[asyncio.Task[None]] = set()
+        self._lag_watch: asyncio.Task[None] | None = None
 
     @classmethod
     def build(
@@ -107,9 +109,30 @@ class FeedbackService:
             if declared is None and entry.checkpoint is not None:
                 declared = await asyncio.to_thread(checkpoint_sha256, Path(entry.checkpoint))
             self.checkpoints[name] = declared
+        self._lag_watch = asyncio.create_task(self._watch_lag(), name="feedback-export-lag")
+
+    async def _watch_lag(self) -> None:
+        """Refresh ``guardserve_feedback_export_lag`` every ``lag_interval_s`` (a store that cannot tell: never)."""
+        while True:
+            try:
+                lag = await self.store.export_lag()
+            except FeedbackUnavailableError:
+                lag = -1  # unknown while the store is down: keep the last value
+            except Exception as exc:  # a bug here must not end the watch, nor any request
+                log_unexpected("feedback export lag", exc, None)
+                lag = -1
+            if lag is None:
+                return
+            if lag >= 0:
+                self.metrics.feedback_export_lag(lag)
+            await asyncio.sleep(self.settings.lag_interval_s)
 
     async def aclose(self) -> None:
         """Let pending record writes finish (bounded), then close the store and the scrubber."""
+        if self._lag_watch is not None:
+            self._lag_watch.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._lag_watch
         if self._pending:
             _, late = await asyncio.wait(set(self._pending), timeout=PENDING_CLOSE_S)
             for task in late:

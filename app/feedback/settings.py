@@ -41,6 +41,7 @@ class FeedbackSettings(BaseModel):
     scrub_timeout_s: float = Field(10.0, gt=0, le=600)
     max_pending_records: int = Field(1000, ge=1)  # response records being scrubbed/written; beyond: dropped, counted
     retry_after_s: int = Field(1, ge=1)  # Retry-After of a 503 feedback_unavailable
+    lag_interval_s: float = Field(15.0, gt=0, le=3600)  # how often guardserve_feedback_export_lag is refreshed
 
     @property
     def ttl_ms(self) -> int:

@@ -65,6 +65,10 @@ class FeedbackStore(Protocol):
         their feedback; how many items went."""
         ...
 
+    async def export_lag(self) -> int | None:
+        """Entries of the tenants' feedback streams the export has not read yet (None: this store cannot tell)."""
+        ...
+
     async def aclose(self) -> None: ...
 
 
@@ -256,6 +260,23 @@ class RedisFeedbackStore:
                     feedbacks.append(record)
         await self._erase(tenant, feedbacks, [], [key])
         return erased + len(feedbacks)
+
+    async def export_lag(self) -> int | None:
+        """Per tenant stream: the export group's ``lag`` (Redis >= 7), or the stream's length before a first export."""
+
+        async def lag(c: Any) -> int:
+            total = 0
+            for tenant in sorted(_text(t) for t in await c.smembers(layout.tenants_key(self.p))):
+                stream = layout.stream_key(self.p, tenant)
+                groups = await c.xinfo_groups(stream) if await c.exists(stream) else []
+                group = next((g for g in groups if _text(g.get("name")) == layout.EXPORT_GROUP), None)
+                if group is None:
+                    total += int(await c.xlen(stream))
+                elif group.get("lag") is not None:
+                    total += int(group["lag"])
+            return total
+
+        return int(await self._call(lag))
 
     async def aclose(self) -> None:
         return None

@@ -180,6 +180,12 @@ class GatewayMetrics:
         )
         for result in RECORD_RESULTS:
             self.feedback_records.labels(result)
+        self.feedback_export_lag_entries = Gauge(
+            PREFIX + "feedback_export_lag",
+            "Feedback stream entries (all tenants) that `guardserve feedback export` has not read yet.",
+            registry=r,
+            multiprocess_mode="livemax",
+        )
 
     # --- set-up ---------------------------------------------------------------------------------------------
 
@@ -241,6 +247,9 @@ class GatewayMetrics:
 
     def feedback_record(self, result: RecordResult) -> None:
         self.feedback_records.labels(result if result in RECORD_RESULTS else "failed").inc()
+
+    def feedback_export_lag(self, entries: int) -> None:
+        self.feedback_export_lag_entries.set(entries)
 
     # --- exposition -----------------------------------------------------------------------------------------
 

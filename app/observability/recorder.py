@@ -65,6 +65,10 @@ class MetricsRecorder(Protocol):
         ``guardserve_feedback_records_total{result}`` += 1."""
         ...
 
+    def feedback_export_lag(self, entries: int) -> None:
+        """Feedback stream entries not yet read by the export: ``guardserve_feedback_export_lag``."""
+        ...
+
 
 class NoMetrics:
     """The recorder when metrics are off (and the default in ``Services``)."""
@@ -85,4 +89,7 @@ class NoMetrics:
         return None
 
     def feedback_record(self, result: RecordResult) -> None:
+        return None
+
+    def feedback_export_lag(self, entries: int) -> None:
         return None

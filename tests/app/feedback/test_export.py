@@ -330,3 +330,29 @@ async def test_a_folder_whose_state_file_is_lost_is_refused(
     with pytest.raises(ExportError, match="holds export files but no"):
         await export(client, prefix, tmp_path)
     assert len(rows(tmp_path, RATINGS_FILE)) == 2
+
+
+async def test_the_export_lag_counts_what_the_export_has_not_read(
+    sync: redis.Redis, shared_redis: tuple[str, str], client: redis.asyncio.Redis, tmp_path: Path
+) -> None:
+    """What ``guardserve_feedback_export_lag`` shows: a stream's length before any export, the group's lag after."""
+    from app.feedback.store import RedisFeedbackStore
+    from app.store.backend import RedisBackend
+    from app.store.connection import connect
+    from app.store.settings import RedisSettings
+
+    url, prefix = shared_redis
+    settings = RedisSettings(url=url, prefix=prefix)  # type: ignore[arg-type]
+    backend = RedisBackend(connect(settings), settings)
+    store = RedisFeedbackStore(backend)
+    try:
+        assert await store.export_lag() == 0
+        rated(sync, prefix, "acme", 3)
+        rated(sync, prefix, "globex", 2)
+        assert await store.export_lag() == 5  # no export yet: every entry waits
+        await export(client, prefix, tmp_path / "export")
+        assert await store.export_lag() == 0
+        rated(sync, prefix, "acme", 1)
+        assert await store.export_lag() == 1
+    finally:
+        await backend.aclose()

@@ -15,8 +15,10 @@ import pytest
 import redis
 
 from app.feedback import layout
+from app.feedback.settings import FeedbackSettings
 from tests.conftest import TINY
 from tests.support.access import admin, create_key, secure_gateway
+from tests.support.metrics import scrape
 from tests.support.redis import SHARED_URL
 from tests.support.servers import LiveServer, wait_until
 
@@ -34,7 +36,7 @@ PII_TEXT = f"Write to {PII['email']} or call {PII['phone']}; card {PII['card']},
 
 @pytest.fixture(scope="module")
 def secured(tiny_checkpoint: Path) -> Iterator[tuple[LiveServer, str]]:
-    with secure_gateway(tiny_checkpoint, SHARED_URL) as server:
+    with secure_gateway(tiny_checkpoint, SHARED_URL, feedback=FeedbackSettings(lag_interval_s=0.1)) as server:
         yield server
 
 
@@ -107,6 +109,9 @@ def test_a_rated_answer_is_stored_with_its_record(secured: tuple[LiveServer, str
     entries = shared().xrange(layout.stream_key(prefix, "tenant-a"))
     assert body["id"] in {e[1][b"id"].decode() for e in entries if e[1][b"op"] == b"add"}
     assert b"tenant-a" in shared().smembers(layout.tenants_key(prefix))
+    # not exported yet: the export lag gauge counts it
+    lag = "guardserve_feedback_export_lag{}"
+    wait_until(lambda: scrape(f"{server.url}/metrics").get(lag, 0) >= 1, what="the export lag gauge counting it")
 
 
 def test_idempotent_per_key_and_response_and_per_idempotency_key(
