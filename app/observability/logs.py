@@ -79,7 +79,8 @@ def logging_config(level: str, fmt: str) -> dict[str, Any]:
     """``logging.config.dictConfig`` for the gateway and uvicorn (also used as uvicorn's ``log_config``).
 
     uvicorn's loggers propagate to the root handler so that they share the format; uvicorn's access log is off
-    (the gateway writes its own access line, without the raw path or query).
+    (the gateway writes its own access line, without the raw path or query), and so are the upstream client's
+    per-request lines (httpx, at INFO).
     """
     level = level.upper()
     formatter: dict[str, Any] = (
@@ -97,5 +98,8 @@ def logging_config(level: str, fmt: str) -> dict[str, Any]:
             "uvicorn": {"handlers": [], "level": level, "propagate": True},
             "uvicorn.error": {"handlers": [], "level": level, "propagate": True},
             "uvicorn.access": {"handlers": [], "level": "WARNING", "propagate": False},
+            # one INFO line per upstream call (with the upstream's URL) from the HTTP engine's client: noise
+            "httpx": {"handlers": [], "level": "WARNING", "propagate": True},
+            "httpcore": {"handlers": [], "level": "WARNING", "propagate": True},
         },
     }

@@ -174,3 +174,24 @@ def test_every_log_line_is_json_with_a_request_id_and_no_personal_data(debug_gat
     assert access["pii-unknown-url"]["route"] == "unmatched"
     assert access["pii-card-path"]["route"] == "/v1/models/{model_id}"
     assert access["pii-model"]["model"] is None
+
+
+def test_the_upstream_clients_request_lines_are_not_logged() -> None:
+    """httpx logs every request at INFO, upstream URL included: the gateway's configuration keeps it to warnings."""
+    import logging.config
+
+    from app.observability.logs import logging_config
+
+    root = logging.getLogger()
+    saved = root.level, list(root.handlers)
+    names = ("httpx", "httpcore", "uvicorn", "uvicorn.error", "uvicorn.access")
+    levels = {name: logging.getLogger(name).level for name in names}
+    logging.config.dictConfig(logging_config("info", "json"))
+    try:
+        assert not logging.getLogger("httpx").isEnabledFor(logging.INFO)
+        assert logging.getLogger("app").isEnabledFor(logging.INFO)
+    finally:  # leave this process' logging as the suite had it
+        root.setLevel(saved[0])
+        root.handlers[:] = saved[1]
+        for name, level in levels.items():
+            logging.getLogger(name).setLevel(level)
