@@ -15,6 +15,7 @@ from app.main import create_app
 from app.settings import Settings
 from models.registry import ModelEntry
 from tests.conftest import NO_GUARDS, TINY
+from tests.support.asgi import read_body
 from tests.support.fake_upstream import FakeUpstream
 from tests.support.servers import LiveServer, serve_in_thread
 
@@ -84,12 +85,7 @@ class RecordingUpstream:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
+        body = await read_body(receive)
         if body:
             self.bodies.append(orjson.loads(body))
 

@@ -18,6 +18,8 @@ from typing import Any
 import orjson
 from starlette.types import Receive, Scope, Send
 
+from tests.support.asgi import lifespan, read_body
+
 PROMPT_TOKENS, COMPLETION_TOKENS = 5, 1
 USAGE = {"prompt_tokens": PROMPT_TOKENS, "completion_tokens": COMPLETION_TOKENS, "total_tokens": 6}
 
@@ -42,16 +44,9 @@ class FakeUpstream:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
-            while (await receive())["type"] != "lifespan.shutdown":
-                await send({"type": "lifespan.startup.complete"})
-            await send({"type": "lifespan.shutdown.complete"})
+            await lifespan(receive, send)
             return
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
+        body = await read_body(receive)
         path = scope["path"]
         if path.endswith("/models"):
             await self._send(send, {"object": "list", "data": [{"id": self.name, "object": "model"}]})

@@ -15,6 +15,8 @@ from typing import Any
 import orjson
 from starlette.types import Receive, Scope, Send
 
+from tests.support.asgi import lifespan, read_body
+
 USAGE = {"prompt_tokens": 5, "completion_tokens": 1, "total_tokens": 6}
 
 
@@ -49,16 +51,9 @@ class ScriptedUpstream:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
-            while (await receive())["type"] != "lifespan.shutdown":
-                await send({"type": "lifespan.startup.complete"})
-            await send({"type": "lifespan.shutdown.complete"})
+            await lifespan(receive, send)
             return
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
+        body = await read_body(receive)
         if scope["path"].endswith("/models"):
             await _send_json(send, orjson.dumps({"object": "list", "data": [{"id": self.name, "object": "model"}]}))
             return
