@@ -12,6 +12,7 @@ torch/transformers are imported inside the functions that need them, so the gate
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections.abc import Iterable
@@ -198,3 +199,20 @@ def _patch_json(file: Path, **updates: Any) -> None:
     data = json.loads(file.read_text())
     data.update(updates)
     file.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+def sha256_file(path: Path) -> str:
+    """The sha256 of a file, read in 1 MiB blocks (weights files are large)."""
+    digest = hashlib.sha256()
+    with path.open("rb") as data:
+        for block in iter(lambda: data.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def checkpoint_sha256(directory: Path) -> str | None:
+    """A checkpoint's identity: the sha256 of its ``SHA256SUMS`` (an export's), else of its weights file."""
+    for name in ("SHA256SUMS", "model.safetensors"):
+        if (directory / name).is_file():
+            return sha256_file(directory / name)
+    return None

@@ -19,11 +19,11 @@ from typing import Any
 
 import yaml
 
+from models.checkpoint import sha256_file
 from training.preprocess import run_pipeline
 from training.recipe import Recipe
 from training.records import Record, read_jsonl, write_jsonl
 from training.sources import load_source
-from training.sources.base import sha256_file
 from training.synthetic.split import held_out
 from training.tokenizer import adopt_tokenizer, build_tokenizer
 

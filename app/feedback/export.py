@@ -50,6 +50,7 @@ from redis.exceptions import ResponseError
 from app.feedback import layout
 from app.feedback.model import SCHEMA_VERSION, FeedbackRecord, Rating, ResponseRecord
 from app.store.connection import RedisClient
+from models.checkpoint import sha256_file
 
 SFT_FILE = f"sft/feedback-v{SCHEMA_VERSION}.jsonl"
 PAIRS_FILE = f"preference/pairs-v{SCHEMA_VERSION}.jsonl"
@@ -546,7 +547,7 @@ class FeedbackExporter:
             files[name] = {
                 "rows": sum(1 for _ in self.out.rows(name)),
                 "bytes": file.stat().st_size,
-                "sha256": _sha256(file),
+                "sha256": sha256_file(file),
             }
         return {
             "schema_version": SCHEMA_VERSION,
@@ -579,14 +580,6 @@ def _text(value: bytes | str) -> str:
 
 def _line(row: dict[str, Any]) -> bytes:
     return json.dumps(row, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as data:
-        for block in iter(lambda: data.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _fsync(data: IO[bytes]) -> None:

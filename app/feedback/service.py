@@ -34,6 +34,7 @@ from app.feedback.store import FeedbackStore, FeedbackUnavailableError, RedisFee
 from app.observability.recorder import MetricsRecorder, NoMetrics
 from app.settings import Settings
 from app.store.backend import RedisBackend
+from models.checkpoint import checkpoint_sha256
 
 log = logging.getLogger(__name__)
 
@@ -57,19 +58,6 @@ def response_not_found(response_id: str) -> APIError:
 
 def feedback_not_found(feedback_id: str) -> APIError:
     return APIError(404, f"No feedback with id '{feedback_id}'.", param="feedback_id", code="feedback_not_found")
-
-
-def checkpoint_sha256(directory: Path) -> str | None:
-    """A checkpoint's identity: the sha256 of its ``SHA256SUMS`` (an export's), else of its weights file."""
-    for name in ("SHA256SUMS", "model.safetensors"):
-        file = directory / name
-        if file.is_file():
-            digest = hashlib.sha256()
-            with file.open("rb") as f:
-                for block in iter(lambda: f.read(1 << 20), b""):
-                    digest.update(block)
-            return digest.hexdigest()
-    return None
 
 
 class FeedbackService:

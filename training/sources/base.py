@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from models.checkpoint import sha256_file
 from training.recipe import FeedbackSource, JsonlSource, Recipe, SyntheticSource, TextDirSource
 from training.records import Record
 
@@ -26,14 +26,6 @@ class Loaded:
     records: list[Record]
     inputs: list[InputFile]
     notes: dict[str, Any] = field(default_factory=dict)  # counts only (skipped lines, ratings, tasks)
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as data:
-        for block in iter(lambda: data.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def input_file(path: Path, base: Path | None) -> InputFile:
