@@ -9,20 +9,19 @@ no guard, store or encoder can handle, so it is a 400 naming the field rather th
 
 from __future__ import annotations
 
-import re
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-# --- requests -------------------------------------------------------------------------------------------------
+from models.unicode import LONE_SURROGATE
 
-_SURROGATE = re.compile("[\ud800-\udfff]")
+# --- requests -------------------------------------------------------------------------------------------------
 
 
 def invalid_unicode_at(value: object) -> int | None:
     """Position of the first lone surrogate in a string (or in the strings of a list/dict, depth first), or None."""
     if isinstance(value, str):
-        found = _SURROGATE.search(value)
+        found = LONE_SURROGATE.search(value)
         return found.start() if found else None
     if isinstance(value, dict):
         value = [*value.keys(), *value.values()]
