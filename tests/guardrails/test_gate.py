@@ -15,51 +15,52 @@ from guardrails.pii.engine import PIIEngine
 from guardrails.types import Action
 
 
+class Holders:
+    """Tasks that take a slot of ``gate``, note their name, and hold it until ``release`` is set."""
+
+    def __init__(self, gate: ScreeningGate) -> None:
+        self.gate = gate
+        self.ran: list[str] = []
+        self.release = asyncio.Event()
+
+    async def _hold(self, name: str) -> None:
+        async with self.gate.slot():
+            self.ran.append(name)
+            await self.release.wait()
+
+    async def start(self, name: str) -> asyncio.Task[None]:
+        task = asyncio.create_task(self._hold(name))
+        await asyncio.sleep(0)  # one loop turn: the new task runs up to its slot or its wait in the queue
+        return task
+
+
 async def test_a_full_queue_refuses_at_once_and_a_freed_slot_goes_to_the_first_waiter() -> None:
     gate = ScreeningGate(slots=1, max_queued=1)
-    order: list[str] = []
-    release = asyncio.Event()
-
-    async def hold(name: str) -> None:
-        async with gate.slot():
-            order.append(name)
-            await release.wait()
-
-    first = asyncio.create_task(hold("first"))
-    await asyncio.sleep(0)
-    second = asyncio.create_task(hold("second"))
-    await asyncio.sleep(0)  # one loop turn: the new task runs up to its wait in the queue
+    holders = Holders(gate)
+    first = await holders.start("first")
+    second = await holders.start("second")
     assert gate.queued == 1
     with pytest.raises(GuardrailsBusyError):
         async with gate.slot():
             pass
-    release.set()
+    holders.release.set()
     await asyncio.gather(first, second)
-    assert order == ["first", "second"] and gate.active == 0 and gate.queued == 0
+    assert holders.ran == ["first", "second"] and gate.active == 0 and gate.queued == 0
 
 
 async def test_a_cancelled_waiter_never_runs_and_leaves_the_queue() -> None:
     gate = ScreeningGate(slots=1, max_queued=4)
-    ran: list[str] = []
-    release = asyncio.Event()
-
-    async def hold(name: str) -> None:
-        async with gate.slot():
-            ran.append(name)
-            await release.wait()
-
-    first = asyncio.create_task(hold("first"))
-    await asyncio.sleep(0)
-    waiter = asyncio.create_task(hold("cancelled"))
-    await asyncio.sleep(0)  # one loop turn: the new task runs up to its wait in the queue
+    holders = Holders(gate)
+    first = await holders.start("first")
+    waiter = await holders.start("cancelled")
     assert gate.queued == 1
     waiter.cancel()
     with pytest.raises(asyncio.CancelledError):
         await waiter
     assert gate.queued == 0
-    release.set()
+    holders.release.set()
     await first
-    assert ran == ["first"] and gate.active == 0
+    assert holders.ran == ["first"] and gate.active == 0
 
 
 async def test_waiting_past_the_timeout_is_busy() -> None:
