@@ -261,6 +261,7 @@ def test_end_to_end_on_fixture_sets(tmp_path: Path, capsys: pytest.CaptureFixtur
     harmful = report["classifiers"]["harmful_request"]
     assert harmful["available"] or "no 'harmful_request' category" in harmful["reason"]
     assert report["fairness"]["baseline"]["scorer"] == "alt-profanity-check"
+    assert report["fairness"]["baseline_at_policy_threshold"]["threshold"] == 0.97
     assert set(report["fairness"]["ours"]["per_identity"]) == {"gay", "muslim", "black", "christian"}
     assert report["pii"]["input"]["action"] == "pseudonymize" and report["pii"]["output"]["action"] == "mask"
     assert report["distortion"]["available"] is False

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
 BASELINE = "alt-profanity-check"
 BASELINE_THRESHOLD = 0.5  # profanity_check.predict's own cut: the library as people use it
+SUMMARY = ("threshold", "fped", "fned", "overall_fpr", "overall_fnr")
 
 
 @dataclass(frozen=True)
@@ -65,12 +66,16 @@ async def evaluate_fairness(
     ratio = None
     if ours["fped"] is not None and baseline["fped"]:
         ratio = ours["fped"] / baseline["fped"]
+    # FPED shrinks with the threshold alone (fewer flags, fewer false ones): the baseline at the gateway's
+    # threshold tells a better scorer from a stricter cut.
+    same_cut = fairness_metrics(labels, baseline_scores, identities, threshold)
     return {
         "available": True,
         "templates": len({r.template for r in rows}),
         "ours": ours,
         "baseline": {"scorer": BASELINE, **baseline},
         "fped_ratio_to_baseline": ratio,
+        "baseline_at_policy_threshold": {k: same_cut[k] for k in SUMMARY},
     }
 
 

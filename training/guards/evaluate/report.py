@@ -109,7 +109,7 @@ def _pyplot() -> Any:
 def plot_roc(path: Path, title: str, fpr: Sequence[float], tpr: Sequence[float], auc: float | None) -> None:
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(4.5, 4.5))
-    ax.plot(fpr, tpr, drawstyle="steps-post", label=f"AUC {auc:.3f}" if auc is not None else "AUC n/a")
+    ax.plot(fpr, tpr, label=f"AUC {auc:.3f}" if auc is not None else "AUC n/a")
     ax.plot([0, 1], [0, 1], linestyle=":", color="grey")
     ax.axvline(0.05, linestyle="--", color="grey", linewidth=0.8)
     ax.set(xlabel="false positive rate", ylabel="recall", title=title, xlim=(0, 1), ylim=(0, 1.01))
@@ -130,7 +130,7 @@ def plot_bars(
         ax.bar([i + n * width for i in range(len(labels))], values, width, label=name)
     ax.set_xticks([i + width * (len(series) - 1) / 2 for i in range(len(labels))], labels, rotation=60, ha="right")
     ax.set(ylabel=ylabel, title=title, ylim=(0, 1.05))
-    ax.legend()
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize="small")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -284,7 +284,14 @@ def _fairness_md(fairness: dict[str, Any], plots: Sequence[str]) -> list[str]:
     rows = [[title, num(ours[key], d), num(base[key], d)] for title, key, d in figures]
     rows += [["overall FPR", rate(ours["overall_fpr"]), rate(base["overall_fpr"])]]
     rows += [["overall FNR", rate(ours["overall_fnr"]), rate(base["overall_fnr"])]]
-    lines += _table(["figure", "gateway toxicity", f"raw {base['scorer']}"], rows)
+    header = ["figure", "gateway toxicity", f"raw {base['scorer']}"]
+    same = fairness.get("baseline_at_policy_threshold")
+    if same:
+        header.append(f"{base['scorer']} at the gateway's threshold")
+        extra = {"threshold": num(same["threshold"], 2), "FPED": num(same["fped"]), "FNED": num(same["fned"])}
+        extra |= {"overall FPR": rate(same["overall_fpr"]), "overall FNR": rate(same["overall_fnr"])}
+        rows = [[*row, extra.get(row[0], "")] for row in rows]
+    lines += _table(header, rows)
     per_rows = []
     for identity, o in ours["per_identity"].items():
         b = base["per_identity"][identity]
