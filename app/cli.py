@@ -6,6 +6,7 @@
     guardserve keys create|list|revoke|rotate|generate              # API keys (see app/auth/cli.py)
     guardserve feedback export --out DIR [--since] [--tenant]       # feedback for the trainer (app/feedback/cli.py)
     guardserve train prepare|run|eval|export|search|canary ...     # the trainer (needs the `train` extra)
+    guardserve guards eval [--sets DIR] [--split] [--out] [--floors] # every guard on the evaluation sets
 
 Options become ``GUARDSERVE_*`` environment variables, so every uvicorn worker builds the same settings.
 In dev mode ``serve`` keeps its admin key in a local file (:mod:`app.auth.devkey`) and, once ``/ready`` answers,
@@ -62,6 +63,9 @@ def _parser() -> argparse.ArgumentParser:
     # The trainer parses its own arguments (`guardserve train -h`); `training` is imported only when it runs.
     train = sub.add_parser("train", help="the trainer: prepare, run, eval, export, search, canary", add_help=False)
     train.add_argument("train_args", nargs=argparse.REMAINDER)
+    # The guard evaluation lives with the trainer (`guardserve guards eval -h`); imported only when it runs.
+    guards = sub.add_parser("guards", help="the guards, measured: eval", add_help=False)
+    guards.add_argument("guards_args", nargs=argparse.REMAINDER)
     return parser
 
 
@@ -197,6 +201,10 @@ def main(argv: list[str] | None = None) -> int:
         from training.cli import main as train_main
 
         return train_main(argv[1:])
+    if argv[:1] == ["guards"]:  # so is the guard evaluation
+        from training.guards.evaluate.cli import main as guards_main
+
+        return guards_main(argv[1:])
     args = _parser().parse_args(argv)
     if args.command == "serve":
         _export(host=args.host, port=args.port, workers=args.workers, registry=args.registry)
