@@ -63,6 +63,7 @@ KINDS: dict[str, tuple[str, ...]] = {
         "benign_law",
         "benign_history",
         "benign_info",
+        "other_injection",
     ),
     "prompt_injection": (
         "override",
@@ -73,6 +74,8 @@ KINDS: dict[str, tuple[str, ...]] = {
         "encoded",
         "benign",
         "benign_lookalike",
+        "other_harmful",
+        "other_toxic",
         "benign_roleplay",
         "benign_request",
         "benign_document",
@@ -85,7 +88,8 @@ KINDS: dict[str, tuple[str, ...]] = {
 
 AUGMENT_RATE = 0.3  # share of examples that get one noisy variant
 MAX_RATIO = 1.5  # majority class at most this many times the minority (before the identity top-up)
-_OTHER_TASK_IDENTITY_SAMPLE = 400  # neutral identity mentions added to the tasks other than toxicity
+_OTHER_TASK_IDENTITY_SAMPLE = 250  # neutral identity mentions added to the tasks other than toxicity
+_OTHER_TASK_SAMPLE = 200  # positives of another task added as negatives (see _other_task)
 
 
 def _raw(task: str, rng: random.Random, identity_balance: bool) -> list[Example]:
@@ -97,12 +101,30 @@ def _raw(task: str, rng: random.Random, identity_balance: bool) -> list[Example]
     if task not in generators:
         raise ValueError(f"unknown task {task!r}; expected one of {TASKS}")
     out = generators[task](rng)
+    out += _other_task(task, rng)
     neutral = identities.neutral(identity_balance=identity_balance)
     if task == "toxicity":
         out += identities.hateful(rng) + neutral
     elif identity_balance:
         out += rng.sample(neutral, min(len(neutral), _OTHER_TASK_IDENTITY_SAMPLE))
     return out
+
+
+def _other_task(task: str, rng: random.Random) -> list[Example]:
+    """Positives of another task that are negatives here, so each head learns its own category rather than
+    "something bad": a plain harmful request or an insult is no prompt injection, and asking for a system prompt
+    is no request for real-world harm. (Toxicity gets none: a violent request may well read as a threat.)"""
+    other = random.Random(f"other:{task}")
+    if task == "prompt_injection":
+        harm = [ex for ex in harmful.generate(other) if ex.label == 1 and ex.lang == "en"]
+        tox = [ex for ex in toxicity.generate(other) if ex.label == 1]
+        picks = [("other_harmful", rng.sample(harm, _OTHER_TASK_SAMPLE)), ("other_toxic", rng.sample(tox, 150))]
+    elif task == "harmful_request":
+        inj = [ex for ex in injection.generate(other) if ex.kind == "extraction" and ex.lang == "en"]
+        picks = [("other_injection", rng.sample(inj, min(len(inj), 150)))]
+    else:
+        return []
+    return [Example(ex.text, 0, kind, ex.lang) for kind, sample in picks for ex in sample]
 
 
 def _dedupe(examples: list[Example]) -> list[Example]:

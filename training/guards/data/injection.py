@@ -436,9 +436,9 @@ def generate(rng: random.Random) -> list[Example]:
     """Raw injection and benign candidates in every language."""
     slots = {**_SLOTS, "show_l": tuple(s.lower() for s in _SLOTS["show"])}
     out = [
-        *expand(OVERRIDE, slots, rng, 650, label=1, kind="override"),
+        *expand(OVERRIDE, slots, rng, 560, label=1, kind="override"),
         *expand(ROLE_TAG, slots, rng, 300, label=1, kind="role_tag"),
-        *expand(PERSONA, slots, rng, 350, label=1, kind="persona"),
+        *expand(PERSONA, slots, rng, 300, label=1, kind="persona"),
         *expand(EXTRACTION, slots, rng, 300, label=1, kind="extraction"),
         *_indirect(rng, 300),
         *_encoded(rng, 260),
