@@ -1,0 +1,1 @@
+"""Semantic guards (toxicity, harmful requests, prompt injection): training data and the heads' trainer."""
