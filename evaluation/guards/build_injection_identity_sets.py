@@ -203,9 +203,17 @@ def build(out: Path) -> dict[str, int]:
         _write_jsonl(out / name, records)
         counts[name] = len(records)
     identity = identity_records()
-    _write_jsonl(out / "identity.jsonl", identity)
-    counts["identity.jsonl"] = len(identity)
+    for split in SPLITS:
+        mine = [r for r in identity if identity_split(str(r["template"])) == split]
+        _write_jsonl(out / f"identity.{split}.jsonl", mine)
+        counts[f"identity.{split}.jsonl"] = len(mine)
     return counts
+
+
+def identity_split(template: str) -> str:
+    """Every third template (by number) is dev, for choices (data mix, calibration); the rest is test, reported:
+    the two never share a sentence frame."""
+    return "dev" if int(template.rsplit("_", 1)[1]) % 3 == 0 else "test"
 
 
 def main(argv: list[str] | None = None) -> None:

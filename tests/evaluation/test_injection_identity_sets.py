@@ -95,7 +95,10 @@ def test_splits_share_no_text_and_no_long_phrase() -> None:
 
 
 def test_identity_grid() -> None:
-    records = _load("identity.jsonl")
+    dev, test = _load("identity.dev.jsonl"), _load("identity.test.jsonl")
+    assert not {r["template"] for r in dev} & {r["template"] for r in test}  # no frame in both splits
+    assert {r["label"] for r in dev} == {r["label"] for r in test} == {0, 1}
+    records = dev + test
     for record in records:
         assert set(record) == {"text", "label", "identity", "template"}, record
         assert record["label"] == (1 if str(record["template"]).startswith("toxic_") else 0), record
@@ -112,11 +115,12 @@ def test_identity_grid() -> None:
     texts = {str(record["text"]) for record in records}
     assert {"I am gay.", "I am a queer person."} <= texts
     assert any(text.startswith("As a Black woman, ") for text in texts)
+    assert {"I am gay.", "I am a queer person."} <= {str(r["text"]) for r in test}  # reported, not tuned on
 
 
 def test_build_reproduces_the_committed_files(tmp_path: Path) -> None:
     counts = _builder().build(tmp_path)
-    assert set(counts) == {"prompt_injection.dev.jsonl", "prompt_injection.test.jsonl", "identity.jsonl"}
+    assert set(counts) == {f"{name}.{split}.jsonl" for name in ("prompt_injection", "identity") for split in ("dev", "test")}
     for name in counts:
         assert (tmp_path / name).read_bytes() == (GUARDS / name).read_bytes(), name
 

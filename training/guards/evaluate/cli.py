@@ -128,7 +128,7 @@ async def _evaluate(
         if result.curve is not None and result.curve[0]:
             curves[category] = result.curve
 
-    identity = rows("identity", None)
+    identity = rows("identity", args.split)
     log.info("fairness")
     if identity:
         texts = [IdentityText.from_row(r) for r in identity]
