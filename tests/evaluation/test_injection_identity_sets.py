@@ -120,7 +120,9 @@ def test_identity_grid() -> None:
 
 def test_build_reproduces_the_committed_files(tmp_path: Path) -> None:
     counts = _builder().build(tmp_path)
-    assert set(counts) == {f"{name}.{split}.jsonl" for name in ("prompt_injection", "identity") for split in ("dev", "test")}
+    assert set(counts) == {
+        f"{name}.{split}.jsonl" for name in ("prompt_injection", "identity") for split in ("dev", "test")
+    }
     for name in counts:
         assert (tmp_path / name).read_bytes() == (GUARDS / name).read_bytes(), name
 
