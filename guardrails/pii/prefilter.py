@@ -13,7 +13,6 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-
 _skipping = [True]  # switched off only by the benchmark, to measure what the skip saves
 
 
