@@ -74,6 +74,10 @@ async def _timed(
     return results, (time.perf_counter() - start) * 1000
 
 
+def _first(item: tuple[int, object, float]) -> int:
+    return item[0]
+
+
 async def screen(
     guards: Sequence[Guard],
     targets: Sequence[Target],
@@ -123,7 +127,8 @@ async def screen(
     texts = [t.text for t in targets]
     decisions: list[Decision] = []
     for guard in guards:
-        mine = [(i, r, ms) for (g, i), (r, ms) in zip(jobs, results, strict=True) if g is guard]
+        # in target order, cached or not: transforms (pseudonym numbering) run in the same order either way
+        mine = sorted(((i, r, ms) for (g, i), (r, ms) in zip(jobs, results, strict=True) if g is guard), key=_first)
         if not mine:
             continue
         latency = max(ms for _, _, ms in mine)  # they ran concurrently

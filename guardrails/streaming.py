@@ -101,7 +101,7 @@ class _ScreenTime:
 
 
 class StreamScreen:
-    lead_cap = 0.5  # the early start is at most this fraction of a chunk (see _lead)
+    lead_always = False  # start screening early on every window, not only the first (see _lead; benchmark only)
 
     def __init__(
         self,
@@ -125,6 +125,7 @@ class StreamScreen:
         self.held_ms = 0.0  # time spent inside guards (for the benchmark)
         self._started: float | None = None  # first push: to estimate how fast text arrives
         self._arrived = 0  # characters pushed so far
+        self._released = False  # some text has been released (the early start is for the first release only)
         self._overdue: _WorkerCall | None = None  # a screening that overran its deadline (may still be running)
 
     @property
@@ -155,18 +156,21 @@ class StreamScreen:
         Screening a window takes a few milliseconds (NER dominates); text keeps arriving meanwhile. Starting that
         many characters before ``holdback + chunk`` are pending means the release lands about when the full
         window would have been there, instead of one screening later. It never shortens the hold-back: only text
-        at least ``holdback_chars`` behind the end of the screened window is released. At most half a chunk: a
-        window then releases at least half a chunk. (Up to ``chunk_chars - 1`` let a loaded process, whose
-        screenings take long, screen after every token and release a character or two per window: NER over each
-        character ten times and more, at the moment CPU was short.)
+        at least ``holdback_chars`` behind the end of the screened window is released.
+
+        Only until the first release (time to first token): later windows wait for a full chunk. An early start
+        on every window made a loaded process, whose screenings take long, screen after nearly every token and
+        release a character or two per window: NER over each character ten times and more, just when CPU was
+        short. Once text flows, a chunk arriving one screening (a few ms) later is not noticeable.
         """
         assert self._started is not None
+        if self._released and not self.lead_always:
+            return 0
         elapsed_ms = (now - self._started) * 1000
         if elapsed_ms <= 0 or self._arrived < 2:
             return 0
         chars_per_ms = self._arrived / elapsed_ms
-        cap = min(int(self._spec.chunk_chars * self.lead_cap), self._spec.chunk_chars - 1)
-        return min(int(chars_per_ms * _ScreenTime.estimate_ms), cap)
+        return min(int(chars_per_ms * _ScreenTime.estimate_ms), self._spec.chunk_chars - 1)
 
     async def close(self) -> StreamStep:
         """The generation ended: screen and release everything left."""
@@ -240,6 +244,7 @@ class StreamScreen:
         if screened.limit <= 0:
             return StreamStep("")
         self._take(screened.limit)
+        self._released = True
         for guard, completed, touched in zip(self._guards, screened.completed, screened.touched, strict=True):
             tally = self._tallies[guard.name]
             tally.counts.update(f.entity_type for f in completed)

@@ -53,7 +53,7 @@ class Config:
     numpy_gemm: bool = True
     phone_skip: bool = True
     span_context: int | None = None  # None: the policy's (default); else override span_context_chars
-    lead_cap: float = 0.5  # StreamScreen.lead_cap (1.0: as before, an early start of up to chunk_chars - 1)
+    lead_always: bool = False  # StreamScreen.lead_always (True: as before, an early start on every window)
     samples: list[float] = field(default_factory=list)
     ner_chars: list[float] = field(default_factory=list)
 
@@ -64,7 +64,7 @@ BEFORE = {
     "numpy_gemm": False,
     "phone_skip": False,
     "span_context": 96,
-    "lead_cap": 1.0,
+    "lead_always": True,
 }
 
 
@@ -84,14 +84,14 @@ def stream_configs() -> list[Config]:
         Config("before (none)", **BEFORE),  # type: ignore[arg-type]
         Config("+ bounded span context", **{**BEFORE, "span_context": None}),  # type: ignore[arg-type]
         Config("+ numpy gemm", **{**BEFORE, "numpy_gemm": True}),  # type: ignore[arg-type]
-        Config("+ lead capped at half a chunk", **{**BEFORE, "lead_cap": 0.5}),  # type: ignore[arg-type]
+        Config("+ early start only at first", **{**BEFORE, "lead_always": False}),  # type: ignore[arg-type]
         Config("after (all)"),
     ]
 
 
 def _switch(guardrails: Guardrails, config: Config) -> None:
     prefilter.set_skipping(config.phone_skip)
-    StreamScreen.lead_cap = config.lead_cap
+    StreamScreen.lead_always = config.lead_always
     for engine in guardrails._pii.values():
         set_numpy_gemm(engine.nlp.engine.nlp["en"], config.numpy_gemm)
 
@@ -170,7 +170,7 @@ def measure(kind: str, requests: int, rounds: int, concurrency: int = 32, delta:
     for guardrails in built.values():
         guardrails.close()
     prefilter.set_skipping(True)
-    StreamScreen.lead_cap = 0.5
+    StreamScreen.lead_always = False
     return configs
 
 
