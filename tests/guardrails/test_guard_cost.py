@@ -72,7 +72,7 @@ def test_phone_skip_is_exact(pii_patterns: PIIEngine) -> None:
     plain = PhoneRecognizer()
     registry = RecognizerRegistry(recognizers=[PhoneRecognizer()], supported_languages=["en"])
     assert skip_impossible_phones(registry) == 1
-    skipping = registry.recognizers[0]
+    skipping = list(registry.recognizers)[0]
     texts = ["call 911", "+49 30 123", "tel 030 1234", "+1 23", "room 12, floor 3", "+44 20 7946 0958", "no digits"]
     for text in texts:
         expected = [(r.start, r.end) for r in plain.analyze(text, ["PHONE_NUMBER"])]
@@ -153,7 +153,7 @@ def test_cache_is_bounded_and_holds_no_text() -> None:
     for key in keys:
         assert key is not None and b"example" not in key
         cache.put(key, Inspection(False))
-    assert len(cache) == 2 and cache.get(keys[0]) is None  # least recently used went first
+    assert keys[0] is not None and len(cache) == 2 and cache.get(keys[0]) is None  # least recently used went first
     assert cache.key("pii|cfg", "x") != cache.key("pii|other", "x")  # the guard's configuration is in the key
     assert ScreeningCache(max_entries=0).key("pii|cfg", "x") is None
 
