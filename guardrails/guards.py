@@ -23,7 +23,7 @@ from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-from guardrails.batching import MicroBatcher
+from guardrails.batching import MicroBatcher, PreparedBatcher
 from guardrails.injection import InjectionDetector
 from guardrails.pii.engine import PIIEngine, resolve_overlaps
 from guardrails.pii.pseudonyms import Pseudonymizer
@@ -163,13 +163,14 @@ class PIIGuard:
         executor: Executor | None,
         hash_salt: str,
         bulk_executor: Executor | None = None,
+        batcher: PreparedBatcher | None = None,
     ) -> None:
         self.engine = engine
         self.action = action
         self._executor = executor  # requests with little text (chat turns, short answers)
         self._bulk = bulk_executor or executor  # long prompts: their own threads, so short ones never wait behind
         self._salt = hash_salt
-
+        self._batcher = batcher  # fast-lane calls of concurrent requests share one NER pass (None: one call each)
         self.pieces_analyzed = 0  # pieces of long texts analysed (observability and tests)
 
     async def inspect(self, text: str) -> Inspection:
@@ -179,14 +180,22 @@ class PIIGuard:
         return result
 
     async def inspect_many(self, texts: Sequence[str], deadline: float | None = None) -> list[Inspection | Exception]:
-        """All ``texts`` in one worker call: the fast lane when they are short together, else the bulk lane. Past
+        """All ``texts`` in one worker call: the fast lane when they are short together (batched with concurrent
+        requests' fast-lane calls when the guard has a :class:`~guardrails.batching.PreparedBatcher`), else the bulk
+        lane. Past
         ``deadline`` seconds (queued time included) the call is given up: the texts done keep their inspections, the
         others get ``TimeoutError``. Cancelled, the call is given up too (if still queued, it never runs)."""
         if not texts:
             return []
-        lane = self._executor if sum(len(t) for t in texts) <= FAST_LANE_LIMIT else self._bulk
+        fast = sum(len(t) for t in texts) <= FAST_LANE_LIMIT
         call = _Call()
-        future = asyncio.get_running_loop().run_in_executor(lane, self._inspect_all, list(texts), call)
+        todo = list(texts)
+        future: asyncio.Future[list[Inspection | Exception]]
+        if fast and self._batcher is not None:  # with other requests' short texts: one NER pass for all
+            future = asyncio.ensure_future(self._batcher.run(todo, call, lambda: self._inspect_all(todo, call)))
+        else:
+            lane = self._executor if fast else self._bulk
+            future = asyncio.get_running_loop().run_in_executor(lane, self._inspect_all, todo, call)
         try:
             done, _ = await asyncio.wait({future}, timeout=deadline)
         except asyncio.CancelledError:
@@ -225,6 +234,12 @@ class PIIGuard:
 
     def inspect_now(self, text: str) -> Inspection:
         return _inspection(self.engine.analyze(text))
+
+    @property
+    def cache_key(self) -> str:
+        """What a cached inspection depends on besides the text (:class:`~guardrails.cache.ScreeningCache`): the
+        engine's configuration and NLP model (the action applies afterwards, per request)."""
+        return f"pii|{self.engine.nlp.model}|{id(self.engine)}|{self.engine.config.model_dump_json()}"
 
     def transform(self, text: str, findings: tuple[Finding, ...], pseudonyms: Pseudonymizer | None) -> str:
         if self.action is Action.PSEUDONYMIZE:

@@ -104,6 +104,9 @@ class StreamSpec(BaseModel):
     chunk_chars: int = Field(32, ge=1, le=4096)  # screen and release in pieces of at least this much new text
     holdback_chars: int = Field(32, ge=0, le=4096)  # never release the newest N characters before the end
     context_chars: int = Field(96, ge=0, le=8192)  # already-released text included in every screening window
+    # span guards (PII: NER) see at most this much of it (extended back to a word start within context_chars):
+    # released text is not analysed over and over, only the left context an entity at the cut needs
+    span_context_chars: int = Field(32, ge=0, le=8192)
     max_hold_chars: int = Field(512, ge=16, le=65536)  # release a run with no break after this much (screened)
     # one window's screening (every guard and its transform, waiting for a worker included); over it is a guard error,
     # handled by the policy's on_error

@@ -23,7 +23,8 @@ from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from guardrails.batching import MicroBatcher
+from guardrails.batching import MicroBatcher, PreparedBatcher
+from guardrails.cache import ScreeningCache
 from guardrails.gate import ScreeningGate
 from guardrails.guards import Guard, InjectionGuard, PIIGuard, ToxicityGuard
 from guardrails.injection import DEFAULT_RULES, InjectionDetector
@@ -49,6 +50,7 @@ log = logging.getLogger(__name__)
 
 USER_ONLY = ("pii", "toxicity", "prompt_injection")  # guards that look at the user's own messages
 OTHER_ROLES = ("pii",)  # system/assistant messages: PII only (operators write system prompts)
+CACHED_ROLES = ("system", "developer")  # resent unchanged with every request: their screening is cached
 
 
 class PolicyNotAllowedError(ValueError):
@@ -68,6 +70,7 @@ class Policy:
     executor: Executor | None = None  # where stream windows are screened (not the whole-text pool: never behind it)
     gate: ScreeningGate | None = None  # bounds concurrent input screenings (None: unbounded)
     deadline: float | None = None  # seconds a whole-text screening may take (None: no limit)
+    cache: ScreeningCache | None = None  # inspections of system prompts (None: screened every time)
 
     @property
     def fail_closed(self) -> bool:
@@ -82,7 +85,10 @@ class Policy:
     ) -> StageOutcome:
         """``messages``: (role, text) pairs. Injection and toxicity look at user messages; PII at all of them.
         Raises :class:`GuardrailsBusyError` when the guard stage's queue is full."""
-        targets = [Target(text, USER_ONLY if role == "user" else OTHER_ROLES) for role, text in messages]
+        targets = [
+            Target(text, USER_ONLY if role == "user" else OTHER_ROLES, cached=role in CACHED_ROLES)
+            for role, text in messages
+        ]
         async with self.gate.slot(self.deadline) if self.gate is not None else contextlib.nullcontext():
             return await screen(
                 self.input_guards,
@@ -92,6 +98,7 @@ class Policy:
                 fail_closed=self.fail_closed,
                 span=span,
                 deadline=self.deadline,
+                cache=self.cache,
             )
 
     async def screen_output(
@@ -140,7 +147,12 @@ class Guardrails:
         deadline: float | None = None,
         screenings: int = 8,
         max_queued: int = 64,
+        batch_pii: bool = True,
+        cache_entries: int = 1024,
     ) -> None:
+        """``batch_pii``: concurrent requests' short PII screenings share one NER pass
+        (:class:`~guardrails.batching.PreparedBatcher`). ``cache_entries``: system-prompt inspections kept
+        (:class:`~guardrails.cache.ScreeningCache`; 0: none)."""
         self.file = policies
         self.default_name = default_policy or policies.default
         if self.default_name not in policies.policies:
@@ -153,6 +165,10 @@ class Guardrails:
         self.gate = ScreeningGate(screenings, max_queued)
         self._salt = hash_salt or secrets.token_hex(16)
         self._pii: dict[str, PIIEngine] = {}
+        self._pii_batchers: dict[str, PreparedBatcher] = {}
+        self._batch_pii = batch_pii
+        self._batch_parallel = max(1, workers // 2)
+        self.cache = ScreeningCache(cache_entries) if cache_entries > 0 else None
         self._classifiers: dict[tuple[str, str | None], tuple[ToxicityClassifier, MicroBatcher]] = {}
         self.policies = {name: self._build(name, spec) for name, spec in policies.policies.items()}
         self._moderation = self._build_moderation(self.policies[self.default_name].spec)
@@ -223,7 +239,14 @@ class Guardrails:
 
     def _build(self, name: str, spec: PolicySpec) -> Policy:
         return Policy(
-            name, spec, self._stage(spec.input), self._stage(spec.output), self._stream, self.gate, self.deadline
+            name,
+            spec,
+            self._stage(spec.input),
+            self._stage(spec.output),
+            self._stream,
+            self.gate,
+            self.deadline,
+            self.cache,
         )
 
     def _stage(self, stage: StageSpec) -> list[Guard]:
@@ -243,7 +266,16 @@ class Guardrails:
             self._pii[key] = PIIEngine(config)
             if config.ner and not self._pii[key].ner:
                 log.warning("guardrails: NER model missing; PERSON/LOCATION are not detected (see /ready)")
-        return PIIGuard(self._pii[key], spec.action, self._executor, self._salt, bulk_executor=self._bulk)
+        batcher = None
+        if self._batch_pii:
+            if key not in self._pii_batchers:
+                self._pii_batchers[key] = PreparedBatcher(
+                    self._pii[key].prepared, executor=self._executor, parallel=self._batch_parallel
+                )
+            batcher = self._pii_batchers[key]
+        return PIIGuard(
+            self._pii[key], spec.action, self._executor, self._salt, bulk_executor=self._bulk, batcher=batcher
+        )
 
     def _toxicity(self, spec: ToxicitySpec) -> ToxicityGuard:
         key = (spec.classifier, spec.path)

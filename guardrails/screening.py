@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 
+from guardrails.cache import ScreeningCache
 from guardrails.guards import Guard, Inspection, InspectsMany
 from guardrails.pii.pseudonyms import Pseudonymizer
 from guardrails.types import Action, Decision, Finding, Stage
@@ -32,6 +33,7 @@ class Target:
 
     text: str
     guards: tuple[str, ...] | None = None  # None: every guard of the stage
+    cached: bool = False  # a text that recurs unchanged (a system prompt): its inspections may come from the cache
 
     def wants(self, guard: Guard) -> bool:
         return self.guards is None or guard.name in self.guards
@@ -72,6 +74,10 @@ async def _timed(
     return results, (time.perf_counter() - start) * 1000
 
 
+def _first(item: tuple[int, object, float]) -> int:
+    return item[0]
+
+
 async def screen(
     guards: Sequence[Guard],
     targets: Sequence[Target],
@@ -81,12 +87,26 @@ async def screen(
     fail_closed: bool,
     span: SpanFactory | None = None,
     deadline: float | None = None,
+    cache: ScreeningCache | None = None,
 ) -> StageOutcome:
     """``span``, when given, opens a tracing span around each guard call (e.g. the gateway's tracer).
-    ``deadline``: seconds every guard has (they run concurrently); None: no limit."""
+    ``deadline``: seconds every guard has (they run concurrently); None: no limit. ``cache``: inspections of
+    ``cached`` targets by guards that have a ``cache_key`` are looked up there first and stored there after."""
     calls: list[tuple[Guard, list[int]]] = []  # a guard and the targets one call of it inspects
+    hits: list[tuple[Guard, int, Inspection]] = []  # inspections found in the cache
+    keys: dict[tuple[int, int], bytes] = {}  # (id(guard), target) -> cache key, for the inspections to store
     for guard in guards:
         wanted = [i for i, t in enumerate(targets) if t.wants(guard)]
+        guard_key: str | None = getattr(guard, "cache_key", None) if cache is not None else None
+        if cache is not None and guard_key is not None:
+            for i in [i for i in wanted if targets[i].cached]:
+                key = cache.key(guard_key, targets[i].text)
+                remembered = cache.get(key) if key is not None else None
+                if remembered is not None:
+                    hits.append((guard, i, remembered))
+                    wanted.remove(i)
+                elif key is not None:
+                    keys[(id(guard), i)] = key
         if isinstance(guard, InspectsMany):
             calls += [(guard, wanted)] if wanted else []
         else:
@@ -97,10 +117,18 @@ async def screen(
     for (guard, indices), (found, ms) in zip(calls, timed, strict=True):
         jobs += [(guard, i) for i in indices]
         results += [(r, ms) for r in found]
+        for i, r in zip(indices, found, strict=True):
+            key = keys.get((id(guard), i))
+            if cache is not None and key is not None and isinstance(r, Inspection):
+                cache.put(key, r)
+    for guard, i, found_inspection in hits:
+        jobs.append((guard, i))
+        results.append((found_inspection, 0.0))
     texts = [t.text for t in targets]
     decisions: list[Decision] = []
     for guard in guards:
-        mine = [(i, r, ms) for (g, i), (r, ms) in zip(jobs, results, strict=True) if g is guard]
+        # in target order, cached or not: transforms (pseudonym numbering) run in the same order either way
+        mine = sorted(((i, r, ms) for (g, i), (r, ms) in zip(jobs, results, strict=True) if g is guard), key=_first)
         if not mine:
             continue
         latency = max(ms for _, _, ms in mine)  # they ran concurrently

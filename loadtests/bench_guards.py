@@ -1,6 +1,11 @@
 """Guardrail costs: per-guard latency per KB, added time to first token when streaming, responsiveness under load.
 
     .venv/bin/python loadtests/bench_guards.py [--checkpoint DIR] [--iterations 40]
+    OMP_NUM_THREADS=1 .venv/bin/python loadtests/bench_guards.py --cpu [--requests 320] [--rounds 3]
+
+``--cpu``: only the CPU time the default policy's guards cost per chat request (a system prompt + 200-character
+prompt in, a 200-character answer out, 32 concurrent requests, in-process) and per streamed 322-character answer,
+each cost feature toggled, alternating configurations in one run (:mod:`loadtests.guard_cpu`).
 
 1. p50/p99 per 1 KB of text for each guard: PII with pattern recognizers only, PII with the spaCy NER model,
    toxicity (one text per call, and 32 concurrent texts batched into one call), prompt injection.
@@ -231,7 +236,19 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=40)
     parser.add_argument("--streams", type=int, default=20)
     parser.add_argument("--probes", type=int, default=30)
+    parser.add_argument("--cpu", action="store_true", help="only the guards' CPU time per request and stream")
+    parser.add_argument("--requests", type=int, default=320, help="--cpu: requests (and streams / 4) per round")
+    parser.add_argument("--rounds", type=int, default=3, help="--cpu: rounds of every configuration")
     args = parser.parse_args()
+    if args.cpu:
+        from loadtests.guard_cpu import measure, report
+
+        print(f"\nGuard CPU per chat request ({args.requests} requests x {args.rounds} rounds, concurrency 32)\n")
+        report("chat", measure("chat", args.requests, args.rounds))
+        streams = max(32, args.requests // 4)
+        print(f"\nGuard CPU per streamed 322-character answer ({streams} streams x {args.rounds} rounds, 32 at once)\n")
+        report("stream", measure("stream", streams, args.rounds))
+        return
 
     print("\n1. Guard latency per 1 KB of text (ms)\n")
     print(f"{'guard':32} {'p50':>8} {'p99':>8}")

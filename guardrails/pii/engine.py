@@ -8,13 +8,15 @@ Detection and transformation stay apart, as in Presidio: :meth:`PIIEngine.analyz
 from __future__ import annotations
 
 import bisect
+import contextlib
 import logging
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from guardrails.pii.config import PIIConfig
 from guardrails.pii.nlp import NlpEngineInfo, build_nlp_engine, presidio_offline
+from guardrails.pii.prefilter import skip_impossible_phones
 from guardrails.types import Action, Finding
 
 log = logging.getLogger(__name__)
@@ -53,6 +55,7 @@ class PIIEngine:
             registry.load_predefined_recognizers(languages=["en"], nlp_engine=self.nlp.engine)
         finally:
             presidio_log.setLevel(logging.WARNING)
+        skip_impossible_phones(registry)  # exact: a text with too few digits holds no phone number
         for custom in self.config.custom:
             patterns = [Pattern(p.name, p.regex, p.score) for p in custom.patterns]
             registry.add_recognizer(
@@ -83,6 +86,20 @@ class PIIEngine:
         )
         found = [Finding(r.entity_type, r.start, r.end, float(r.score)) for r in results]
         return resolve_overlaps(found)
+
+    @contextlib.contextmanager
+    def prepared(self, texts: Sequence[str]) -> Iterator[None]:
+        """Inside the block, :meth:`analyze` of any of ``texts`` (in this thread) uses NLP results computed for all
+        of them in one batch (spaCy ``nlp.pipe``): concurrent requests' texts share one pass through the NER model.
+        Results are the same as without the block; only the NLP work is batched."""
+        prepare = getattr(self.nlp.engine, "prepared", None)
+        with prepare(texts) if prepare is not None else contextlib.nullcontext():
+            yield
+
+    def analyze_batch(self, texts: Sequence[str]) -> list[list[Finding]]:
+        """:meth:`analyze` of each text, with the NLP work of all of them in one batch (see :meth:`prepared`)."""
+        with self.prepared(texts):
+            return [self.analyze(text) for text in texts]
 
     def transform(
         self,
