@@ -5,7 +5,7 @@
     guardserve checkpoint untrained OUT [--size default|test]      # a random-weight checkpoint for trials
     guardserve keys create|list|revoke|rotate|generate              # API keys (see app/auth/cli.py)
     guardserve feedback export --out DIR [--since] [--tenant]       # feedback for the trainer (app/feedback/cli.py)
-    guardserve train prepare|run|eval|export|search|canary ...     # the trainer (needs the `train` extra)
+    guardserve train prepare|run|eval|export|search|canary|guards ... # the trainer (needs the `train` extra)
 
 Options become ``GUARDSERVE_*`` environment variables, so every uvicorn worker builds the same settings.
 In dev mode ``serve`` keeps its admin key in a local file (:mod:`app.auth.devkey`) and, once ``/ready`` answers,
@@ -60,7 +60,9 @@ def _parser() -> argparse.ArgumentParser:
 
     add_feedback_parser(sub)
     # The trainer parses its own arguments (`guardserve train -h`); `training` is imported only when it runs.
-    train = sub.add_parser("train", help="the trainer: prepare, run, eval, export, search, canary", add_help=False)
+    train = sub.add_parser(
+        "train", help="the trainer: prepare, run, eval, export, search, canary, guards", add_help=False
+    )
     train.add_argument("train_args", nargs=argparse.REMAINDER)
     return parser
 

@@ -5,12 +5,14 @@
 * :class:`OnnxEncoder` (opt-in, the ``onnx`` extra): MiniLM's transformer itself in onnxruntime, with mean pooling and
   L2 normalisation as sentence-transformers does them. More accurate, ~40-100x the CPU time.
 
-Why :class:`StaticEncoder` reads the model2vec directory itself (``safetensors.numpy`` + ``tokenizers``) instead of
-using ``model2vec.StaticModel``: ``StaticModel.encode`` re-sets the shared tokenizer's truncation on every call (so
-concurrent calls from the guard threads mutate one Rust object: ``RuntimeError: Already borrowed``), tokenizes with
-``encode_batch_fast`` (a rayon thread pool per call, CPU the guard budget does not count), averages float16 rows in
-float16, and its package pulls joblib, tqdm and huggingface-hub into the gateway. The format is the same; the
-trainer writes it with model2vec (:mod:`training.guards.encoder_export`).
+Why :class:`StaticEncoder` reads the model2vec directory itself (``safetensors.numpy`` + ``tokenizers``, ~40 lines)
+instead of using ``model2vec.StaticModel`` (whose import is torch-free and light, ~0.2 s): ``StaticModel.encode``
+reconfigures the shared tokenizer's truncation on every call and puts it back afterwards (shared mutable state
+under the guard threads; a 400-call, 8-thread trial did not fail, but nothing promises it), tokenizes with
+``encode_batch_fast`` (tokenizers' own thread pool: CPU outside the calling thread, which the guard budget counts
+per thread), averages float16 rows in float16, and would add joblib and tqdm to the gateway's dependencies. The
+format is model2vec's, written by model2vec itself in the trainer (:mod:`training.guards.encoder_export`); a test
+checks that both compute the same vectors.
 
 Thread safety: after construction nothing is mutated. The tokenizers are configured once (no padding, no
 truncation) and only read; onnxruntime sessions may be run from several threads at once.
