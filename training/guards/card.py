@@ -54,7 +54,9 @@ def write_card(out: Path, manifest: dict[str, Any]) -> None:
     ]
     lines += [_row(t, manifest["dev_metrics"][t]) for t in manifest["tasks"]]
     lines += ["", "Threshold rules:", ""]
-    lines += [f"- `{t}`: {rule}" for t, rule in manifest["rules"].items()]
+    for task, rule in manifest["rules"].items():
+        met = manifest["dev_metrics"][task].get("targets_met")
+        lines.append(f"- `{task}`: {rule}: " + ("met on dev" if met else "**NOT met on dev**"))
     if fallback:
         lines += [
             "",

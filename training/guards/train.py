@@ -207,6 +207,15 @@ def metrics(scores: Sequence[float], labels: Sequence[int], kinds: Sequence[str]
     return out
 
 
+def targets_met(rule: Rule, m: dict[str, Any]) -> bool:
+    """Whether dev met the rule: its limit (a threshold within it exists) and its recall target, if any."""
+    value = {"fpr": m["fpr"], "precision": m["precision"]}.get(rule.measure, m["lookalike_fpr"])
+    if value is None:
+        value = m["fpr"]
+    within = value >= rule.limit if rule.measure == "precision" else value <= rule.limit
+    return bool(within and (rule.recall_target is None or m["recall"] >= rule.recall_target))
+
+
 # --- features and heads -----------------------------------------------------------------------------------------
 
 
@@ -390,6 +399,7 @@ def train(
         manifest["thresholds"][task] = round(threshold, 6)
         dev_metrics[task] = metrics(scores, labels, kinds, threshold)
         dev_metrics[task]["rule"] = RULES[task].describe()
+        dev_metrics[task]["targets_met"] = targets_met(RULES[task], dev_metrics[task])
     manifest["thresholds"] = {t: float(v) for t, v in manifest["thresholds"].items()}
     manifest.update(
         {

@@ -80,6 +80,7 @@ def test_a_small_training_run_writes_an_artifact_the_gateway_loads(tiny_data: No
     assert set(manifest["files"]) == {"heads.safetensors", "card.md"}
     assert all(sha256_file(out / name) == digest for name, digest in manifest["files"].items())
     assert manifest["dev_metrics"]["prompt_injection"]["roc_auc"] >= 0.95
+    assert isinstance(manifest["dev_metrics"]["prompt_injection"]["targets_met"], bool)
     assert "prompt_injection" in (out / "card.md").read_text()
 
     classifier = SemanticClassifier(out)
