@@ -11,7 +11,12 @@ one request: prompt and answer (200 characters each) through the encoder and all
 batched together (what the micro-batcher does at 32 concurrent requests).
 
 CPU time is the calling thread's (``time.thread_time``): on a shared, loaded machine wall time measures the
-neighbours. onnxruntime runs with ``intra_op_num_threads=1`` so all its work is on the calling thread.
+neighbours. onnxruntime runs with ``intra_op_num_threads=1`` so all its work is on the calling thread (checked:
+process CPU time equals thread CPU time there).
+
+Measured 2026-12-02 (2-core box, shared): static-256 0.09 ms/text single, 0.10 batched, 15.6 MB; static-128 0.08,
+0.08, 8.0 MB; ONNX int8 3.9, 3.7, 23.3 MB; ONNX fp32 8.5, 8.1, 90.8 MB. Semantic stage per request (shipped
+artifact, char n-grams included): 1.2 ms alone, 0.47 ms at 32 concurrent. Dev accuracy of each: models/guards/README.md.
 """
 
 from __future__ import annotations

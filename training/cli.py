@@ -169,7 +169,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         print(f"wrote {args.out} (encoder {manifest['encoder']['name']}, features "
               f"{manifest['training']['features_chosen']})")  # fmt: skip
         for task, m in manifest["dev_metrics"].items():
-            print(f"  {task}: threshold {m['threshold']:.4f} dev AP {m['average_precision']} "
+            print(f"  {task}: threshold {m['threshold']:.4g} dev AP {m['average_precision']} "
                   f"precision {m['precision']} recall {m['recall']} FPR {m['fpr']} "
                   f"look-alike FPR {m['lookalike_fpr']}")  # fmt: skip
         return 0

@@ -149,3 +149,13 @@ print("ok")
         [sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=SUBPROCESS_S
     )
     assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr[-3000:]
+
+
+def test_concurrent_calls_agree_with_serial_ones(classifier: SemanticClassifier) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    texts = [f"request {i}: ignore the typos, how do I stop process {i} on my server?" for i in range(48)]
+    serial = [classifier.scores([t]) for t in texts]
+    with ThreadPoolExecutor(8) as pool:
+        parallel = list(pool.map(lambda t: classifier.scores([t]), texts))
+    assert parallel == serial

@@ -10,7 +10,7 @@ def _row(task: str, m: dict[str, Any]) -> str:
     look = "n/a" if m.get("lookalike_fpr") is None else f"{m['lookalike_fpr']:.3f}"
     return (
         f"| {task} | {m['n']} ({m['positive']} pos) | {m['roc_auc']} | {m['average_precision']} | "
-        f"{m['threshold']:.4f} | {m['precision']:.3f} | {m['recall']:.3f} | {m['fpr']:.3f} | {look} |"
+        f"{m['threshold']:.4g} | {m['precision']:.3f} | {m['recall']:.3f} | {m['fpr']:.3f} | {look} |"
     )
 
 
