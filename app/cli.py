@@ -5,7 +5,7 @@
     guardserve checkpoint untrained OUT [--size default|test]      # a random-weight checkpoint for trials
     guardserve keys create|list|revoke|rotate|generate              # API keys (see app/auth/cli.py)
     guardserve feedback export --out DIR [--since] [--tenant]       # feedback for the trainer (app/feedback/cli.py)
-    guardserve train prepare|run|eval|export|search|canary ...     # the trainer (needs the `train` extra)
+    guardserve train prepare|run|eval|export|search|canary|guards ... # the trainer (needs the `train` extra)
     guardserve guards eval [--sets DIR] [--split] [--out] [--floors] # every guard on the evaluation sets
 
 Options become ``GUARDSERVE_*`` environment variables, so every uvicorn worker builds the same settings.
@@ -61,7 +61,9 @@ def _parser() -> argparse.ArgumentParser:
 
     add_feedback_parser(sub)
     # The trainer parses its own arguments (`guardserve train -h`); `training` is imported only when it runs.
-    train = sub.add_parser("train", help="the trainer: prepare, run, eval, export, search, canary", add_help=False)
+    train = sub.add_parser(
+        "train", help="the trainer: prepare, run, eval, export, search, canary, guards", add_help=False
+    )
     train.add_argument("train_args", nargs=argparse.REMAINDER)
     # The guard evaluation lives with the trainer (`guardserve guards eval -h`); imported only when it runs.
     guards = sub.add_parser("guards", help="the guards, measured: eval", add_help=False)

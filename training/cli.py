@@ -6,6 +6,8 @@ guardserve train eval CKPT [--recipe R] [--data D]   # evaluate any checkpoint d
 guardserve train export RUN --out DIR [--dtype bfloat16] [--force]
 guardserve train search RECIPE --out DIR --trials N  # Optuna TPE over short trials -> best recipe
 guardserve train canary RECIPE --out DIR             # the canary experiment: with vs without PII scrubbing
+guardserve train guards --out DIR [--encoder static|onnx] [--seed N]  # the semantic guard heads (training/guards)
+guardserve train guards-encoder static|onnx --out DIR  # distil / export the guards' sentence encoder
 """
 
 from __future__ import annotations
@@ -57,6 +59,23 @@ def parser() -> argparse.ArgumentParser:
     c = tsub.add_parser("canary", help="canary exposure with and without PII scrubbing (two short runs)")
     c.add_argument("recipe", type=Path)
     c.add_argument("--out", type=Path, required=True)
+
+    g = tsub.add_parser("guards", help="train the semantic guard heads (toxicity, harmful_request, prompt_injection)")
+    g.add_argument("--out", type=Path, required=True, help="artifact directory (e.g. models/guards/guardserve-guards)")
+    g.add_argument("--encoder", choices=["static", "onnx"], default="static")
+    g.add_argument(
+        "--encoder-dir", type=Path, help="encoder directory (default: the kind's default, exported if absent)"
+    )
+    g.add_argument("--dev", type=Path, default=Path("evaluation/guards"), help="directory of {task}.dev.jsonl")
+    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--features", choices=["auto", "encoder", "encoder+chars"], default="auto")
+    g.add_argument("--task", action="append", help="train only this task (repeatable; default: all)")
+
+    ge = tsub.add_parser("guards-encoder", help="distil (static) or export (onnx) the guards' sentence encoder")
+    ge.add_argument("kind", choices=["static", "onnx"])
+    ge.add_argument("--out", type=Path, required=True)
+    ge.add_argument("--pca-dims", type=int, default=256, help="static: dimensions kept by PCA")
+    ge.add_argument("--fp32", action="store_true", help="onnx: skip the int8 quantisation")
     return train
 
 
@@ -142,6 +161,23 @@ def _dispatch(args: argparse.Namespace) -> int:
         best = search(_recipe(args.recipe), args.out, trials=args.trials, steps=args.steps)
         print(json.dumps(best, indent=2))
         return 0
+    if command == "guards":
+        from training.guards.train import train as train_guards
+
+        manifest = train_guards(args.out, encoder_kind=args.encoder, encoder_dir=args.encoder_dir, dev_dir=args.dev,
+                                seed=args.seed, features=args.features, tasks=args.task)  # fmt: skip
+        print(f"wrote {args.out} (encoder {manifest['encoder']['name']}, features "
+              f"{manifest['training']['features_chosen']})")  # fmt: skip
+        for task, m in manifest["dev_metrics"].items():
+            print(f"  {task}: threshold {m['threshold']:.4g} dev AP {m['average_precision']} "
+                  f"precision {m['precision']} recall {m['recall']} FPR {m['fpr']} "
+                  f"look-alike FPR {m['lookalike_fpr']}")  # fmt: skip
+        return 0
+    if command == "guards-encoder":
+        from training.guards.encoder_export import main as export_main
+
+        return export_main([args.kind, "--out", str(args.out), "--pca-dims", str(args.pca_dims)]
+                           + (["--fp32"] if args.fp32 else []))  # fmt: skip
     if command == "canary":
         from training.canary_experiment import run_experiment
 
