@@ -289,44 +289,94 @@ class _WholeTextGuard:
         return len(pending)
 
 
-class ToxicityGuard(_WholeTextGuard):
-    name = "toxicity"
+class Scorer(Protocol):
+    """A classifier's score for one text: batched with other requests' texts (:meth:`submit`), or now, in the
+    calling thread (:meth:`score_now`, for callers already off the event loop)."""
 
-    def __init__(self, batcher: MicroBatcher, action: Action, threshold: float) -> None:
-        super().__init__(action, threshold)
+    async def submit(self, text: str) -> float: ...
+
+    def score_now(self, text: str) -> float: ...
+
+
+class CategoryScorer:
+    """One category's score out of a classifier that scores every task in one pass (the semantic classifier): the
+    guards of a request share one batched call per text (:class:`~guardrails.batching.MicroBatcher` shares a text
+    asked for twice)."""
+
+    def __init__(self, batcher: MicroBatcher[dict[str, float]], task: str) -> None:
         self._batcher = batcher
+        self.task = task
+
+    async def submit(self, text: str) -> float:
+        return (await self._batcher.submit(text))[self.task]
+
+    def score_now(self, text: str) -> float:
+        return self._batcher.score_now(text)[self.task]
+
+
+class ClassifierGuard(_WholeTextGuard):
+    """A classifier's verdict on a whole text: triggered at ``threshold`` or more."""
+
+    def __init__(self, name: str, scorer: Scorer, action: Action, threshold: float) -> None:
+        self.name = name
+        super().__init__(action, threshold)
+        self._scorer = scorer
 
     async def inspect(self, text: str) -> Inspection:
         if not text.strip():
             return Inspection(False, (), 0.0)
-        return self._inspection(text, await self._batcher.submit(text))
+        return self._inspection(text, await self._scorer.submit(text))
 
     def inspect_now(self, text: str) -> Inspection:
         if not text.strip():
             return Inspection(False, (), 0.0)
-        return self._inspection(text, self._batcher.score_now(text))
+        return self._inspection(text, self._scorer.score_now(text))
+
+
+class ToxicityGuard(ClassifierGuard):
+    def __init__(self, scorer: Scorer, action: Action, threshold: float) -> None:
+        super().__init__("toxicity", scorer, action, threshold)
+
+
+class HarmfulRequestGuard(ClassifierGuard):
+    def __init__(self, scorer: Scorer, action: Action, threshold: float) -> None:
+        super().__init__("harmful_request", scorer, action, threshold)
 
 
 class InjectionGuard(_WholeTextGuard):
+    """The semantic classifier's injection score (when given a ``scorer``) and the regex rules as extra evidence:
+    the text's score is the higher of the two. Findings name the rules that fired (never the matched text)."""
+
     name = "prompt_injection"
 
     def __init__(
-        self, detector: InjectionDetector, action: Action, threshold: float, executor: Executor | None
+        self,
+        detector: InjectionDetector,
+        action: Action,
+        threshold: float,
+        executor: Executor | None,
+        scorer: Scorer | None = None,
     ) -> None:
         super().__init__(action, threshold)
         self._detector = detector
         self._executor = executor
+        self._scorer = scorer
 
     async def inspect(self, text: str) -> Inspection:
+        semantic = await self._scorer.submit(text) if self._scorer is not None and text.strip() else 0.0
         if len(text) <= INLINE_LIMIT:
-            return self.inspect_now(text)
-        return await asyncio.get_running_loop().run_in_executor(self._executor, self.inspect_now, text)
+            return self._combined(text, semantic)
+        return await asyncio.get_running_loop().run_in_executor(self._executor, self._combined, text, semantic)
 
     def inspect_now(self, text: str) -> Inspection:
+        semantic = self._scorer.score_now(text) if self._scorer is not None and text.strip() else 0.0
+        return self._combined(text, semantic)
+
+    def _combined(self, text: str, semantic: float) -> Inspection:
         matches = self._detector.matches(text)
-        score = self._detector.score(matches)
+        score = max(semantic, self._detector.score(matches))
         inspection = self._inspection(text, score)
-        if inspection.triggered:  # report which rules fired (names only: never the matched text)
+        if inspection.triggered and matches:  # report which rules fired (names only: never the matched text)
             found = tuple(Finding(m.rule.upper(), m.start, m.end, m.weight) for m in matches)
-            return Inspection(True, found, score)
+            return Inspection(True, inspection.findings + found, score)
         return inspection

@@ -29,6 +29,9 @@ from guardrails.types import Action
 DEFAULT_POLICY_FILE = Path(__file__).with_name("policies.yaml")
 
 
+VERDICT_GUARDS = ("toxicity", "harmful_request", "prompt_injection")  # guards that judge a whole text
+
+
 class PolicyError(ValueError):
     pass
 
@@ -63,9 +66,12 @@ class _VerdictSpec(BaseModel):
 
 
 class ToxicitySpec(_VerdictSpec):
-    threshold: float = Field(0.97, gt=0.0, le=1.0)
-    classifier: Literal["profanity", "transformers"] = "profanity"
-    path: str | None = None  # local model directory for the transformers classifier
+    """``semantic`` (default): GuardServe's trained head over the sentence encoder (``path``: another artifact
+    directory than the bundled one); ``profanity``: alt-profanity-check (the old default, strong identity-term bias);
+    ``transformers``: a local Hugging Face text-classification model (``path``)."""
+
+    classifier: Literal["semantic", "profanity", "transformers"] = "semantic"
+    path: str | None = None
 
     @property
     def kind(self) -> str:
@@ -78,8 +84,23 @@ class ToxicitySpec(_VerdictSpec):
         return self
 
 
+class HarmfulRequestSpec(_VerdictSpec):
+    """Requests for real-world harm (weapons, poisoning, intrusion, self-harm methods, stalking, violence) that a
+    model might comply with: the semantic classifier's ``harmful_request`` head (``path``: another artifact)."""
+
+    path: str | None = None
+
+    @property
+    def kind(self) -> str:
+        return "harmful_request"
+
+
 class InjectionSpec(_VerdictSpec):
-    threshold: float = Field(0.7, gt=0.0, le=1.0)
+    """``semantic`` (default): the trained head, with the rules below as extra evidence (the score is the higher of
+    the two); ``rules``: the regex rules alone."""
+
+    classifier: Literal["semantic", "rules"] = "semantic"
+    path: str | None = None
     rules: tuple[InjectionRule, ...] = ()  # added to the built-in rules
     builtin_rules: bool = True
 
@@ -93,6 +114,7 @@ class StageSpec(BaseModel):
 
     pii: PIIGuardSpec | None = None
     toxicity: ToxicitySpec | None = None
+    harmful_request: HarmfulRequestSpec | None = None
     prompt_injection: InjectionSpec | None = None
 
 
@@ -142,7 +164,7 @@ def _stage_stricter(mine: StageSpec, theirs: StageSpec) -> bool:
             mine.pii.all_entities()
         ):
             return False
-    for name in ("toxicity", "prompt_injection"):
+    for name in VERDICT_GUARDS:
         them = getattr(theirs, name)
         if them is None:
             continue

@@ -26,13 +26,22 @@ from pathlib import Path
 from guardrails.batching import MicroBatcher, PreparedBatcher
 from guardrails.cache import ScreeningCache
 from guardrails.gate import ScreeningGate
-from guardrails.guards import Guard, InjectionGuard, PIIGuard, ToxicityGuard
+from guardrails.guards import (
+    CategoryScorer,
+    Guard,
+    HarmfulRequestGuard,
+    InjectionGuard,
+    PIIGuard,
+    Scorer,
+    ToxicityGuard,
+)
 from guardrails.injection import DEFAULT_RULES, InjectionDetector
 from guardrails.pii.config import PIIConfig
 from guardrails.pii.engine import PIIEngine
 from guardrails.pii.pseudonyms import Pseudonymizer
 from guardrails.policy import (
     DEFAULT_POLICY_FILE,
+    HarmfulRequestSpec,
     InjectionSpec,
     PIIGuardSpec,
     PolicyFile,
@@ -42,13 +51,14 @@ from guardrails.policy import (
     load_policies,
 )
 from guardrails.screening import SpanFactory, StageOutcome, Target, screen
+from guardrails.semantic import DEFAULT_ARTIFACT, RecentRows, SemanticClassifier
 from guardrails.streaming import StreamScreen
 from guardrails.toxicity import ToxicityClassifier, build_classifier
 from guardrails.types import Action, Decision, Stage
 
 log = logging.getLogger(__name__)
 
-USER_ONLY = ("pii", "toxicity", "prompt_injection")  # guards that look at the user's own messages
+USER_ONLY = ("pii", "toxicity", "harmful_request", "prompt_injection")  # guards that look at the user's own messages
 OTHER_ROLES = ("pii",)  # system/assistant messages: PII only (operators write system prompts)
 CACHED_ROLES = ("system", "developer")  # resent unchanged with every request: their screening is cached
 
@@ -169,7 +179,8 @@ class Guardrails:
         self._batch_pii = batch_pii
         self._batch_parallel = max(1, workers // 2)
         self.cache = ScreeningCache(cache_entries) if cache_entries > 0 else None
-        self._classifiers: dict[tuple[str, str | None], tuple[ToxicityClassifier, MicroBatcher]] = {}
+        self._classifiers: dict[tuple[str, str | None], tuple[ToxicityClassifier, MicroBatcher[float]]] = {}
+        self._semantic: dict[str | None, tuple[SemanticClassifier, MicroBatcher[dict[str, float]]]] = {}
         self.policies = {name: self._build(name, spec) for name, spec in policies.policies.items()}
         self._moderation = self._build_moderation(self.policies[self.default_name].spec)
 
@@ -228,6 +239,7 @@ class Guardrails:
             "ner": engine.ner if engine else None,
             "ner_model": engine.nlp.model if engine else None,
             "toxicity_classifiers": sorted(c.name for c, _ in self._classifiers.values()),
+            "semantic_classifiers": sorted(c.name for c, _ in self._semantic.values()),
         }
 
     def close(self) -> None:
@@ -255,6 +267,8 @@ class Guardrails:
             guards.append(self._injection(stage.prompt_injection))
         if stage.toxicity is not None:
             guards.append(self._toxicity(stage.toxicity))
+        if stage.harmful_request is not None:
+            guards.append(self._harmful(stage.harmful_request))
         if stage.pii is not None:
             guards.append(self._pii_guard(stage.pii))
         return guards
@@ -278,6 +292,8 @@ class Guardrails:
         )
 
     def _toxicity(self, spec: ToxicitySpec) -> ToxicityGuard:
+        if spec.classifier == "semantic":
+            return ToxicityGuard(self._task(spec.path, "toxicity"), spec.action, spec.threshold)
         key = (spec.classifier, spec.path)
         if key not in self._classifiers:
             classifier = build_classifier(spec.classifier, spec.path)
@@ -285,14 +301,38 @@ class Guardrails:
             self._classifiers[key] = (classifier, batcher)
         return ToxicityGuard(self._classifiers[key][1], spec.action, spec.threshold)
 
+    def _harmful(self, spec: HarmfulRequestSpec) -> HarmfulRequestGuard:
+        return HarmfulRequestGuard(self._task(spec.path, "harmful_request"), spec.action, spec.threshold)
+
     def _injection(self, spec: InjectionSpec) -> InjectionGuard:
         rules = (*DEFAULT_RULES, *spec.rules) if spec.builtin_rules else spec.rules
-        return InjectionGuard(InjectionDetector(rules), spec.action, spec.threshold, self._executor)
+        scorer = self._task(spec.path, "prompt_injection") if spec.classifier == "semantic" else None
+        return InjectionGuard(InjectionDetector(rules), spec.action, spec.threshold, self._executor, scorer)
 
-    def _build_moderation(self, spec: PolicySpec) -> tuple[PIIGuard, ToxicityGuard, InjectionGuard]:
+    def _task(self, path: str | None, task: str) -> Scorer:
+        """One task of the semantic classifier at ``path`` (None: the bundled one), loaded once and batched across
+        requests and tasks (one encoder pass per text answers every task)."""
+        if path not in self._semantic:
+            classifier = SemanticClassifier(path or DEFAULT_ARTIFACT)
+            rows = RecentRows(classifier.rows)
+            batcher = MicroBatcher(rows, executor=self._executor, max_wait=self._batch_wait)
+            self._semantic[path] = (classifier, batcher)
+        classifier, batcher = self._semantic[path]
+        if task not in classifier.tasks:
+            raise ValueError(f"the semantic classifier {classifier.name!r} has no {task!r} head")
+        return CategoryScorer(batcher, task)
+
+    def _build_moderation(self, spec: PolicySpec) -> tuple[Guard, ...]:
         """Moderation reports every category with the default policy's thresholds (flag, never transform)."""
         stage = spec.input
-        pii_spec = (stage.pii or PIIGuardSpec()).model_copy(update={"action": Action.FLAG})
-        toxicity = (stage.toxicity or spec.output.toxicity or ToxicitySpec()).model_copy(update={"action": Action.FLAG})
-        injection = (stage.prompt_injection or InjectionSpec()).model_copy(update={"action": Action.FLAG})
-        return self._pii_guard(pii_spec), self._toxicity(toxicity), self._injection(injection)
+        flag = {"action": Action.FLAG}
+        pii_spec = (stage.pii or PIIGuardSpec()).model_copy(update=flag)
+        toxicity = (stage.toxicity or spec.output.toxicity or ToxicitySpec()).model_copy(update=flag)
+        harmful = (stage.harmful_request or HarmfulRequestSpec()).model_copy(update=flag)
+        injection = (stage.prompt_injection or InjectionSpec()).model_copy(update=flag)
+        return (
+            self._pii_guard(pii_spec),
+            self._toxicity(toxicity),
+            self._harmful(harmful),
+            self._injection(injection),
+        )

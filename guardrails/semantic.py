@@ -20,7 +20,9 @@ Thread-safe: nothing is mutated after construction. :class:`TaskScorer` is the o
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -148,6 +150,40 @@ class SemanticClassifier:
             best = np.zeros((len(texts), len(self.tasks)))
             np.maximum.at(best, np.asarray(owner), probabilities)
         return {task: [float(p) for p in best[:, column]] for column, task in enumerate(self.tasks)}
+
+    def rows(self, texts: Sequence[str]) -> list[dict[str, float]]:
+        """:meth:`scores` per text: ``{task: score}`` for each text (the micro-batcher's shape)."""
+        by_task = self.scores(texts)
+        return [{task: by_task[task][i] for task in self.tasks} for i in range(len(texts))]
+
+
+class RecentRows:
+    """:meth:`SemanticClassifier.rows` remembering its last ``size`` single-text answers: a stream window is judged
+    by every semantic guard in turn, in one worker call (:meth:`guardrails.guards.Guard.inspect_now`), and one
+    encoder pass answers them all. Thread-safe; texts over ``max_chars`` are not remembered."""
+
+    def __init__(self, fn: Callable[[Sequence[str]], list[dict[str, float]]], size: int = 256, max_chars: int = 4096):
+        self._fn = fn
+        self._size = size
+        self._max_chars = max_chars
+        self._recent: OrderedDict[str, dict[str, float]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __call__(self, texts: Sequence[str]) -> list[dict[str, float]]:
+        if len(texts) != 1 or len(texts[0]) > self._max_chars:
+            return self._fn(texts)
+        text = texts[0]
+        with self._lock:
+            found = self._recent.get(text)
+            if found is not None:
+                self._recent.move_to_end(text)
+                return [found]
+        row = self._fn(texts)[0]
+        with self._lock:
+            self._recent[text] = row
+            while len(self._recent) > self._size:
+                self._recent.popitem(last=False)
+        return [row]
 
 
 class TaskScorer:

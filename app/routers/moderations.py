@@ -1,4 +1,5 @@
-"""``POST /v1/moderations`` in OpenAI's shape, with GuardServe's categories: toxicity, pii, prompt_injection.
+"""``POST /v1/moderations`` in OpenAI's shape, with GuardServe's categories: toxicity, harmful_request, pii and
+prompt_injection.
 
 Cheapest first, as for completions: the size caps (``GUARDSERVE_CAPS__MAX_MODERATION_*``), admission against the
 moderation limits (``GUARDSERVE_LIMITS__MODERATION__*``), then the guards (bounded queue, deadline), raced against
