@@ -54,3 +54,22 @@ def test_bad_policy_file_names_file_line_and_reason(tmp_path: Path, text: str, l
     message = str(err.value)
     assert message.startswith(f"{path}:{line}:"), message
     assert reason in message
+
+
+def test_the_default_policy_acts_at_the_thresholds_the_guard_trainer_chose_on_dev() -> None:
+    """policies.yaml repeats the artifact's dev-chosen thresholds (rounded to 3 places): retraining the heads without
+    updating the policy would silently move every operating point."""
+    import json
+
+    from guardrails.semantic import DEFAULT_ARTIFACT
+
+    chosen = json.loads((DEFAULT_ARTIFACT / "manifest.json").read_text())["thresholds"]
+    spec = load_policies(DEFAULT_POLICY_FILE).policies["default"]
+    used = {
+        "toxicity": spec.input.toxicity,
+        "harmful_request": spec.input.harmful_request,
+        "prompt_injection": spec.input.prompt_injection,
+    }
+    for task, guard in used.items():
+        assert guard is not None and guard.threshold == round(chosen[task], 3), task
+    assert spec.output.toxicity is not None and spec.output.toxicity.threshold == round(chosen["toxicity"], 3)
