@@ -199,14 +199,11 @@ def _multiprocess_metrics(settings: Settings) -> Iterator[None]:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["train"]:  # the trainer has its own parser (and its own -h)
+    if argv[:1] in (["train"], ["guards"]):  # the trainer and the guard evaluation have their own parsers
         from training.cli import main as train_main
 
-        return train_main(argv[1:])
-    if argv[:1] == ["guards"]:  # so is the guard evaluation
-        from training.guards.evaluate.cli import main as guards_main
-
-        return guards_main(argv[1:])
+        # `guardserve guards ...` reaches the trainer's command line as `guards-eval` (serving never imports it).
+        return train_main(argv[1:] if argv[0] == "train" else ["guards-eval", *argv[1:]])
     args = _parser().parse_args(argv)
     if args.command == "serve":
         _export(host=args.host, port=args.port, workers=args.workers, registry=args.registry)

@@ -102,6 +102,10 @@ def main(argv: list[str]) -> int:
     from models.hf import transformers_offline
     from training.recipe import RecipeError
 
+    if argv[:1] == ["guards-eval"]:  # `guardserve guards ...`: the guard evaluation parses its own arguments
+        from training.guards.evaluate.cli import main as guards_main
+
+        return guards_main(argv[1:])
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     transformers_offline()

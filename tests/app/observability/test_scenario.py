@@ -42,7 +42,7 @@ COMPLETIONS = "/v1/completions"
 MSG = [{"role": "user", "content": "count to ten"}]
 
 
-INPUT_GUARDS = ("prompt_injection", "toxicity", "pii")  # the default policy's guards, per stage
+INPUT_GUARDS = ("prompt_injection", "toxicity", "harmful_request", "pii")  # the default policy's guards, per stage
 OUTPUT_GUARDS = ("toxicity", "pii")
 
 
@@ -218,7 +218,7 @@ def moderation(gateway: LiveServer, client: openai.OpenAI) -> Samples:
     result = client.moderations.create(input=["Lovely weather today.", "My SSN is 536-22-1234."])
     assert [r.flagged for r in result.results] == [False, True]
     moved: Samples = dict(requests_total("/v1/moderations", "none", 200))
-    for guard in ("pii", "toxicity", "prompt_injection"):  # every guard scores both texts
+    for guard in ("pii", "toxicity", "prompt_injection", "harmful_request"):  # every guard scores both texts
         flagged = guard == "pii"
         for action in ("allow", "flag") if flagged else ("allow",):
             moved[key("guardserve_guard_actions_total", guard=guard, stage="moderation", action=action)] = (
@@ -319,7 +319,7 @@ ALLOWED: dict[str, Callable[[str], bool]] = {
     "engine": lambda v: v in (TINY, REMOTE),
     "status": lambda v: v.isdigit() and len(v) == 3 and v[0] in "12345",
     "kind": lambda v: v in ("internal", "invalid_request", "unavailable", "timeout", "upstream"),
-    "guard": lambda v: v in ("pii", "toxicity", "prompt_injection"),
+    "guard": lambda v: v in ("pii", "toxicity", "prompt_injection", "harmful_request"),
     "stage": lambda v: v in ("input", "output", "moderation"),
     "action": lambda v: (
         v in ("allow", "flag", "mask", "redact", "placeholder", "hash", "pseudonymize", "block", "error")

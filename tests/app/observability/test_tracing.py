@@ -78,7 +78,12 @@ def test_streamed_request_has_admission_and_engine_spans(traced: tuple[LiveServe
     )
     assert len([c for c in stream if c.choices and c.choices[0].delta.content]) >= 1
     spans = spans_of(exporter, "trace-stream")
-    guards = {"guard.prompt_injection", "guard.toxicity", "guard.pii"}  # the input stage, one span per guard
+    guards = {
+        "guard.prompt_injection",
+        "guard.toxicity",
+        "guard.harmful_request",
+        "guard.pii",
+    }  # the input stage, one span per guard
     assert set(spans) == {"guardserve.request", "admission", "engine.stream", *guards}
     root, admission, engine = spans["guardserve.request"], spans["admission"], spans["engine.stream"]
     for name in guards:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from guardrails.policy import DEFAULT_POLICY_FILE, load_policies
 from guardrails.runtime import Guardrails
 from guardrails.types import Finding
 from training.guards.evaluate.distortion import HarmlessPrompt, evaluate_distortion
@@ -19,6 +20,9 @@ from training.guards.evaluate.report import Floor, check_floors, load_floors, lo
 from training.guards.evaluate.sets import sample
 
 FIXTURES = Path(__file__).with_name("fixtures")
+_default = load_policies(DEFAULT_POLICY_FILE).policies["default"].input.toxicity
+assert _default is not None
+POLICY_TOXICITY = _default.threshold  # the default policy's, which the evaluation measures
 
 
 # --- metrics --------------------------------------------------------------------------------------------------
@@ -244,7 +248,7 @@ def test_end_to_end_on_fixture_sets(tmp_path: Path, capsys: pytest.CaptureFixtur
         "classifiers.toxicity.roc_auc: {min: 0.5}\n"
         "pii.input.recall: {min: 0.5}\n"
         "pii.output.fully_masked: {min: 0.5}\n"
-        "fairness.ours.fped: {max: 1.0, of: fairness.baseline.fped}\n"
+        "fairness.ours.fped: {max: 4.0, of: fairness.baseline.fped}\n"  # a relative floor (the floor works, not the model)
     )
     out = tmp_path / "out"
     args = ["guards", "eval", "--sets", str(FIXTURES), "--split", "dev", "--out", str(out), "--skip-distortion"]
@@ -256,12 +260,12 @@ def test_end_to_end_on_fixture_sets(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert (out / "pii_entity_recall.png").stat().st_size > 0
     assert report["floors"]["violations"] == []
     toxicity = report["classifiers"]["toxicity"]
-    assert toxicity["n"] == 8 and toxicity["positives"] == 4 and toxicity["threshold"] == 0.97
+    assert toxicity["n"] == 8 and toxicity["positives"] == 4 and toxicity["threshold"] == POLICY_TOXICITY
     assert set(toxicity["per_lang"]) == {"de", "en"}
     harmful = report["classifiers"]["harmful_request"]
     assert harmful["available"] or "no 'harmful_request' category" in harmful["reason"]
     assert report["fairness"]["baseline"]["scorer"] == "alt-profanity-check"
-    assert report["fairness"]["baseline_at_policy_threshold"]["threshold"] == 0.97
+    assert report["fairness"]["baseline_at_policy_threshold"]["threshold"] == POLICY_TOXICITY
     assert set(report["fairness"]["ours"]["per_identity"]) == {"gay", "muslim", "black", "christian"}
     assert report["pii"]["input"]["action"] == "pseudonymize" and report["pii"]["output"]["action"] == "mask"
     assert report["distortion"]["available"] is False
