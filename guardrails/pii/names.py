@@ -28,13 +28,15 @@ def _set(words: str) -> frozenset[str]:
     return frozenset(words.split())
 
 
-# Label and greeting words: never part of a name, wherever they stand next to one.
+# Label, greeting and function words: never part of a name, wherever they stand next to one.
 LABEL_WORDS = _set(
     """account address applicant attn batch billing build card cart client contact customer dear deposit destination
     employee email firmware form hello hey hi holder home invoice item kernel lot manager mobile model name note order
     passenger patient phone reason record reminder salary serial sku subject tenant thanks ticket unit user version
     from to cc regards monday tuesday wednesday thursday friday saturday sunday cheers welcome meeting notes sales legal
-    mastercard visa amex maestro paypal iban swift bitcoin ethereum"""
+    mastercard visa amex maestro paypal iban swift bitcoin ethereum
+    the this that these those when if and but so then also please yes ok today yesterday tomorrow tonight our my your
+    his her their we you he she they it i"""
 )
 # Common English words that start sentences (imperatives, nouns, adjectives) and double as given names or that the
 # NER model mistakes for names there. Only a one-word span at a sentence start, followed by a lower-case word, goes.
