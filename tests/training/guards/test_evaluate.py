@@ -248,7 +248,8 @@ def test_end_to_end_on_fixture_sets(tmp_path: Path, capsys: pytest.CaptureFixtur
         "classifiers.toxicity.roc_auc: {min: 0.5}\n"
         "pii.input.recall: {min: 0.5}\n"
         "pii.output.fully_masked: {min: 0.5}\n"
-        "fairness.ours.fped: {max: 4.0, of: fairness.baseline.fped}\n"  # a relative floor (the floor works, not the model)
+        # a relative floor (the floor works, not the model)
+        "fairness.ours.fped: {max: 4.0, of: fairness.baseline.fped}\n"
     )
     out = tmp_path / "out"
     args = ["guards", "eval", "--sets", str(FIXTURES), "--split", "dev", "--out", str(out), "--skip-distortion"]
