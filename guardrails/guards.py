@@ -25,7 +25,8 @@ from typing import Protocol, runtime_checkable
 
 from guardrails.batching import MicroBatcher, PreparedBatcher
 from guardrails.injection import InjectionDetector
-from guardrails.pii.engine import PIIEngine, resolve_overlaps
+from guardrails.pii.engine import PIIEngine
+from guardrails.pii.overlaps import resolve_overlaps
 from guardrails.pii.pseudonyms import Pseudonymizer
 from guardrails.tails import number_start, word_start
 from guardrails.types import Action, Finding

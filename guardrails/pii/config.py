@@ -6,6 +6,7 @@ import re
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from guardrails.pii.phones import NEGATIVE_CONTEXT
 from guardrails.validation import Regex
 
 DEFAULT_ENTITIES = (
@@ -18,6 +19,7 @@ DEFAULT_ENTITIES = (
     "CRYPTO",
     "PERSON",
     "LOCATION",
+    "STREET_ADDRESS",
 )
 
 # Cloud and tech acronyms that pattern and NER recognizers like to mistake for names or licence numbers.
@@ -53,6 +55,8 @@ class PIIConfig(BaseModel):
     deny_list: dict[str, tuple[str, ...]] = Field(default_factory=dict)  # entity -> values always reported
     custom: tuple[CustomRecognizer, ...] = ()
     ner: bool = True  # use the spaCy NER model for PERSON/LOCATION when it is installed
+    # words before a bare phone-like number that make it an identifier (SKU, order...), see guardrails.pii.phones
+    phone_negative_context: tuple[str, ...] = NEGATIVE_CONTEXT
 
     @field_validator("entities")
     @classmethod

@@ -7,7 +7,6 @@ Detection and transformation stay apart, as in Presidio: :meth:`PIIEngine.analyz
 
 from __future__ import annotations
 
-import bisect
 import contextlib
 import logging
 import threading
@@ -15,11 +14,18 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from guardrails.pii.config import PIIConfig
+from guardrails.pii.names import shape_names
 from guardrails.pii.nlp import NlpEngineInfo, build_nlp_engine, presidio_offline
+from guardrails.pii.overlaps import resolve_overlaps
+from guardrails.pii.phones import drop_non_phones
 from guardrails.pii.prefilter import skip_impossible_phones
+from guardrails.pii.recognizers import add_guardserve_recognizers
 from guardrails.types import Action, Finding
 
 log = logging.getLogger(__name__)
+
+# Recognizers whose PERSON/LOCATION spans get the name-shape rules (a deny list's values are reported as declared).
+SHAPED_RECOGNIZERS = frozenset({"SpacyRecognizer", "CuedNameRecognizer", "CuedLocationRecognizer"})
 
 _shared_nlp: dict[bool, NlpEngineInfo] = {}
 _shared_lock = threading.Lock()
@@ -55,6 +61,7 @@ class PIIEngine:
             registry.load_predefined_recognizers(languages=["en"], nlp_engine=self.nlp.engine)
         finally:
             presidio_log.setLevel(logging.WARNING)
+        add_guardserve_recognizers(registry)
         skip_impossible_phones(registry)  # exact: a text with too few digits holds no phone number
         for custom in self.config.custom:
             patterns = [Pattern(p.name, p.regex, p.score) for p in custom.patterns]
@@ -74,7 +81,9 @@ class PIIEngine:
         return self.nlp.ner
 
     def analyze(self, text: str) -> list[Finding]:
-        """Non-overlapping findings, in text order. Overlaps keep the higher score, then the longer span."""
+        """Non-overlapping findings, in text order. Phone-like identifiers and unix times are dropped
+        (:mod:`~guardrails.pii.phones`), model and cue names reshaped (:mod:`~guardrails.pii.names`), and overlapping
+        findings merged into their union (:func:`~guardrails.pii.overlaps.resolve_overlaps`)."""
         if not text.strip():
             return []
         results = self._analyzer.analyze(
@@ -84,7 +93,14 @@ class PIIEngine:
             score_threshold=self.config.threshold,
             allow_list=list(self.config.allow_list),
         )
-        found = [Finding(r.entity_type, r.start, r.end, float(r.score)) for r in results]
+        shaped: list[Finding] = []
+        kept: list[Finding] = []
+        for r in results:
+            finding = Finding(r.entity_type, r.start, r.end, float(r.score))
+            recognizer = (r.recognition_metadata or {}).get("recognizer_name")
+            (shaped if recognizer in SHAPED_RECOGNIZERS else kept).append(finding)
+        found = shape_names(text, shaped) + kept
+        found = drop_non_phones(text, found, self.config.phone_negative_context)
         return resolve_overlaps(found)
 
     @contextlib.contextmanager
@@ -137,19 +153,3 @@ def _operator(config: Any, action: Action, entity: str, pseudonym: Callable[[str
             raise ValueError("PSEUDONYMIZE needs a pseudonym function")
         return config("custom", {"lambda": lambda value: pseudonym(entity, value)})
     raise ValueError(f"{action} does not transform text")
-
-
-def resolve_overlaps(findings: Iterable[Finding]) -> list[Finding]:
-    """Non-overlapping findings, in text order: where findings overlap, the higher score wins, then the longer span,
-    then the earlier one. O(n log n): the spans chosen so far stay sorted, and since they never overlap their ends
-    are sorted too, so a candidate is checked against one neighbour (the last chosen span starting before it ends).
-    """
-    spans: list[tuple[int, int]] = []  # (start, end) of the chosen findings, sorted
-    chosen: list[Finding] = []
-    for f in sorted(findings, key=lambda f: (-f.score, -(f.end - f.start), f.start)):
-        before = bisect.bisect_left(spans, (f.end,))  # chosen spans starting before f ends
-        if before and spans[before - 1][1] > f.start:
-            continue
-        bisect.insort(spans, (f.start, f.end))
-        chosen.append(f)
-    return sorted(chosen, key=lambda f: f.start)

@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 import guardrails.guards
 from guardrails.guards import PIECE_OVERLAP, PIIGuard, merge_pieces, pieces
 from guardrails.pii.config import CustomRecognizer, PatternSpec, PIIConfig
-from guardrails.pii.engine import PIIEngine, resolve_overlaps
+from guardrails.pii.engine import PIIEngine
+from guardrails.pii.overlaps import resolve_overlaps
 from guardrails.types import Action, Finding
 
 SALT = "s" * 16
@@ -21,12 +22,27 @@ FILLER = "The weather is fine today and nothing happens. "
 
 
 def quadratic_resolve_overlaps(findings: list[Finding]) -> list[Finding]:
-    """The former resolver (O(n^2)), kept as the reference the new one must agree with."""
-    chosen: list[Finding] = []
-    for f in sorted(findings, key=lambda f: (-f.score, -(f.end - f.start), f.start)):
-        if all(f.end <= c.start or f.start >= c.end for c in chosen):
-            chosen.append(f)
-    return sorted(chosen, key=lambda f: f.start)
+    """The reference (O(n^2)): join any two overlapping groups until none overlap; each group is named after its
+    strongest member (score, then length, then the earlier start)."""
+    groups: list[list[Finding]] = [[f] for f in findings if f.end > f.start]
+    joined = True
+    while joined:
+        joined = False
+        for i in range(len(groups)):
+            for j in range(i + 1, len(groups)):
+                a_start, a_end = min(f.start for f in groups[i]), max(f.end for f in groups[i])
+                b_start, b_end = min(f.start for f in groups[j]), max(f.end for f in groups[j])
+                if a_start < b_end and b_start < a_end:
+                    groups[i] += groups.pop(j)
+                    joined = True
+                    break
+            if joined:
+                break
+    out = []
+    for group in groups:
+        best = max(group, key=lambda f: (f.score, f.end - f.start, -f.start, f.entity_type))
+        out.append(Finding(best.entity_type, min(f.start for f in group), max(f.end for f in group), best.score))
+    return sorted(out, key=lambda f: (f.start, f.end))
 
 
 @st.composite

@@ -248,7 +248,8 @@ def test_end_to_end_on_fixture_sets(tmp_path: Path, capsys: pytest.CaptureFixtur
         "classifiers.toxicity.roc_auc: {min: 0.5}\n"
         "pii.input.recall: {min: 0.5}\n"
         "pii.output.fully_masked: {min: 0.5}\n"
-        "fairness.ours.fped: {max: 4.0, of: fairness.baseline.fped}\n"  # a relative floor (the floor works, not the model)
+        # a relative floor (the floor works, not the model)
+        "fairness.ours.fped: {max: 4.0, of: fairness.baseline.fped}\n"
     )
     out = tmp_path / "out"
     args = ["guards", "eval", "--sets", str(FIXTURES), "--split", "dev", "--out", str(out), "--skip-distortion"]
@@ -284,3 +285,16 @@ def test_end_to_end_on_fixture_sets(tmp_path: Path, capsys: pytest.CaptureFixtur
     distortion = report["distortion"]
     assert distortion["available"] and distortion["model"] == "guardserve-tiny" and distortion["n"] == 3
     assert "## Answer distortion" in (out / "report.md").read_text()
+
+
+@pytest.mark.slow
+def test_only_pii_evaluates_the_pii_guards_alone(tmp_path: Path) -> None:
+    from app.cli import main
+
+    out = tmp_path / "out"
+    args = ["guards", "eval", "--sets", str(FIXTURES), "--split", "dev", "--out", str(out), "--only", "pii"]
+    assert main(args) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["classifiers"] == {} and report["fairness"]["available"] is False
+    assert report["distortion"] == {"available": False, "reason": "skipped (--only pii)"}
+    assert report["pii"]["output"]["available"] is True

@@ -1,7 +1,7 @@
 """``guardserve guards eval``: every guard of the gateway on the evaluation sets -> report.md, report.json, PNGs.
 
     guardserve guards eval [--sets evaluation/guards] [--split test|dev] [--out runs/guards-eval] [--limit N]
-                           [--floors FILE] [--skip-distortion] [--policies FILE] [--model NAME]
+                           [--floors FILE] [--skip-distortion] [--policies FILE] [--model NAME] [--only pii]
 
 Dispatched lazily from :mod:`app.cli` (the gateway never imports ``training`` at import time). Exit status: 0, or
 1 when a floor of ``--floors`` is missed (the violations are listed), 2 on bad input.
@@ -36,6 +36,7 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("--policies", type=Path, help="guardrails policy file (default: the gateway's)")
     e.add_argument("--model", help="registry model that answers for the distortion figure (default: the first)")
     e.add_argument("--max-tokens", type=int, default=64, help="answer length for the distortion figure")
+    e.add_argument("--only", choices=["pii"], help="evaluate only this part (quick runs while tuning a guard)")
     e.add_argument("--baseline-threshold", type=float, default=0.5, help="raw alt-profanity-check's threshold")
     return guards
 
@@ -119,7 +120,8 @@ async def _evaluate(
         "classifiers": {},
     }
     curves: dict[str, tuple[list[float], list[float]]] = {}
-    for category in CATEGORIES:
+    only = getattr(args, "only", None)
+    for category in CATEGORIES if only is None else ():
         data = rows(category, args.split)
         log.info("classifier guard %s", category)
         labelled = None if data is None else [Labelled.from_row(r) for r in data]
@@ -128,7 +130,7 @@ async def _evaluate(
         if result.curve is not None and result.curve[0]:
             curves[category] = result.curve
 
-    identity = rows("identity", args.split)
+    identity = rows("identity", args.split) if only is None else None
     log.info("fairness")
     if identity:
         texts = [IdentityText.from_row(r) for r in identity]
@@ -143,7 +145,11 @@ async def _evaluate(
     else:
         report["pii"] = {"available": False, "reason": "no PII set"}
 
-    report["distortion"] = await _distortion(args, guardrails, rows)
+    report["distortion"] = (
+        await _distortion(args, guardrails, rows)
+        if only is None
+        else {"available": False, "reason": f"skipped (--only {only})"}
+    )
     return report, curves
 
 
