@@ -6,7 +6,8 @@ guardserve train eval CKPT [--recipe R] [--data D]   # evaluate any checkpoint d
 guardserve train export RUN --out DIR [--dtype bfloat16] [--force]
 guardserve train search RECIPE --out DIR --trials N  # Optuna TPE over short trials -> best recipe
 guardserve train canary RECIPE --out DIR             # the canary experiment: with vs without PII scrubbing
-guardserve train guards --out DIR [--encoder static|onnx] [--seed N]  # the semantic guard heads (training/guards)
+guardserve train guards --out DIR [--features F] [--ngrams A L H] [--class-weight balanced] [--c-grid C..]
+                             [--no-identity-balance] [--seed N]  # the semantic guard heads (training/guards)
 guardserve train guards-encoder static|onnx --out DIR  # distil / export the guards' sentence encoder
 """
 
@@ -70,6 +71,10 @@ def parser() -> argparse.ArgumentParser:
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--features", choices=["auto", "encoder", "encoder+chars"], default="auto")
     g.add_argument("--task", action="append", help="train only this task (repeatable; default: all)")
+    g.add_argument("--no-identity-balance", action="store_true", help="naive data: no identity-swapped neutral text")
+    g.add_argument("--c-grid", type=float, nargs="+", help="regularisation strengths dev chooses from")
+    g.add_argument("--class-weight", choices=["balanced"], help="class weights of the logistic regression")
+    g.add_argument("--ngrams", nargs=3, metavar=("ANALYZER", "LOW", "HIGH"), help="hashed n-grams (char_wb 2 4)")
 
     ge = tsub.add_parser("guards-encoder", help="distil (static) or export (onnx) the guards' sentence encoder")
     ge.add_argument("kind", choices=["static", "onnx"])
@@ -166,16 +171,22 @@ def _dispatch(args: argparse.Namespace) -> int:
         print(json.dumps(best, indent=2))
         return 0
     if command == "guards":
+        from training.guards.train import C_GRID, HeadOptions
         from training.guards.train import train as train_guards
 
+        ngrams = (args.ngrams[0], int(args.ngrams[1]), int(args.ngrams[2])) if args.ngrams else ("char_wb", 2, 4)
+        options = HeadOptions(tuple(args.c_grid or C_GRID), args.class_weight, ngrams)
         manifest = train_guards(args.out, encoder_kind=args.encoder, encoder_dir=args.encoder_dir, dev_dir=args.dev,
-                                seed=args.seed, features=args.features, tasks=args.task)  # fmt: skip
+                                seed=args.seed, features=args.features, tasks=args.task,
+                                identity_balance=not args.no_identity_balance, options=options)  # fmt: skip
         print(f"wrote {args.out} (encoder {manifest['encoder']['name']}, features "
               f"{manifest['training']['features_chosen']})")  # fmt: skip
         for task, m in manifest["dev_metrics"].items():
             print(f"  {task}: threshold {m['threshold']:.4g} dev AP {m['average_precision']} "
                   f"precision {m['precision']} recall {m['recall']} FPR {m['fpr']} "
                   f"look-alike FPR {m['lookalike_fpr']}")  # fmt: skip
+        if manifest["probe"]["overconfident"]:
+            print(f"  WARNING overconfident heads (flag held-out harmless probes): {manifest['probe']['flagged']}")
         return 0
     if command == "guards-encoder":
         from training.guards.encoder_export import main as export_main

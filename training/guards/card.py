@@ -37,7 +37,8 @@ def write_card(out: Path, manifest: dict[str, Any]) -> None:
         "",
         "## Data",
         "",
-        f"Training data: `{data['source']}`, seed {data['seed']}, identity balance on. Never the evaluation sets.",
+        f"Training data: `{data['source']}`, seed {data['seed']}, identity balance "
+        f"{'on' if data['identity_balance'] else 'OFF'}. Never the evaluation sets.",
         "",
         "| task | train (pos) | dev (pos) | dev source |",
         "|---|---|---|---|",
@@ -57,6 +58,20 @@ def write_card(out: Path, manifest: dict[str, Any]) -> None:
     for task, rule in manifest["rules"].items():
         met = manifest["dev_metrics"][task].get("targets_met")
         lines.append(f"- `{task}`: {rule}: " + ("met on dev" if met else "**NOT met on dev**"))
+    probe = manifest.get("probe") or {}
+    if probe.get("n"):
+        lines += [
+            "",
+            f"Overconfidence check: {probe['n']} held-out harmless everyday texts (`training.guards.data.PROBE`); "
+            + "highest scores "
+            + ", ".join(f"{t} {v}" for t, v in probe["max_score"].items())
+            + ". "
+            + (
+                f"**Flagged by {', '.join(probe['overconfident'])}**: {probe['flagged']}."
+                if probe["overconfident"]
+                else "None flagged at the thresholds."
+            ),
+        ]
     if fallback:
         lines += [
             "",
@@ -78,3 +93,17 @@ def write_card(out: Path, manifest: dict[str, Any]) -> None:
     ]
     (out / "card.md").write_text("\n".join(lines))
     (out / "card.md").chmod(0o644)
+
+
+def append_section(out: Path, markdown: str) -> None:
+    """Add a section (e.g. the candidates compared on dev) to an artifact's card and re-record its sha256."""
+    import json
+
+    from models.checkpoint import sha256_file
+
+    card = out / "card.md"
+    card.write_text(card.read_text().rstrip("\n") + "\n\n" + markdown.strip("\n") + "\n")
+    manifest_file = out / "manifest.json"
+    manifest = json.loads(manifest_file.read_text())
+    manifest["files"]["card.md"] = sha256_file(card)
+    manifest_file.write_text(json.dumps(manifest, indent=2) + "\n")

@@ -78,17 +78,8 @@ class Labeled:
 
 
 def _data_module() -> tuple[Any, str]:
-    """The training-data generator; the temporary seed set while ``training.guards.data`` does not exist yet."""
-    try:
-        data = importlib.import_module("training.guards.data")
-        return data, "training.guards.data"
-    except ModuleNotFoundError as exc:
-        if exc.name != "training.guards.data":
-            raise
-        from training.guards import tmp_seed_data
-
-        log.warning("training.guards.data is not there: using the TEMPORARY seed data (training/guards/tmp_seed_data)")
-        return tmp_seed_data, "training.guards.tmp_seed_data"
+    """The training-data generator (a module with ``TASKS`` and ``build(task, seed, identity_balance=...)``)."""
+    return importlib.import_module("training.guards.data"), "training.guards.data"
 
 
 def source_digest(module: Any) -> str | None:
@@ -103,8 +94,9 @@ def source_digest(module: Any) -> str | None:
     return directory_digest({str(f.relative_to(file.parent)): sha256_file(f) for f in files})
 
 
-def training_examples(task: str, seed: int, module: Any) -> list[Labeled]:
-    return [Labeled(e.text, int(e.label), e.kind, e.lang) for e in module.build(task, seed=seed, identity_balance=True)]
+def training_examples(task: str, seed: int, module: Any, identity_balance: bool = True) -> list[Labeled]:
+    built = module.build(task, seed=seed, identity_balance=identity_balance)
+    return [Labeled(e.text, int(e.label), e.kind, e.lang) for e in built]
 
 
 def read_dev(dev_dir: Path, task: str) -> list[Labeled] | None:
@@ -222,9 +214,9 @@ def targets_met(rule: Rule, m: dict[str, Any]) -> bool:
 class Features:
     """Encoder vectors, plus hashed character n-grams when ``chars`` is set; cached per text list."""
 
-    def __init__(self, encoder: SentenceEncoder) -> None:
+    def __init__(self, encoder: SentenceEncoder, chars: dict[str, Any] | None = None) -> None:
         self.encoder = encoder
-        self.hasher = CharNgramHasher(CHARS)
+        self.hasher = CharNgramHasher(chars or CHARS)
         self._dense: dict[int, Any] = {}
         self.encode_seconds = 0.0
 
@@ -243,15 +235,28 @@ class Features:
         return sp.hstack([sp.csr_matrix(dense), self.hasher.transform(texts)], format="csr")
 
 
-def fit_head(x: Any, y: Any, c: float, seed: int) -> Any:
+@dataclass(frozen=True)
+class HeadOptions:
+    """How the heads are fit: the regularisation grid dev chooses from, and class weights."""
+
+    c_grid: tuple[float, ...] = C_GRID
+    class_weight: str | None = None  # None or "balanced"
+    ngrams: tuple[str, int, int] = ("char_wb", 2, 4)  # the hashed n-grams: analyzer, shortest, longest
+
+    def chars(self) -> dict[str, Any]:
+        analyzer, low, high = self.ngrams
+        return {**CHARS, "analyzer": analyzer, "ngram_range": [low, high]}
+
+
+def fit_head(x: Any, y: Any, c: float, seed: int, class_weight: str | None = None) -> Any:
     from sklearn.linear_model import LogisticRegression
 
-    model = LogisticRegression(C=c, max_iter=3000, random_state=seed)
+    model = LogisticRegression(C=c, max_iter=3000, random_state=seed, class_weight=class_weight)
     model.fit(x, y)
     return model
 
 
-def platt(x: Any, y: Any, c: float, seed: int) -> tuple[float, float]:
+def platt(x: Any, y: Any, c: float, seed: int, class_weight: str | None = None) -> tuple[float, float]:
     """Sigmoid calibration ``p = sigmoid(a * z + b)`` fit on 5-fold out-of-fold decision values ``z``."""
     import numpy as np
     from sklearn.linear_model import LogisticRegression
@@ -260,7 +265,8 @@ def platt(x: Any, y: Any, c: float, seed: int) -> tuple[float, float]:
     z = np.zeros(len(y))
     folds = StratifiedKFold(n_splits=5, shuffle=True, random_state=seed)
     for train_index, test_index in folds.split(np.zeros(len(y)), y):
-        z[test_index] = fit_head(x[train_index], y[train_index], c, seed).decision_function(x[test_index])
+        fold = fit_head(x[train_index], y[train_index], c, seed, class_weight)
+        z[test_index] = fold.decision_function(x[test_index])
     calibrator = LogisticRegression(C=1e6, max_iter=1000).fit(z[:, None], y)
     return float(calibrator.coef_[0, 0]), float(calibrator.intercept_[0])
 
@@ -275,7 +281,13 @@ class TaskFit:
 
 
 def fit_task(
-    task: str, features: Features, train: list[Labeled], dev: list[Labeled], chars: bool, seed: int
+    task: str,
+    features: Features,
+    train: list[Labeled],
+    dev: list[Labeled],
+    chars: bool,
+    seed: int,
+    options: HeadOptions = HeadOptions(),
 ) -> TaskFit:
     import numpy as np
     from sklearn.metrics import average_precision_score
@@ -285,18 +297,38 @@ def fit_task(
     x_dev = features.build([e.text for e in dev], chars)
     y_dev = np.asarray([e.label for e in dev])
     best: tuple[float, float, Any] | None = None
-    for c in C_GRID:
-        model = fit_head(x, y, c, seed)
+    for c in options.c_grid:
+        model = fit_head(x, y, c, seed, options.class_weight)
         ap = float(average_precision_score(y_dev, model.decision_function(x_dev)))
         log.info("%s chars=%s C=%s dev AP %.4f", task, chars, c, ap)
         if best is None or ap > best[0] + 1e-9:
             best = (ap, c, model)
     assert best is not None
     ap, c, model = best
-    a, b = platt(x, y, c, seed)
+    a, b = platt(x, y, c, seed, options.class_weight)
     weight = model.coef_[0] * a
     bias = float(model.intercept_[0] * a + b)
     return TaskFit(task, weight, bias, c, ap)
+
+
+def probe(classifier: Any, thresholds: dict[str, float], texts: Sequence[str]) -> dict[str, Any]:
+    """The overconfidence check: held-out everyday harmless texts (the generator's ``PROBE``, never trained on)
+    that a head flags at its threshold. A head that fires on "three four" or "good day!" extrapolates on text unlike
+    its training data; the manifest and the card record it and the log warns."""
+    if not texts:
+        return {"n": 0, "flagged": {}, "overconfident": []}
+    scores = classifier.scores(list(texts))
+    flagged = {t: [x for x, s in zip(texts, scores[t], strict=True) if s >= thresholds[t]] for t in thresholds}
+    for task, hits in flagged.items():
+        if hits:
+            log.warning("%s head flags %d of %d harmless probe texts, e.g. %r: overconfident", task, len(hits),
+                        len(texts), hits[0])  # fmt: skip
+    return {
+        "n": len(texts),
+        "flagged": flagged,
+        "max_score": {t: round(max(scores[t]), 4) for t in thresholds},
+        "overconfident": [t for t, hits in flagged.items() if hits],
+    }
 
 
 # --- the command ------------------------------------------------------------------------------------------------
@@ -325,6 +357,8 @@ def train(
     seed: int = 0,
     features: str = "auto",
     tasks: Sequence[str] | None = None,
+    identity_balance: bool = True,
+    options: HeadOptions = HeadOptions(),
 ) -> dict[str, Any]:
     """Train the heads, choose on dev, write the artifact to ``out``; returns its manifest."""
     import numpy as np
@@ -337,11 +371,11 @@ def train(
     directory = resolve_encoder(encoder_kind, encoder_dir)
     encoder_manifest = read_encoder_manifest(directory)
     encoder = load_encoder(directory)
-    feats = Features(encoder)
+    feats = Features(encoder, options.chars())
 
     splits: dict[str, tuple[list[Labeled], list[Labeled], str]] = {}
     for task in task_list:
-        examples = training_examples(task, seed, module)
+        examples = training_examples(task, seed, module, identity_balance)
         dev = read_dev(dev_dir, task)
         if dev is None:
             log.warning("%s: no %s/%s.dev.jsonl, using %d%% of the training data as dev", task, dev_dir, task,
@@ -355,7 +389,7 @@ def train(
     variants = [False, True] if features == "auto" else [features == "encoder+chars"]
     fits: dict[bool, dict[str, TaskFit]] = {}
     for chars in variants:
-        fits[chars] = {t: fit_task(t, feats, tr, dv, chars, seed) for t, (tr, dv, _) in splits.items()}
+        fits[chars] = {t: fit_task(t, feats, tr, dv, chars, seed, options) for t, (tr, dv, _) in splits.items()}
     mean_ap = {chars: float(np.mean([f.dev_ap for f in fits[chars].values()])) for chars in fits}
     use_chars = variants == [True] or (len(variants) == 2 and mean_ap[True] >= mean_ap[False] + CHARS_MIN_GAIN)
     chosen = fits[use_chars]
@@ -384,7 +418,7 @@ def train(
             "path": os.path.relpath(directory.resolve(), out.resolve()),
             "source": encoder_manifest["source"],
         },
-        "features": {"encoder": True, "chars": CHARS if use_chars else None},
+        "features": {"encoder": True, "chars": options.chars() if use_chars else None},
         "windows": {"chars": WINDOW_CHARS, "overlap": WINDOW_OVERLAP},
         "thresholds": {t: 0.5 for t in task_list},
         "files": {HEADS: sha256_file(out / HEADS)},
@@ -407,14 +441,15 @@ def train(
                 "source": data_source,
                 "source_sha256": source_digest(module),
                 "seed": seed,
-                "identity_balance": True,
+                "identity_balance": identity_balance,
                 "train": {t: counts(tr) for t, (tr, _, _) in splits.items()},
                 "dev": {t: {"source": src, **counts(dv)} for t, (_, dv, src) in splits.items()},
             },
             "training": {
                 "seed": seed,
                 "head": "sklearn LogisticRegression (lbfgs, L2) + Platt calibration on 5-fold out-of-fold decisions",
-                "c_grid": list(C_GRID),
+                "c_grid": list(options.c_grid),
+                "class_weight": options.class_weight,
                 "c_chosen": {t: chosen[t].c for t in task_list},
                 "features_compared": {"encoder" if not k else "encoder+chars": round(v, 4) for k, v in mean_ap.items()},
                 "features_chosen": "encoder+chars" if use_chars else "encoder",
@@ -422,6 +457,7 @@ def train(
             },
             "rules": {t: RULES[t].describe() for t in task_list},
             "dev_metrics": dev_metrics,
+            "probe": probe(classifier, manifest["thresholds"], getattr(module, "PROBE", ())),
         }
     )
     from training.guards.card import write_card

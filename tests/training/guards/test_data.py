@@ -40,7 +40,7 @@ def test_examples_are_well_formed_and_deduplicated(task: str) -> None:
 @pytest.mark.parametrize("task", TASKS)
 def test_a_few_thousand_examples_with_labels_at_most_one_to_two(task: str, identity_balance: bool) -> None:
     labels = Counter(ex.label for ex in _built(task, 0, identity_balance))
-    assert 3000 <= labels.total() <= 9000
+    assert 3000 <= labels.total() <= 10000  # about 1,200 of them everyday text (everyday.py)
     assert 0.5 <= labels[1] / labels[0] <= 2.0
 
 

@@ -90,8 +90,21 @@ def test_a_small_training_run_writes_an_artifact_the_gateway_loads(tiny_data: No
     assert attack >= threshold > benign
 
 
+def test_the_overconfidence_probe_names_the_heads_that_flag_harmless_text() -> None:
+    def scores(texts: list[str]) -> dict[str, list[float]]:
+        return {"toxicity": [0.99 if t == "one two" else 0.1 for t in texts], "harmful_request": [0.2] * len(texts)}
+
+    found = trainer.probe(SimpleNamespace(scores=scores), {"toxicity": 0.9, "harmful_request": 0.5}, ["one two", "hey"])
+    assert found["overconfident"] == ["toxicity"]
+    assert found["flagged"] == {"toxicity": ["one two"], "harmful_request": []}
+    assert found["max_score"] == {"toxicity": 0.99, "harmful_request": 0.2}
+
+
 def test_without_a_dev_file_a_share_of_the_training_data_stands_in(tiny_data: None, tmp_path: Path) -> None:
-    manifest = trainer.train(tmp_path / "g", encoder_dir=STATIC, dev_dir=tmp_path / "none", features="encoder")
+    manifest = trainer.train(tmp_path / "g", encoder_dir=STATIC, dev_dir=tmp_path / "none", features="encoder",
+                             identity_balance=False)  # fmt: skip
+    assert manifest["data"]["identity_balance"] is False
+    assert "identity balance OFF" in (tmp_path / "g" / "card.md").read_text()
     assert manifest["data"]["dev"]["prompt_injection"]["source"].startswith("fallback")
     assert manifest["data"]["train"]["prompt_injection"]["n"] + manifest["data"]["dev"]["prompt_injection"]["n"] == 120
     assert "Warning" in (tmp_path / "g" / "card.md").read_text()

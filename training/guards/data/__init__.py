@@ -11,12 +11,14 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 
-from training.guards.data import harmful, identities, injection, multilingual, toxicity
+from training.guards.data import everyday, harmful, identities, injection, multilingual, toxicity
 from training.guards.data.augment import augment
 from training.guards.data.example import Example, norm
 from training.guards.data.identities import identity_counts
 
-__all__ = ["KINDS", "TASKS", "Example", "build", "identity_counts"]
+PROBE = everyday.PROBE
+
+__all__ = ["KINDS", "PROBE", "TASKS", "Example", "build", "identity_counts"]
 
 TASKS = ("toxicity", "harmful_request", "prompt_injection")
 
@@ -39,6 +41,7 @@ KINDS: dict[str, tuple[str, ...]] = {
         "benign_cooking",
         "benign_medical",
         "benign_support",
+        "benign_everyday",
     ),
     "harmful_request": (
         "violence",
@@ -64,6 +67,7 @@ KINDS: dict[str, tuple[str, ...]] = {
         "benign_history",
         "benign_info",
         "other_injection",
+        "benign_everyday",
     ),
     "prompt_injection": (
         "override",
@@ -83,6 +87,7 @@ KINDS: dict[str, tuple[str, ...]] = {
         "benign_tech",
         "benign_phone",
         "benign_security",
+        "benign_everyday",
     ),
 }
 
@@ -90,6 +95,7 @@ AUGMENT_RATE = 0.3  # share of examples that get one noisy variant
 MAX_RATIO = 1.5  # majority class at most this many times the minority (before the identity top-up)
 _OTHER_TASK_IDENTITY_SAMPLE = 250  # neutral identity mentions added to the tasks other than toxicity
 _OTHER_TASK_SAMPLE = 200  # positives of another task added as negatives (see _other_task)
+_KEPT_KINDS = ("benign_identity", everyday.KIND)  # never downsampled: the fairness balance and ordinary text need them
 
 
 def _raw(task: str, rng: random.Random, identity_balance: bool) -> list[Example]:
@@ -102,6 +108,7 @@ def _raw(task: str, rng: random.Random, identity_balance: bool) -> list[Example]
         raise ValueError(f"unknown task {task!r}; expected one of {TASKS}")
     out = generators[task](rng)
     out += _other_task(task, rng)
+    out += everyday.generate(rng, with_identities=identity_balance)
     neutral = identities.neutral(identity_balance=identity_balance)
     if task == "toxicity":
         out += identities.hateful(rng) + neutral
@@ -143,16 +150,16 @@ def _dedupe(examples: list[Example]) -> list[Example]:
 
 
 def _cap_ratio(examples: list[Example], rng: random.Random) -> list[Example]:
-    """Downsample the majority class to MAX_RATIO times the minority; neutral identity mentions are kept (the
-    fairness balance needs them)."""
+    """Downsample the majority class to MAX_RATIO times the minority; neutral identity mentions and everyday text
+    are kept (:data:`_KEPT_KINDS`)."""
     pos = [ex for ex in examples if ex.label == 1]
     neg = [ex for ex in examples if ex.label == 0]
     major, minor = (pos, neg) if len(pos) > len(neg) else (neg, pos)
     limit = int(len(minor) * MAX_RATIO)
     if len(major) <= limit:
         return examples
-    keep = [ex for ex in major if ex.kind == "benign_identity"]
-    rest = [ex for ex in major if ex.kind != "benign_identity"]
+    keep = [ex for ex in major if ex.kind in _KEPT_KINDS]
+    rest = [ex for ex in major if ex.kind not in _KEPT_KINDS]
     major = keep + rng.sample(rest, max(0, limit - len(keep)))
     return minor + major
 
