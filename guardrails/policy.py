@@ -171,6 +171,8 @@ def _stage_stricter(mine: StageSpec, theirs: StageSpec) -> bool:
         me = getattr(mine, name)
         if me is None or me.action.strength < them.action.strength or me.threshold > them.threshold:
             return False
+        if getattr(them, "builtin_rules", False) and not getattr(me, "builtin_rules", False):
+            return False  # dropping the injection rules is not stricter
     return True
 
 

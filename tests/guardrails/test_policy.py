@@ -29,6 +29,15 @@ def test_strictness_order() -> None:
     assert p["default"].at_least_as_strict_as(p["default"])
 
 
+def test_dropping_the_injection_rules_is_not_stricter(tmp_path: Path) -> None:
+    guard = "prompt_injection: {action: block, threshold: 0.5%s}"
+    text = "default: rules\npolicies:\n  rules:\n    input:\n      %s\n  bare:\n    input:\n      %s\n"
+    path = tmp_path / "p.yaml"
+    path.write_text(text % (guard % "", guard % ", builtin_rules: false"))
+    p = load_policies(path).policies
+    assert p["rules"].at_least_as_strict_as(p["bare"]) and not p["bare"].at_least_as_strict_as(p["rules"])
+
+
 @pytest.mark.parametrize(
     ("text", "line", "reason"),
     [

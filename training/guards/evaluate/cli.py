@@ -1,7 +1,7 @@
 """``guardserve guards eval``: every guard of the gateway on the evaluation sets -> report.md, report.json, PNGs.
 
     guardserve guards eval [--sets evaluation/guards] [--split test|dev] [--out runs/guards-eval] [--limit N]
-                           [--floors FILE] [--skip-distortion] [--policies FILE] [--model NAME] [--only pii]
+                           [--floors FILE] [--skip-distortion] [--policies FILE] [--model NAME] [--only pii|classifiers]
 
 Dispatched lazily from :mod:`app.cli` (the gateway never imports ``training`` at import time). Exit status: 0, or
 1 when a floor of ``--floors`` is missed (the violations are listed), 2 on bad input.
@@ -36,7 +36,9 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("--policies", type=Path, help="guardrails policy file (default: the gateway's)")
     e.add_argument("--model", help="registry model that answers for the distortion figure (default: the first)")
     e.add_argument("--max-tokens", type=int, default=64, help="answer length for the distortion figure")
-    e.add_argument("--only", choices=["pii"], help="evaluate only this part (quick runs while tuning a guard)")
+    e.add_argument(
+        "--only", choices=["pii", "classifiers"], help="only this part (classifiers: with fairness; quick runs)"
+    )
     e.add_argument("--baseline-threshold", type=float, default=0.5, help="raw alt-profanity-check's threshold")
     return guards
 
@@ -121,7 +123,7 @@ async def _evaluate(
     }
     curves: dict[str, tuple[list[float], list[float]]] = {}
     only = getattr(args, "only", None)
-    for category in CATEGORIES if only is None else ():
+    for category in CATEGORIES if only in (None, "classifiers") else ():
         data = rows(category, args.split)
         log.info("classifier guard %s", category)
         labelled = None if data is None else [Labelled.from_row(r) for r in data]
@@ -130,7 +132,7 @@ async def _evaluate(
         if result.curve is not None and result.curve[0]:
             curves[category] = result.curve
 
-    identity = rows("identity", args.split) if only is None else None
+    identity = rows("identity", args.split) if only in (None, "classifiers") else None
     log.info("fairness")
     if identity:
         texts = [IdentityText.from_row(r) for r in identity]
@@ -138,7 +140,7 @@ async def _evaluate(
     else:
         report["fairness"] = {"available": False, "reason": "no identity set"}
 
-    pii = rows("pii", args.split)
+    pii = rows("pii", args.split) if only in (None, "pii") else None
     log.info("PII")
     if pii:
         report["pii"] = await evaluate_pii(guardrails, [PIIText.from_row(r) for r in pii])
