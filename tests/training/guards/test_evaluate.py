@@ -298,3 +298,20 @@ def test_only_pii_evaluates_the_pii_guards_alone(tmp_path: Path) -> None:
     assert report["classifiers"] == {} and report["fairness"]["available"] is False
     assert report["distortion"] == {"available": False, "reason": "skipped (--only pii)"}
     assert report["pii"]["output"]["available"] is True
+
+
+FLOORS = Path(__file__).resolve().parents[3] / "evaluation" / "guards" / "floors.yaml"
+
+
+@pytest.mark.slow
+def test_the_shipped_guards_hold_their_stated_floors_on_a_sample_of_the_test_sets(tmp_path: Path) -> None:
+    """CI's small version of `guardserve guards eval`: a seeded sample of every test set, the default policy, the
+    floors the README states (evaluation/guards/floors.yaml). A regression in any guard fails here."""
+    from app.cli import main
+
+    out = tmp_path / "out"
+    args = ["guards", "eval", "--split", "test", "--limit", "120", "--skip-distortion", "--out", str(out)]
+    code = main([*args, "--floors", str(FLOORS)])
+    report = json.loads((out / "report.json").read_text())
+    assert code == 0, report["floors"]["violations"]
+    assert len(load_floors(FLOORS)) >= 8 and report["meta"]["limit"] == 120
