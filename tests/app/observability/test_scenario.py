@@ -272,9 +272,10 @@ def test_latency_histograms_hold_real_times(gateway: LiveServer, client: openai.
 
 
 def test_engine_up_follows_health(gateway: LiveServer) -> None:
+    up, down = key("guardserve_engine_up", engine=TINY), key("guardserve_engine_up", engine=REMOTE)
+    wait_until(lambda: {up, down} <= set(scrape(gateway.url + "/metrics")), what="the first health poll")
     samples = scrape(gateway.url + "/metrics")
-    assert samples[key("guardserve_engine_up", engine=TINY)] == 1
-    assert samples[key("guardserve_engine_up", engine=REMOTE)] == 0
+    assert samples[up] == 1 and samples[down] == 0
 
 
 def test_client_leaving_mid_stream_is_a_499_and_nothing_stays_in_flight(gateway: LiveServer) -> None:
@@ -289,7 +290,7 @@ def test_client_leaving_mid_stream_is_a_499_and_nothing_stays_in_flight(gateway:
         sock.sendall(head.encode() + body.encode())
         assert sock.recv(4096).startswith(b"HTTP/1.1 200")
     gone = key("guardserve_requests_total", route=CHAT, model=TINY, status="499")
-    wait_until(lambda: scrape(metrics).get(gone, 0) > before.get(gone, 0), 5)
+    wait_until(lambda: scrape(metrics).get(gone, 0) > before.get(gone, 0), what="the 499 is counted")
     moved = delta(before, settled(metrics))
     assert moved[key("guardserve_requests_total", route=CHAT, model=TINY, status="499")] == 1
     assert moved[key("guardserve_request_duration_seconds_count", route=CHAT, model=TINY)] == 1
@@ -373,7 +374,8 @@ def test_upstream_killed_mid_stream(tiny_checkpoint: Path, tmp_path: Path) -> No
     server = serve_in_thread(create_app(settings))
     metrics = server.url + "/metrics"
     try:
-        assert settled(metrics)[key("guardserve_engine_up", engine="doomed")] == 1
+        up = key("guardserve_engine_up", engine="doomed")
+        wait_until(lambda: scrape(metrics).get(up) == 1, what="the health poll sees the engine up")
         before = settled(metrics)
         body = {"model": "doomed", "messages": MSG, "max_tokens": 2000, "ignore_eos": True, "stream": True}
         with httpx.stream("POST", server.v1 + "/chat/completions", json=body, timeout=30) as response:
@@ -385,7 +387,7 @@ def test_upstream_killed_mid_stream(tiny_checkpoint: Path, tmp_path: Path) -> No
             doomed.process.kill()
             events = [line for line in lines if line]
         assert events[-2].startswith('data: {"error"') and events[-1] == "data: [DONE]"
-        wait_until(lambda: scrape(metrics)[key("guardserve_engine_up", engine="doomed")] == 0, 5)
+        wait_until(lambda: scrape(metrics).get(up) == 0, what="the health poll sees the engine down")
         moved = delta(before, settled(metrics))
         tokens = moved.pop(key("guardserve_completion_tokens_total", model="doomed"))
         moved.pop(key("guardserve_time_per_output_token_seconds_count", model="doomed"), None)  # if 2+ tokens came
