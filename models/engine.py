@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol, runtime_checkable
 
 FinishReason = Literal["stop", "length", "content_filter"]
 Role = Literal["system", "user", "assistant"]
@@ -130,6 +130,18 @@ class Engine(Protocol):
     async def health(self) -> EngineHealth: ...
 
     async def aclose(self) -> None: ...
+
+
+@runtime_checkable
+class PassThrough(Protocol):
+    """An engine in front of an OpenAI-compatible server that also takes OpenAI request bodies as they are, so the
+    gateway can forward what the upstream serves (tools, ``n``, logprobs, JSON mode, images) and screen only the
+    text in them. ``path`` is the OpenAI route below ``/v1`` (``/chat/completions``, ``/completions``,
+    ``/embeddings``). Failures are the :class:`EngineError` family, as for :class:`Engine`."""
+
+    async def post_json(self, path: str, body: dict[str, Any]) -> dict[str, Any]: ...
+
+    def post_stream(self, path: str, body: dict[str, Any]) -> AsyncIterator[dict[str, Any]]: ...
 
 
 # --- failures -------------------------------------------------------------------------------------------------

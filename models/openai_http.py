@@ -138,6 +138,62 @@ class OpenAIHTTPEngine:
         finally:
             self._inflight -= 1
 
+    # --- pass-through: OpenAI bodies as the upstream serves them (the gateway rewrites only what guards change) ---
+
+    async def post_json(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        """POST ``body`` to ``path`` (e.g. ``/chat/completions``) and return the upstream's JSON object as is.
+
+        An error status, a transport failure or a body that is not a JSON object raises the mapped
+        :class:`EngineError`; ``model`` is the caller's to set."""
+        self._inflight += 1
+        try:
+            with _mapped_transport_errors():
+                response = await self._client.post(path, json=body)
+        finally:
+            self._inflight -= 1
+        if response.status_code >= 400:
+            raise _error_from_response(response.status_code, response.headers, response.content)
+        try:
+            return _object(response.json(), "response")
+        except ValueError as exc:
+            raise UpstreamError("upstream sent an unreadable response: not JSON") from exc
+
+    async def post_stream(self, path: str, body: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
+        """POST a streaming ``body``; yield each SSE event's JSON object until ``[DONE]``.
+
+        The status is checked before anything is yielded (an error status raises the mapped error). An ``error``
+        event raises it mapped; an event that is not a JSON object is an :class:`UpstreamError`. Closing the
+        generator after ``[DONE]`` drains the body (the connection is reused); closing it earlier, or cancelling,
+        closes the connection, which is how the upstream learns to abort."""
+        self._inflight += 1
+        try:
+            with _mapped_transport_errors():
+                async with self._client.stream("POST", path, json=body) as response:
+                    if response.status_code >= 400:
+                        raise _error_from_response(response.status_code, response.headers, await response.aread())
+                    lines = response.aiter_lines()
+                    done = False
+                    try:
+                        async for line in lines:
+                            if not line.startswith("data:"):
+                                continue
+                            data = line[5:].strip()
+                            if data == "[DONE]":
+                                done = True
+                                break
+                            try:
+                                event = _object(json.loads(data), "stream event")
+                            except ValueError as exc:
+                                raise UpstreamError("upstream sent a malformed stream event: not JSON") from exc
+                            if "error" in event:
+                                raise _error_from_body(event, status=None)
+                            yield event
+                    finally:
+                        if done:
+                            await _drain(lines)
+        finally:
+            self._inflight -= 1
+
     async def health(self) -> EngineHealth:
         now = time.monotonic()
         if self._health and now - self._health[0] < self._config.health_ttl:
