@@ -85,6 +85,10 @@ def from_engine_error(exc: EngineError) -> APIError:
     return APIError(500, "The engine failed while serving this request.", type=SERVER_ERROR, code="engine_error")
 
 
+def _branch(part: str) -> bool:
+    return "[" in part or part[:1].isupper()
+
+
 def from_validation_error(exc: RequestValidationError) -> APIError:
     errors = exc.errors()
     if not errors:
@@ -92,8 +96,8 @@ def from_validation_error(exc: RequestValidationError) -> APIError:
     # Our validators' messages say most (a union's other branches only say "should be a valid string").
     err = next((e for e in errors if e.get("type") == "value_error"), errors[0])
     kind = str(err.get("type", ""))
-    # A union's branch shows in the location as its type ("list[TextPart]"): not a parameter name.
-    loc = [str(p) for p in err.get("loc", ()) if p != "body" and not (isinstance(p, str) and "[" in p)]
+    # A union's branch shows in the location as its type ("list[TextPart]", "TextPart"): not a parameter name.
+    loc = [str(p) for p in err.get("loc", ()) if p != "body" and not (isinstance(p, str) and _branch(p))]
     param = ".".join(loc) or None
     if kind == "json_invalid":
         return APIError(400, f"The request body is not valid JSON: {err.get('msg', '')}.", code="invalid_json")

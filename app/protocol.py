@@ -53,17 +53,54 @@ class TextPart(_Request):
     text: str
 
 
+MEDIA_PARTS = {"image_url": "images", "video_url": "images", "input_audio": "audio", "audio_url": "audio"}
+MediaType = Literal["image_url", "video_url", "input_audio", "audio_url", "file"]
+
+
+class MediaPart(_Request):
+    """An image, audio or file part: forwarded to an upstream that reads them; the guards see only text parts."""
+
+    model_config = ConfigDict(strict=True, extra="allow")
+    type: MediaType
+
+    @property
+    def feature(self) -> str:
+        return MEDIA_PARTS.get(self.type, "files")
+
+
+class ToolCallFunction(_Request):
+    name: str = Field(min_length=1, max_length=256)
+    arguments: str
+
+
+class ToolCall(_Request):
+    id: str = Field(max_length=256)
+    type: Literal["function"] = "function"
+    function: ToolCallFunction
+
+
 class ChatMessageParam(_Request):
-    role: Literal["system", "developer", "user", "assistant"]
-    content: str | list[TextPart] | None = None
+    role: Literal["system", "developer", "user", "assistant", "tool"]
+    content: str | list[TextPart | MediaPart] | None = None
     name: str | None = None
+    tool_calls: list[ToolCall] | None = None  # an assistant's earlier calls
+    tool_call_id: str | None = Field(None, max_length=256)  # role "tool": which call this is the result of
 
     def text(self) -> str:
         if self.content is None:
             return ""
         if isinstance(self.content, str):
             return self.content
-        return "".join(part.text for part in self.content)
+        return "".join(part.text for part in self.content if isinstance(part, TextPart))
+
+    def features(self) -> list[tuple[str, str]]:
+        """(feature, param) for what in this message needs more than a text model."""
+        found = []
+        if self.role == "tool" or self.tool_calls:
+            found.append(("tools", "messages"))
+        if isinstance(self.content, list):
+            found += [(part.feature, "messages") for part in self.content if isinstance(part, MediaPart)]
+        return found
 
 
 class StreamOptions(_Request):
@@ -86,7 +123,8 @@ class _SamplingFields(_Request):
     stream: bool = False
     stream_options: StreamOptions | None = None
     user: str | None = Field(None, max_length=256)
-    logprobs: bool | int | None = None
+    logprobs: bool | int | None = None  # chat: a bool; completions: how many alternatives
+    logit_bias: dict[str, float] | None = None
     ignore_eos: bool = False  # vLLM extension: keep generating past end-of-sequence (benchmarks, tests)
     guardrails: GuardrailsOptions | None = None  # extension: ask for a stricter guardrails policy
 
@@ -108,12 +146,20 @@ class _SamplingFields(_Request):
             return ()
         return (self.stop,) if isinstance(self.stop, str) else tuple(self.stop)
 
-    def unsupported(self) -> tuple[str, str] | None:
-        """(param, reason) for an option we refuse, or None."""
+    def features(self) -> list[tuple[str, str]]:
+        """(feature, param) for each option this request uses that a plain text engine lacks (see
+        :data:`models.registry.FEATURES`); an engine without one refuses the request naming the param."""
+        found = []
         if self.n != 1:
-            return "n", "Only n=1 is supported."
+            found.append(("n", "n"))
         if self.logprobs:
-            return "logprobs", "logprobs are not supported."
+            found.append(("logprobs", "logprobs"))
+        if self.logit_bias:
+            found.append(("logit_bias", "logit_bias"))
+        return found
+
+    def misuse(self) -> tuple[str, str] | None:
+        """(param, reason) for options that contradict each other, whatever the engine."""
         if self.stream_options is not None and not self.stream:
             return "stream_options", "stream_options is only allowed when stream is true."
         return None
@@ -123,39 +169,76 @@ class ChatCompletionRequest(_SamplingFields):
     messages: list[ChatMessageParam] = Field(min_length=1)
     max_tokens: int | None = Field(None, ge=1)
     max_completion_tokens: int | None = Field(None, ge=1)
-    top_logprobs: int | None = None
+    top_logprobs: int | None = Field(None, ge=0, le=20)
     tools: list[dict[str, object]] | None = None
+    tool_choice: str | dict[str, object] | None = None
+    parallel_tool_calls: bool | None = None
     response_format: dict[str, object] | None = None
 
     def requested_max_tokens(self) -> int | None:
         return self.max_completion_tokens if self.max_completion_tokens is not None else self.max_tokens
 
-    def unsupported(self) -> tuple[str, str] | None:
+    def features(self) -> list[tuple[str, str]]:
+        found = super().features()
         if self.tools:
-            return "tools", "Tool calling is not supported."
+            found.append(("tools", "tools"))
+        if self.tool_choice not in (None, "none"):
+            found.append(("tools", "tool_choice"))
+        if self.top_logprobs:
+            found.append(("logprobs", "top_logprobs"))
         if self.response_format is not None and self.response_format.get("type") not in (None, "text"):
-            return "response_format", "Only response_format type 'text' is supported."
-        return super().unsupported()
+            found.append(("response_format", "response_format"))
+        for message in self.messages:
+            found += message.features()
+        return found
 
 
 class CompletionRequest(_SamplingFields):
-    prompt: str | list[str]
+    prompt: str | list[str] | list[int] | list[list[int]]  # text, texts, or token ids (pass-through only)
     max_tokens: int | None = Field(16, ge=1)
     echo: bool = False
     best_of: int | None = Field(None, ge=1)
     suffix: str | None = None
 
     def prompt_text(self) -> str:
-        return self.prompt if isinstance(self.prompt, str) else self.prompt[0]
+        """The one text prompt (engines without ``prompt_lists``/``token_prompts`` refuse the others first)."""
+        if isinstance(self.prompt, str):
+            return self.prompt
+        first = self.prompt[0] if self.prompt else ""
+        return first if isinstance(first, str) else ""
 
-    def unsupported(self) -> tuple[str, str] | None:
-        if isinstance(self.prompt, list) and len(self.prompt) != 1:
-            return "prompt", "Exactly one prompt per request is supported."
+    def token_prompt(self) -> bool:
+        return isinstance(self.prompt, list) and any(not isinstance(p, str) for p in self.prompt)
+
+    def features(self) -> list[tuple[str, str]]:
+        found = super().features()
+        if self.token_prompt():
+            found.append(("token_prompts", "prompt"))
+        elif isinstance(self.prompt, list) and len(self.prompt) != 1:
+            found.append(("prompt_lists", "prompt"))
         if self.best_of not in (None, 1):
-            return "best_of", "Only best_of=1 is supported."
+            found.append(("n", "best_of"))
         if self.suffix:
-            return "suffix", "suffix is not supported."
-        return super().unsupported()
+            found.append(("suffix", "suffix"))
+        return found
+
+
+class EmbeddingRequest(_Request):
+    """``/v1/embeddings``: served by an upstream that has it (the PII guard screens text inputs first)."""
+
+    model: str = Field(min_length=1, max_length=256)
+    input: str | list[str] | list[int] | list[list[int]]
+    encoding_format: Literal["float", "base64"] | None = None
+    dimensions: int | None = Field(None, ge=1)
+    user: str | None = Field(None, max_length=256)
+
+    def texts(self) -> list[str]:
+        if isinstance(self.input, str):
+            return [self.input]
+        return [item for item in self.input if isinstance(item, str)]
+
+    def token_input(self) -> bool:
+        return isinstance(self.input, list) and any(not isinstance(item, str) for item in self.input)
 
 
 class ModerationRequest(_Request):

@@ -91,17 +91,23 @@ class Policy:
         return self.spec.input.pii is not None and self.spec.input.pii.action is Action.PSEUDONYMIZE
 
     async def screen_input(
-        self, messages: Sequence[tuple[str, str]], pseudonyms: Pseudonymizer | None, span: SpanFactory | None = None
+        self,
+        messages: Sequence[tuple[str, str]],
+        pseudonyms: Pseudonymizer | None,
+        span: SpanFactory | None = None,
+        only: str | None = None,
     ) -> StageOutcome:
         """``messages``: (role, text) pairs. Injection and toxicity look at user messages; PII at all of them.
+        ``only``: run just the input guard of that name (e.g. ``pii`` for texts to embed).
         Raises :class:`GuardrailsBusyError` when the guard stage's queue is full."""
+        guards = self.input_guards if only is None else [g for g in self.input_guards if g.name == only]
         targets = [
             Target(text, USER_ONLY if role == "user" else OTHER_ROLES, cached=role in CACHED_ROLES)
             for role, text in messages
         ]
         async with self.gate.slot(self.deadline) if self.gate is not None else contextlib.nullcontext():
             return await screen(
-                self.input_guards,
+                guards,
                 targets,
                 Stage.INPUT,
                 pseudonyms=pseudonyms,

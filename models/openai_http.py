@@ -33,7 +33,7 @@ from models.engine import (
     InvalidRequestError,
     UpstreamError,
 )
-from models.unicode import valid_unicode
+from models.unicode import loads_valid, valid_unicode
 
 _DRAIN_SECONDS = 1.0  # how long to wait for the end of a stream's body after [DONE]
 
@@ -154,7 +154,7 @@ class OpenAIHTTPEngine:
         if response.status_code >= 400:
             raise _error_from_response(response.status_code, response.headers, response.content)
         try:
-            return _object(response.json(), "response")
+            return _object(loads_valid(response.content), "response")
         except ValueError as exc:
             raise UpstreamError("upstream sent an unreadable response: not JSON") from exc
 
@@ -164,35 +164,39 @@ class OpenAIHTTPEngine:
         The status is checked before anything is yielded (an error status raises the mapped error). An ``error``
         event raises it mapped; an event that is not a JSON object is an :class:`UpstreamError`. Closing the
         generator after ``[DONE]`` drains the body (the connection is reused); closing it earlier, or cancelling,
-        closes the connection, which is how the upstream learns to abort."""
+        closes the connection, which is how the upstream learns to abort. After ``[DONE]`` the generator ends at once;
+        the rest of the body is read in the background (bounded), so the connection goes back to the pool without
+        delaying the end of the answer."""
         self._inflight += 1
+        response: httpx.Response | None = None
         try:
             with _mapped_transport_errors():
-                async with self._client.stream("POST", path, json=body) as response:
-                    if response.status_code >= 400:
-                        raise _error_from_response(response.status_code, response.headers, await response.aread())
-                    lines = response.aiter_lines()
-                    done = False
+                request = self._client.build_request("POST", path, json=body)
+                response = await self._client.send(request, stream=True)
+                if response.status_code >= 400:
+                    raise _error_from_response(response.status_code, response.headers, await response.aread())
+                lines = response.aiter_lines()
+                async for line in lines:
+                    if not line.startswith("data:"):
+                        continue
+                    data = line[5:].strip()
+                    if data == "[DONE]":
+                        task = asyncio.create_task(_drain_and_close(response, lines))
+                        _background.add(task)
+                        task.add_done_callback(_background.discard)
+                        response = None
+                        return
                     try:
-                        async for line in lines:
-                            if not line.startswith("data:"):
-                                continue
-                            data = line[5:].strip()
-                            if data == "[DONE]":
-                                done = True
-                                break
-                            try:
-                                event = _object(json.loads(data), "stream event")
-                            except ValueError as exc:
-                                raise UpstreamError("upstream sent a malformed stream event: not JSON") from exc
-                            if "error" in event:
-                                raise _error_from_body(event, status=None)
-                            yield event
-                    finally:
-                        if done:
-                            await _drain(lines)
+                        event = _object(loads_valid(data), "stream event")
+                    except ValueError as exc:
+                        raise UpstreamError("upstream sent a malformed stream event: not JSON") from exc
+                    if "error" in event:
+                        raise _error_from_body(event, status=None)
+                    yield event
         finally:
             self._inflight -= 1
+            if response is not None:
+                await response.aclose()
 
     async def health(self) -> EngineHealth:
         now = time.monotonic()
@@ -314,6 +318,16 @@ async def _parse_sse(response: httpx.Response, is_chat: bool) -> AsyncGenerator[
     finally:
         if done:
             await _drain(lines)
+
+
+_background: set[asyncio.Task[None]] = set()  # drains running after [DONE] (kept referenced until they end)
+
+
+async def _drain_and_close(response: httpx.Response, lines: AsyncIterator[str]) -> None:
+    try:
+        await _drain(lines)
+    finally:
+        await response.aclose()
 
 
 async def _drain(lines: AsyncIterator[str]) -> None:

@@ -34,6 +34,39 @@ if TYPE_CHECKING:
 
 DEFAULT_REGISTRY = Path(__file__).with_name("registry.yaml")
 
+Feature = Literal[
+    "tools",
+    "n",
+    "logprobs",
+    "logit_bias",
+    "response_format",
+    "images",
+    "audio",
+    "files",
+    "prompt_lists",
+    "token_prompts",
+    "suffix",
+    "completions",
+    "embeddings",
+]
+FEATURES: dict[str, str] = {  # what each feature is, for the refusal's message
+    "tools": "tool calling",
+    "n": "more than one choice per request",
+    "logprobs": "logprobs",
+    "logit_bias": "logit_bias",
+    "response_format": "structured output (response_format)",
+    "images": "image or video input",
+    "audio": "audio input",
+    "files": "file input",
+    "prompt_lists": "more than one prompt per request",
+    "token_prompts": "prompts given as token ids",
+    "suffix": "suffix",
+    "completions": "/v1/completions",
+    "embeddings": "/v1/embeddings",
+}
+CPU_FEATURES: frozenset[str] = frozenset({"completions"})  # the embedded engine: text in, text out
+UPSTREAM_FEATURES: frozenset[str] = frozenset(FEATURES)  # an `openai` entry that lists none: a faithful proxy
+
 
 class RegistryError(ValueError):
     pass
@@ -50,6 +83,9 @@ class ModelEntry(BaseModel):
     api_key_env: str | None = None  # openai: name of an env var holding the upstream's API key
     tokenizer: Path | None = None  # openai: a directory with tokenizer.json (exact prompt counts for rate limits)
     context_length: int | None = Field(default=None, gt=0)  # cpu: defaults to the checkpoint's; openai: required
+    # openai: what the upstream serves beyond text chat (default: all of FEATURES); a request that needs
+    # an unlisted one gets our 400 before any upstream call. cpu: fixed (text chat and completions).
+    features: frozenset[Feature] | None = None
     description: str = ""
 
     @model_validator(mode="after")
@@ -58,7 +94,15 @@ class ModelEntry(BaseModel):
             raise ValueError("engine 'cpu' needs 'checkpoint'")
         if self.engine == "openai" and (self.url is None or self.context_length is None):
             raise ValueError("engine 'openai' needs 'url' and 'context_length'")
+        if self.engine == "cpu" and self.features is not None:
+            raise ValueError("engine 'cpu' serves a fixed set of features; 'features' is for engine 'openai'")
         return self
+
+    @property
+    def served_features(self) -> frozenset[str]:
+        if self.engine == "cpu":
+            return CPU_FEATURES
+        return frozenset(self.features) if self.features is not None else UPSTREAM_FEATURES
 
 
 class _RegistryFile(BaseModel):

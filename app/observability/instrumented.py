@@ -18,7 +18,7 @@ from app.context import RequestContext
 from app.observability.metrics import GatewayMetrics
 from app.observability.tracing import Span, Tracer
 from app.services import Admission
-from models.engine import Completion, Delta, Engine, EngineError, EngineHealth, GenerationRequest
+from models.engine import Completion, Delta, Engine, EngineError, EngineHealth, GenerationRequest, PassThrough
 from models.registry import ServedModel
 
 
@@ -93,8 +93,46 @@ class InstrumentedEngine:
             self._metrics.engine_error(self.name, kind)
 
 
+class InstrumentedPassThrough(InstrumentedEngine):
+    """The same for an engine that forwards OpenAI bodies (:class:`~models.engine.PassThrough`)."""
+
+    inner: Any
+
+    async def post_json(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        span = self._tracer.start_span("engine.generate", {**self._attributes, "guardserve.route": path})
+        try:
+            result: dict[str, Any] = await self.inner.post_json(path, body)
+        except BaseException as exc:
+            self._failed(span, exc)
+            raise
+        finally:
+            span.end()
+        return result
+
+    async def post_stream(self, path: str, body: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
+        span = self._tracer.start_span("engine.stream", {**self._attributes, "guardserve.route": path})
+        events = self.inner.post_stream(path, body)
+        first = True
+        try:
+            async for event in events:
+                if first:
+                    first = False
+                    span.add_event("first_event")
+                yield event
+        except GeneratorExit:
+            span.set_attribute("guardserve.cancelled", True)
+            raise
+        except BaseException as exc:
+            self._failed(span, exc)
+            raise
+        finally:
+            await events.aclose()
+            span.end()
+
+
 def instrument(served: ServedModel, metrics: GatewayMetrics | None, tracer: Tracer) -> ServedModel:
-    engine = InstrumentedEngine(served.name, served.entry.engine, served.engine, metrics, tracer)
+    wrapper = InstrumentedPassThrough if isinstance(served.engine, PassThrough) else InstrumentedEngine
+    engine = wrapper(served.name, served.entry.engine, served.engine, metrics, tracer)
     return ServedModel(served.entry, engine, served.context_length, served.trained, served.created)
 
 

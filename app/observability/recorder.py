@@ -56,6 +56,11 @@ class MetricsRecorder(Protocol):
         """
         ...
 
+    def engine_error(self, engine: str, kind: str) -> None:
+        """An engine failed, or sent what the gateway cannot pass on (a malformed answer):
+        ``guardserve_engine_errors_total{engine,kind}`` += 1 (``kind``: an :class:`~models.engine.EngineError` kind)."""
+        ...
+
     def feedback(self, rating: FeedbackRating) -> None:
         """A feedback record was durably accepted: ``guardserve_feedback_total{rating}`` += 1."""
         ...
@@ -83,6 +88,9 @@ class NoMetrics:
         return None
 
     def ratelimit_degraded(self, degraded: bool) -> None:
+        return None
+
+    def engine_error(self, engine: str, kind: str) -> None:
         return None
 
     def feedback(self, rating: FeedbackRating) -> None:

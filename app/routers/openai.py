@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
+import orjson
 from fastapi import APIRouter, Request
 from pydantic import BaseModel
 from starlette.responses import Response
@@ -18,12 +19,15 @@ from app.protocol import (
     ChatCompletionRequest,
     Completion,
     CompletionRequest,
+    EmbeddingRequest,
     ModelCard,
     ModelList,
 )
 from app.services import Services
 from app.serving.chat import chat_completion, chat_completion_stream
 from app.serving.completions import text_completion, text_completion_stream
+from app.serving.passthrough import handlers as passthrough
+from models.engine import PassThrough
 from models.registry import ServedModel
 
 router = APIRouter(prefix="/v1")
@@ -49,11 +53,17 @@ def _json(payload: BaseModel) -> Response:
     return Response(content=payload.__pydantic_serializer__.to_json(payload), media_type="application/json")
 
 
-Body = TypeVar("Body", ChatCompletionRequest, CompletionRequest)
+Body = TypeVar("Body", ChatCompletionRequest, CompletionRequest, EmbeddingRequest)
 Handler = Callable[[Body, ServedModel, RequestContext, Services], Awaitable[Response]]
+RawHandler = Callable[[dict[str, Any], Body, ServedModel, RequestContext, Services], Awaitable[Response]]
 
 
-async def _respond(request: Request, body: Body, whole: Handler[Body], streamed: Handler[Body]) -> Response:
+async def _respond(
+    request: Request, body: Body, whole: Handler[Body] | None, streamed: Handler[Body] | None, raw: RawHandler[Body]
+) -> Response:
+    """Hand over to ``app.serving``: the request's own JSON to an engine that forwards OpenAI bodies (``raw``),
+    else the validated body to the endpoint's handler (``whole`` or ``streamed``; None: only pass-through serves
+    the route, and the model's features refuse it)."""
     served = _served(request, body.model)
     ctx = get_context(request)
     ctx.model, ctx.user = served.name, body.user
@@ -65,8 +75,12 @@ async def _respond(request: Request, body: Body, whole: Handler[Body], streamed:
         ctx.retention = records.retention_for(ctx)
         ctx.on_finish(records.response_finished())
     try:
-        handler = streamed if body.stream else whole
-        return await until_disconnect(request, handler(body, served, ctx, services))
+        if isinstance(served.engine, PassThrough):
+            work = raw(orjson.loads(await request.body()), body, served, ctx, services)
+        else:
+            handler = streamed if getattr(body, "stream", False) else whole
+            work = (handler or raw)(body, served, ctx, services)  # type: ignore[arg-type, call-arg]
+        return await until_disconnect(request, work)
     except ClientDisconnectedError:
         ctx.disconnected = True
         raise
@@ -74,12 +88,18 @@ async def _respond(request: Request, body: Body, whole: Handler[Body], streamed:
 
 @router.post("/chat/completions", responses={200: {"model": ChatCompletion, "content": _STREAM}})
 async def create_chat_completion(body: ChatCompletionRequest, request: Request) -> Response:
-    return await _respond(request, body, chat_completion, chat_completion_stream)
+    return await _respond(request, body, chat_completion, chat_completion_stream, passthrough.chat)
 
 
 @router.post("/completions", responses={200: {"model": Completion, "content": _STREAM}})
 async def create_completion(body: CompletionRequest, request: Request) -> Response:
-    return await _respond(request, body, text_completion, text_completion_stream)
+    return await _respond(request, body, text_completion, text_completion_stream, passthrough.completion)
+
+
+@router.post("/embeddings")
+async def create_embeddings(body: EmbeddingRequest, request: Request) -> Response:
+    """Embeddings from an upstream that serves them (registry feature ``embeddings``); inputs pass the PII guard."""
+    return await _respond(request, body, None, None, passthrough.embeddings)
 
 
 def _card(served: ServedModel) -> ModelCard:

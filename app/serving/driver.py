@@ -196,14 +196,14 @@ async def sse_body(
         raise
     except Exception as exc:  # a failure after the 200 went out: an error event, then [DONE]; never a cut stream
         ctx.finish_reason = "error"
-        yield sse_error(_stream_error(exc, ctx))
+        yield sse_error(stream_error(exc, ctx))
     finally:  # a failure or a disconnect still counts what the output guards did up to then
         if not recorded and screen is not None:
             session.stream_finished(screen)
     yield DONE
 
 
-def _stream_error(exc: Exception, ctx: RequestContext) -> APIError:
+def stream_error(exc: Exception, ctx: RequestContext) -> APIError:
     """The error event for a stream that failed: the engine's mapped error, or a generic one (never its text)."""
     if isinstance(exc, EngineError):
         return from_engine_error(exc)

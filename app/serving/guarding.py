@@ -8,8 +8,9 @@ context (for metrics and audit: types, counts and actions, never values).
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from app.context import RequestContext
@@ -46,7 +47,7 @@ class GuardSession:
     def __init__(self, policy: Policy | None, ctx: RequestContext, services: Services) -> None:
         self.policy = policy
         self._ctx = ctx
-        self._metrics = services.metrics
+        self.metrics = self._metrics = services.metrics
         self._span = services.tracer.span
         self._retry_after = services.settings.retry_after_seconds
         self._pseudonyms = Pseudonymizer() if policy is not None and policy.pseudonymizes else None
@@ -70,18 +71,26 @@ class GuardSession:
             pairs = [(m.role, m.content) for m in request.messages]
         else:
             pairs = [("user", request.prompt or "")]
+        texts = await self.screen_texts(pairs)
+        if request.messages is not None:
+            messages = tuple(ChatMessage(m.role, text) for m, text in zip(request.messages, texts, strict=True))
+            return dataclasses.replace(request, messages=messages)
+        return dataclasses.replace(request, prompt=texts[0])
+
+    async def screen_texts(self, pairs: Sequence[tuple[str, str]], only: str | None = None) -> list[str]:
+        """Screen (role, text) pairs with the input guards (``only``: just the guard of that name); returns the texts
+        the engine may see, in order. Raises 400 (blocked) or 503 (guard down or busy)."""
+        if self.policy is None or not self.policy.input_guards:
+            return [text for _, text in pairs]
         try:
-            outcome = await self.policy.screen_input(pairs, self._pseudonyms, self._span)
+            outcome = await self.policy.screen_input(pairs, self._pseudonyms, self._span, only=only)
         except GuardrailsBusyError:
             raise guardrails_busy(self._retry_after, self.headers()) from None
         self._record(Stage.INPUT, outcome.decisions)
         blocked = outcome.blocked
         if blocked is not None:
             raise self._refusal(blocked)
-        if request.messages is not None:
-            messages = tuple(ChatMessage(m.role, text) for m, text in zip(request.messages, outcome.texts, strict=True))
-            return dataclasses.replace(request, messages=messages)
-        return dataclasses.replace(request, prompt=outcome.texts[0])
+        return list(outcome.texts)
 
     async def screen_output(self, text: str, finish: FinishReason) -> tuple[str | None, FinishReason]:
         """Screen a whole answer: (text to return, finish reason). A block returns no text and content_filter."""
@@ -93,11 +102,32 @@ class GuardSession:
             return None, "content_filter"
         return outcome.texts[0], finish
 
+    async def screen_outputs(self, groups: list[list[str]]) -> list[list[str] | None]:
+        """Screen several answers at once (each of ``n`` choices: its content and tool-call arguments); a group is
+        blocked (None) when any of its texts is. The decisions of all of them are recorded together."""
+        if self.policy is None:
+            return [list(group) for group in groups]
+        policy = self.policy
+        flat = [text for group in groups for text in group]
+        outcomes = await asyncio.gather(*(policy.screen_output(t, self._pseudonyms, self._span) for t in flat))
+        self._record(Stage.OUTPUT, [d for outcome in outcomes for d in outcome.decisions])
+        results: list[list[str] | None] = []
+        at = 0
+        for group in groups:
+            mine = outcomes[at : at + len(group)]
+            at += len(group)
+            blocked = any(o.blocked is not None for o in mine)
+            results.append(None if blocked else [o.texts[0] for o in mine])
+        return results
+
     def stream(self) -> StreamScreen | None:
         return self.policy.stream(self._pseudonyms) if self.policy is not None else None
 
     def stream_finished(self, screen: StreamScreen) -> None:
         self._record(Stage.OUTPUT, screen.decisions())
+
+    def streams_finished(self, screens: Iterable[StreamScreen]) -> None:
+        self._record(Stage.OUTPUT, [d for screen in screens for d in screen.decisions()])
 
     def _refusal(self, blocked: Decision) -> APIError:
         assert self.policy is not None

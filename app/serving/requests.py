@@ -11,7 +11,7 @@ from app.protocol import ChatCompletionRequest, CompletionRequest
 from app.serving.caps import check_messages, check_prompt_chars
 from app.settings import Settings
 from models.engine import ChatMessage, GenerationRequest, Role, SamplingParams
-from models.registry import ServedModel
+from models.registry import FEATURES, ServedModel
 
 _ROLES: dict[str, Role] = {
     "system": "system",
@@ -21,16 +21,16 @@ _ROLES: dict[str, Role] = {
 }
 
 
-def _sampling(
+def sampling_for(
     body: ChatCompletionRequest | CompletionRequest,
     max_tokens: int | None,
     served: ServedModel,
     settings: Settings,
 ) -> SamplingParams:
-    refused = body.unsupported()
-    if refused is not None:
-        param, reason = refused
-        raise APIError(400, reason, param=param, code="unsupported_parameter")
+    check_features(body.features(), served)
+    misuse = body.misuse()
+    if misuse is not None:
+        raise APIError(400, misuse[1], param=misuse[0], code="unsupported_parameter")
     stops = body.stop_sequences()
     if len(stops) > settings.max_stop_sequences:
         raise APIError(
@@ -59,20 +59,32 @@ def _sampling(
     )
 
 
+def check_features(used: list[tuple[str, str]], served: ServedModel) -> None:
+    """400 ``unsupported_parameter`` for the first feature ``served`` lacks (before any upstream call)."""
+    for feature, param in used:
+        if feature not in served.entry.served_features:
+            raise APIError(
+                400,
+                f"Model {served.name!r} does not support {FEATURES[feature]}.",
+                param=param,
+                code="unsupported_parameter",
+            )
+
+
 def chat_request(
     body: ChatCompletionRequest, served: ServedModel, ctx: RequestContext, settings: Settings
 ) -> GenerationRequest:
     check_messages(len(body.messages), settings.caps)
+    sampling = sampling_for(body, body.requested_max_tokens(), served, settings)  # first: it refuses tool messages
     messages = tuple(ChatMessage(_ROLES[m.role], m.text()) for m in body.messages)
     check_prompt_chars(sum(len(m.content) for m in messages), settings.caps, "messages")
-    sampling = _sampling(body, body.requested_max_tokens(), served, settings)
     return GenerationRequest(ctx.request_id, served.name, sampling, messages=messages, user=body.user)
 
 
 def completion_request(
     body: CompletionRequest, served: ServedModel, ctx: RequestContext, settings: Settings
 ) -> GenerationRequest:
-    sampling = _sampling(body, body.max_tokens, served, settings)  # first: it refuses a list of prompts
+    sampling = sampling_for(body, body.max_tokens, served, settings)  # first: it refuses a list of prompts
     prompt = body.prompt_text()
     check_prompt_chars(len(prompt), settings.caps, "prompt")
     return GenerationRequest(ctx.request_id, served.name, sampling, prompt=prompt, user=body.user)

@@ -1,0 +1,1 @@
+"""Pass-through to an upstream that serves the OpenAI API itself (see :mod:`.handlers`)."""

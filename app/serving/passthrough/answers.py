@@ -1,0 +1,55 @@
+"""Screen an upstream's whole answer in place: every choice's text and tool-call arguments.
+
+A choice the output guards block loses its message (content null, no tool calls) and ends with ``content_filter``;
+the other choices are kept. A choice whose text a guard rewrote (a masked e-mail) loses its ``logprobs``: their
+token strings would spell what was masked.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from app.serving.guarding import GuardSession
+from app.serving.passthrough.texts import Slot, choice_text_slot, choices_of, finish_of, message_slots
+from models.engine import UpstreamError
+
+Kind = Literal["chat", "text"]
+
+
+def answer_slots(choice: dict[str, Any], kind: Kind, what: str) -> list[Slot]:
+    finish_of(choice, what)
+    if kind == "text":
+        return choice_text_slot(choice, what)
+    message = choice.get("message")
+    if not isinstance(message, dict):
+        raise UpstreamError(f"upstream sent a malformed {what}: 'message' is not an object")
+    return message_slots(message, what)
+
+
+def block(choice: dict[str, Any], kind: Kind) -> None:
+    if kind == "chat":
+        choice["message"] = {"role": "assistant", "content": None}
+    else:
+        choice["text"] = ""
+    choice["finish_reason"] = "content_filter"
+    choice["logprobs"] = None
+
+
+async def screen_answer(data: dict[str, Any], kind: Kind, session: GuardSession) -> None:
+    choices = choices_of(data, "completion")
+    if not choices:
+        raise UpstreamError("upstream sent a malformed completion: no choices")
+    groups = [answer_slots(choice, kind, "completion") for choice in choices]
+    if not session.active:
+        return
+    results = await session.screen_outputs([[slot.text for slot in group] for group in groups])
+    for choice, group, texts in zip(choices, groups, results, strict=True):
+        if texts is None:
+            block(choice, kind)
+            continue
+        changed = False
+        for slot, text in zip(group, texts, strict=True):
+            changed = changed or text != slot.text
+            slot.set(text)
+        if changed and choice.get("logprobs") is not None:
+            choice["logprobs"] = None
