@@ -75,11 +75,11 @@ async def _respond(
         ctx.retention = records.retention_for(ctx)
         ctx.on_finish(records.response_finished())
     try:
-        if isinstance(served.engine, PassThrough):
+        handler = streamed if getattr(body, "stream", False) else whole
+        if handler is None or isinstance(served.engine, PassThrough):  # a route only upstreams serve: refused there
             work = raw(orjson.loads(await request.body()), body, served, ctx, services)
         else:
-            handler = streamed if getattr(body, "stream", False) else whole
-            work = (handler or raw)(body, served, ctx, services)  # type: ignore[arg-type, call-arg]
+            work = handler(body, served, ctx, services)
         return await until_disconnect(request, work)
     except ClientDisconnectedError:
         ctx.disconnected = True

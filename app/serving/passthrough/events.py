@@ -9,7 +9,8 @@ fields we do not know) passes unchanged.
 * A blocked choice ends at once with ``content_filter``; later events for it are dropped; the others go on.
 * While output guards run, a choice's ``logprobs`` are held back and sent with its last delta only when the guards
   changed none of its text (their token strings would spell what was masked); otherwise they are dropped.
-* Token counts: the upstream's ``usage`` (asked for by the gateway on every stream); the usage chunk and ``usage``
+* Token counts: the upstream's ``usage`` (asked for by the gateway on every stream; before it arrives, each delta
+  with text counts as one token); the usage chunk and ``usage``
   fields reach the client only when it asked for them (``stream_options.include_usage``), as with OpenAI.
 """
 
@@ -37,6 +38,7 @@ class EventScreen:
         self._done: set[int] = set()
         self.recorded = not session.active
         self._first = True
+        self._usage_seen = False
 
     def finish_recording(self) -> None:
         """Count what the output guards did (once: at the end, a failure or a disconnect)."""
@@ -87,7 +89,9 @@ class EventScreen:
     def _usage(self, event: dict[str, Any]) -> None:
         prompt, completion = usage_counts(event, "stream event")
         self._ctx.prompt_tokens = prompt or self._ctx.prompt_tokens
-        self._ctx.completion_tokens = completion or self._ctx.completion_tokens
+        if completion is not None:
+            self._usage_seen = True
+            self._ctx.completion_tokens = completion
 
     def _slots(self, choice: dict[str, Any]) -> list[Slot]:
         if self._kind == "text":
@@ -183,6 +187,10 @@ class EventScreen:
             self._ctx.finish_reason = bounded_finish(choice.get("finish_reason"))
 
     def _tokens(self) -> None:
+        """A delta with text: a token, until the upstream's usage says how many there were (a stream cut before its
+        usage chunk still counts what was generated)."""
+        if not self._usage_seen:
+            self._ctx.completion_tokens += 1
         now = time.perf_counter()
         self._ctx.last_token_at = now
         if self._ctx.first_token_at is None:
