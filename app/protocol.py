@@ -343,6 +343,7 @@ class ModelCard(BaseModel):
     context_length: int
     trained: bool
     description: str = ""
+    features: list[str] = Field(default_factory=list)  # what it serves beyond text chat (models.registry.FEATURES)
 
 
 class ModelList(BaseModel):

@@ -110,6 +110,7 @@ def _card(served: ServedModel) -> ModelCard:
         context_length=served.context_length,
         trained=served.trained,
         description=served.entry.description or ("untrained: answers are noise" if not served.trained else ""),
+        features=sorted(served.entry.served_features),
     )
 
 

@@ -64,6 +64,18 @@ def test_upstream_client_errors_keep_their_status_and_message(http_gateway: Live
         assert error["code"] == "context_length_exceeded" and "2048" in error["message"]
 
 
+def test_what_the_upstream_refuses_comes_back_as_its_400(http_gateway: LiveServer) -> None:
+    """The gateway forwards `n` and `tools` to an `openai` upstream (pass-through); `guardserve engine` (a CPU
+    engine) refuses them itself, and its 400 reaches the caller with the upstream's param and code."""
+    for extra, param in (({"n": 2}, "n"), ({"tools": [{"type": "function", "function": {"name": "f"}}]}, "tools")):
+        for stream in (False, True):
+            body = {"model": TINY, "messages": MSG, "stream": stream, **extra}
+            response = httpx.post(f"{http_gateway.v1}/chat/completions", json=body, timeout=60)
+            assert response.status_code == 400, response.text
+            error = response.json()["error"]
+            assert error["code"] == "unsupported_parameter" and error["param"] == param
+
+
 def test_ready_reports_the_upstream(http_gateway: LiveServer) -> None:
     report = httpx.get(f"{http_gateway.url}/ready").json()
     assert report["status"] == "ready"

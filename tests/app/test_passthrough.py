@@ -269,6 +269,48 @@ def test_unknown_fields_are_forwarded_and_logged_by_name_only(setup: Fixture, ca
     assert field in logged and value not in logged
 
 
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "stream"])
+def test_every_field_reaches_the_upstream_as_sent(setup: Fixture, stream: bool) -> None:
+    """The body the upstream receives is the client's, field for field: only `model` (the upstream's name),
+    `guardrails` (ours) and, on streams, `stream_options.include_usage` differ."""
+    body: dict[str, Any] = {
+        "model": MODEL,
+        "messages": [
+            {"role": "developer", "content": "Be brief."},
+            {"role": "user", "content": [{"type": "text", "text": "hello"}], "name": "ann"},
+        ],
+        "max_completion_tokens": 50,
+        "temperature": 0.3,
+        "top_p": 0.9,
+        "n": 1,
+        "stop": "END",
+        "seed": 11,
+        "presence_penalty": 0.5,
+        "frequency_penalty": -0.5,
+        "logit_bias": {"42": 3.5},
+        "logprobs": False,
+        "user": "user-17",
+        "tools": TOOLS,
+        "tool_choice": {"type": "function", "function": {"name": "send_note"}},
+        "parallel_tool_calls": True,
+        "response_format": {"type": "text"},
+        "metadata": {"team": "a"},
+        "store": False,
+        "service_tier": "auto",
+        "top_k": 40,
+        "min_p": 0.05,
+        "guardrails": {"policy": "default"},
+        "stream": stream,
+    }
+    response = httpx.post(f"{setup.gateway.v1}/chat/completions", json=body, timeout=60)
+    assert response.status_code == 200, response.text
+    received = setup.upstream.last("/chat/completions")
+    expected = {k: v for k, v in body.items() if k != "guardrails"} | {"model": UPSTREAM_NAME}
+    if stream:
+        expected["stream_options"] = {"include_usage": True}
+    assert received == expected
+
+
 def test_streams_always_ask_the_upstream_for_usage_but_pass_it_on_only_when_asked(setup: Fixture) -> None:
     plain = list(setup.client.chat.completions.create(model=MODEL, messages=user("hello"), stream=True))  # type: ignore[arg-type]
     assert setup.upstream.last("/chat/completions")["stream_options"] == {"include_usage": True}
@@ -284,6 +326,12 @@ def test_streams_always_ask_the_upstream_for_usage_but_pass_it_on_only_when_aske
     assert [c.usage.completion_tokens for c in asked if c.usage is not None] == [1]
     ids = {c.id for c in asked}
     assert len(ids) == 1 and ids.pop().startswith("chatcmpl-") and all(c.model == MODEL for c in asked)
+
+
+def test_models_list_what_each_serves(setup: Fixture) -> None:
+    cards = {m.id: m.model_dump() for m in setup.client.models.list()}
+    assert cards[NARROW]["features"] == [] and cards[TINY]["features"] == ["completions"]
+    assert {"tools", "n", "logprobs", "response_format", "images", "embeddings"} <= set(cards[MODEL]["features"])
 
 
 @pytest.mark.parametrize(
