@@ -174,7 +174,7 @@ def test_unknown_model_is_404(gateway: LiveServer) -> None:
 
 
 def test_unknown_route_and_method(gateway: LiveServer) -> None:
-    assert_envelope(httpx.get(f"{gateway.v1}/embeddings"), 404, "unknown_url")
+    assert_envelope(httpx.get(f"{gateway.v1}/audio/speech"), 404, "unknown_url")
     wrong_method = httpx.get(f"{gateway.v1}/chat/completions")
     assert_envelope(wrong_method, 405, "method_not_allowed")
     assert wrong_method.headers["allow"] == "POST"

@@ -47,6 +47,7 @@ MALFORMED = {
     "delta-string": b'{"choices": [{"index": 0, "delta": "x"}]}',
     "content-number": b'{"choices": [{"index": 0, "delta": {"content": 5}}]}',
     "finish-number": b'{"choices": [{"index": 0, "delta": {}, "finish_reason": 3}]}',
+    "no-finish": b"[DONE]",  # the stream ends before any choice finished: it was cut
     # an error event whose message holds a lone surrogate: it must still be encodable in our error event
     "error-surrogate": b'{"error": {"message": "bad \\ud800 input", "code": "x\\udfff"}}',
 }

@@ -69,8 +69,11 @@ class EventScreen:
         return event
 
     def close(self) -> dict[str, Any] | None:
-        """After the last event: one more, with no choices, carrying the guards' explanation (None: no guards)."""
+        """After the last event: one more, with no choices, carrying the guards' explanation (None: no guards).
+        A stream that ended with no choice finished was cut: an :class:`UpstreamError`."""
         self.finish_recording()
+        if not self._done:
+            raise UpstreamError("upstream stream ended without a finish reason")
         if not self._session.active:
             return None
         return {
