@@ -56,6 +56,9 @@ log = logging.getLogger(__name__)
 
 _ROLES: dict[str, Role] = {"system": "system", "developer": "system", "assistant": "assistant"}  # others: user
 _OURS = ("guardrails",)  # request fields the gateway consumes and never forwards
+# vLLM extensions that put text into the prompt outside `messages`/`prompt`: forwarded only while no input guard
+# runs (they would carry text past the guards). chat_template_kwargs is let through when it holds no text.
+_PROMPT_TEXT_FIELDS = ("chat_template", "documents", "prompt_embeds", "chat_template_kwargs")
 _seen_unknown: set[str] = set()
 _NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
@@ -75,7 +78,7 @@ async def chat(
         ChatMessage(_ROLES.get(m.role, "user"), "\n".join(texts.get(i, []))) for i, m in enumerate(body.messages)
     )
     shadow = GenerationRequest(ctx.request_id, served.name, sampling, messages=messages, user=body.user)
-    session = await _prepare(shadow, body.n, [slot for _, slot in located], served, ctx, services, body)
+    session = await _prepare(raw, shadow, body.n, [slot for _, slot in located], served, ctx, services, body)
     forward = _forward_body(raw, served, body.stream, ChatCompletionRequest)
     if body.stream:
         return await _stream(served, "/chat/completions", forward, "chat", ctx, session, body.include_usage())
@@ -93,7 +96,7 @@ async def completion(
     shadow = GenerationRequest(ctx.request_id, served.name, sampling, prompt=prompt, user=body.user)
     prompts = len(body.prompt) if isinstance(body.prompt, list) and not body.token_prompt() else 1
     token_ids = body.token_prompt()
-    session = await _prepare(shadow, body.n * prompts, slots, served, ctx, services, body, token_ids=token_ids)
+    session = await _prepare(raw, shadow, body.n * prompts, slots, served, ctx, services, body, token_ids=token_ids)
     forward = _forward_body(raw, served, body.stream, CompletionRequest)
     if body.stream:
         return await _stream(served, "/completions", forward, "text", ctx, session, body.include_usage())
@@ -127,6 +130,7 @@ async def embeddings(
 
 
 async def _prepare(
+    raw: dict[str, Any],
     shadow: GenerationRequest,
     choices: int,
     slots: list[Slot],
@@ -140,6 +144,7 @@ async def _prepare(
     ``shadow`` stands for the request where a count is needed: its messages hold the texts the body carries."""
     session = begin(services, ctx, body.requested_policy())
     _refuse_token_ids(session, token_ids, "prompt")
+    _refuse_unscreened_text(session, raw)
     await check_context(served, shadow, ctx, services)
     reserve = shadow.sampling.max_tokens
     if reserve is not None and choices > 1:
@@ -158,6 +163,31 @@ def _refuse_token_ids(session: GuardSession, token_ids: bool, param: str) -> Non
             param=param,
             code="invalid_value",
         )
+
+
+def _refuse_unscreened_text(session: GuardSession, raw: dict[str, Any]) -> None:
+    if session.policy is None or not session.policy.input_guards:
+        return
+    for field in _PROMPT_TEXT_FIELDS:
+        value = raw.get(field)
+        if value is None or (field == "chat_template_kwargs" and not _holds_text(value)):
+            continue
+        raise APIError(
+            400,
+            f"'{field}' puts text into the prompt that guardrails policy '{session.policy.name}' cannot screen.",
+            param=field,
+            code="unsupported_parameter",
+        )
+
+
+def _holds_text(value: Any) -> bool:
+    if isinstance(value, str):
+        return True
+    if isinstance(value, dict):
+        return any(_holds_text(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_holds_text(v) for v in value)
+    return False
 
 
 async def _screen(session: GuardSession, slots: list[Slot], ctx: RequestContext, only: str | None = None) -> None:
