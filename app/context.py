@@ -48,7 +48,8 @@ class RequestContext:
     # The API key's identity (set by app.auth before any route runs; never the raw key).
     key_id: str | None = None
     tenant: str | None = None
-    role: str | None = None  # "user" or "admin"
+    role: str | None = None  # "user", "tenant_admin" or "admin"
+    admin_action: dict[str, str] | None = None  # what an /admin request did (action, key id, tenant): for the audit
     policy: str | None = None  # guardrails policy: the API key's (None: the default), then the one actually applied
     key_limits: dict[str, int | None] = field(default_factory=dict)  # the key's own limits (app.limits.Limits)
     response_headers: dict[str, str] = field(default_factory=dict)  # added to the response (x-ratelimit-*)

@@ -1,6 +1,6 @@
 """``guardserve keys …``: manage API keys in the Redis the gateway uses (settings from ``GUARDSERVE_*``).
 
-guardserve keys create --tenant T [--role user|admin] [--policy P] [--name N] [--expires-in S]
+guardserve keys create --tenant T [--role user|tenant_admin|admin] [--policy P] [--name N] [--expires-in S]
                        [--rpm N] [--tpm N] [--concurrent N] [--tokens-per-day N]
 guardserve keys list [--tenant T] [--json]
 guardserve keys revoke KEY_ID
@@ -26,7 +26,7 @@ def add_parser(sub: Any) -> None:
     ksub = keys.add_subparsers(dest="keys_command", required=True)
     create = ksub.add_parser("create", help="create a key and print it (shown once)")
     create.add_argument("--tenant", required=True)
-    create.add_argument("--role", choices=["user", "admin"], default="user")
+    create.add_argument("--role", choices=["user", "tenant_admin", "admin"], default="user")
     create.add_argument("--policy", help="guardrail policy name (default: the gateway's default policy)")
     create.add_argument("--name", default="")
     create.add_argument("--expires-in", type=int, help="seconds until the key expires")
@@ -55,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
 def _row(record: KeyRecord) -> str:
     expires = time.strftime("%Y-%m-%d %H:%M", time.gmtime(record.expires_at)) if record.expires_at else "-"
     state, policy = record.state(), record.policy or "(default)"
-    return f"{record.id}  {record.tenant:<16} {record.role:<5} {policy:<12} {state:<8} {expires}  {record.name}"
+    return f"{record.id}  {record.tenant:<16} {record.role:<12} {policy:<12} {state:<8} {expires}  {record.name}"
 
 
 async def _run(args: argparse.Namespace) -> int:

@@ -1,7 +1,7 @@
 """Pure ASGI middleware: authenticate ``/v1/*`` and ``/admin/*`` before routing and body parsing.
 
-It puts the key's identity on the :class:`RequestContext` (never the raw key), refuses non-admin keys on
-``/admin`` with 403, and adds ``ctx.response_headers`` (the ``x-ratelimit-*`` headers that admission sets) to the
+It puts the key's identity on the :class:`RequestContext` (never the raw key), refuses keys without an admin role
+on ``/admin`` with 403, and adds ``ctx.response_headers`` (the ``x-ratelimit-*`` headers that admission sets) to the
 response when it starts, streaming responses included. ``/health``, ``/ready`` and ``/metrics`` stay open.
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.auth.records import KeyRecord
+from app.auth.records import ADMIN_ROLES, KeyRecord
 from app.auth.service import KeyService
 from app.context import RequestContext
 from app.errors import INVALID_REQUEST, APIError
@@ -44,10 +44,10 @@ class AuthMiddleware:
                 record = anonymous()
             else:
                 record = await self.keys.authenticate(Headers(scope=scope).get("authorization"))
-            if _under(path, ADMIN) and record.role != "admin":
+            if _under(path, ADMIN) and record.role not in ADMIN_ROLES:
                 raise APIError(
                     403,
-                    "This API key may not use the admin API (role 'admin' required).",
+                    "This API key may not use the admin API (role 'admin' or 'tenant_admin' required).",
                     type=INVALID_REQUEST,
                     code="insufficient_permissions",
                 )

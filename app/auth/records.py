@@ -10,7 +10,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from app.feedback.model import Retention
 from app.limits.settings import Limits
 
-Role = Literal["user", "admin"]
+# user: the OpenAI API; tenant_admin: also manages its own tenant's keys (never an admin key); admin: every tenant
+Role = Literal["user", "tenant_admin", "admin"]
+ADMIN_ROLES = frozenset({"tenant_admin", "admin"})
 NAME_PATTERN = r"^[A-Za-z0-9._-]{1,64}$"  # tenant and policy names: safe in Redis keys and metric labels
 
 

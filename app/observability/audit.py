@@ -73,6 +73,7 @@ def audit_entry(ctx: RequestContext, method: str, route: str, checkpoint: str | 
             for d in ctx.guard_decisions
         ],
         "latency_ms": round((time.perf_counter() - ctx.started) * 1000, 1),
+        **({"role": ctx.role, "admin": ctx.admin_action} if ctx.admin_action is not None else {}),
     }
 
 

@@ -1,6 +1,11 @@
-"""``/admin/keys``: create, list, show, revoke and rotate API keys. Admin keys only (the auth middleware checks).
+"""``/admin/keys``: create, list, show, revoke and rotate API keys. Admin roles only (the auth middleware checks).
 
 A created or rotated key is returned once, in ``key``; only its keyed hash is stored.
+
+Scope: an ``admin`` key manages every tenant. A ``tenant_admin`` key manages its own tenant's keys and nothing
+else: it may not create keys in another tenant or an ``admin`` key (403), nor list another tenant (403), and a key
+of another tenant, or an admin key, is to it exactly as a key that does not exist (404, the same message), so the
+API is no oracle for what exists elsewhere. Every action is recorded for the audit line (``ctx.admin_action``).
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from starlette.responses import Response
 
 from app.auth.records import NAME_PATTERN, KeyRecord, Role
 from app.auth.service import KeyService
+from app.context import RequestContext, get_context
 from app.errors import APIError
 from app.feedback.model import Retention
 from app.limits.settings import Limits
@@ -39,6 +45,38 @@ class RotateKey(RequestBody):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     grace_seconds: int = Field(0, ge=0, le=30 * 86_400)  # the old key keeps working this long
+
+
+def _forbidden(message: str) -> APIError:
+    return APIError(403, message, code="insufficient_permissions")
+
+
+def _caller(request: Request) -> RequestContext:
+    return get_context(request)
+
+
+def _visible(ctx: RequestContext, record: KeyRecord | None) -> KeyRecord | None:
+    """The record if the caller may see it (None otherwise, as for a key that does not exist)."""
+    if record is None or ctx.role == "admin":
+        return record
+    return record if record.tenant == ctx.tenant and record.role != "admin" else None
+
+
+def _audit(ctx: RequestContext, action: str, key_id: str | None = None, tenant: str | None = None) -> None:
+    ctx.admin_action = {
+        "action": action,
+        **({"key_id": key_id} if key_id else {}),
+        **({"tenant": tenant} if tenant else {}),
+    }
+
+
+async def _found(request: Request, key_id: str, action: str) -> KeyRecord:
+    ctx = _caller(request)
+    _audit(ctx, action, key_id)
+    record = _visible(ctx, await _keys(request).get(key_id))
+    if record is None:
+        raise _not_found(key_id)
+    return record
 
 
 def _keys(request: Request) -> KeyService:
@@ -71,30 +109,42 @@ def _check_policy(request: Request, policy: str | None) -> None:
 
 @router.post("/keys", status_code=201)
 async def create_key(body: CreateKey, request: Request) -> Response:
+    ctx = _caller(request)
+    _audit(ctx, "create", tenant=body.tenant)
+    if ctx.role != "admin":
+        if body.tenant != ctx.tenant:
+            raise _forbidden("A tenant admin key may only create keys in its own tenant.")
+        if body.role == "admin":
+            raise _forbidden("A tenant admin key may not create admin keys.")
     _check_policy(request, body.policy)
     expires_at = int(time.time()) + body.expires_in if body.expires_in else None
     key, record = await _keys(request).create(
         body.tenant, body.role, body.policy, body.name, body.limits, expires_at, body.retention
     )
+    _audit(ctx, "create", record.id, record.tenant)
     return _json(_with_key(key, record), status=201)
 
 
 @router.get("/keys")
 async def list_keys(request: Request, tenant: str | None = None) -> Response:
-    records = await _keys(request).list(tenant)
+    ctx = _caller(request)
+    _audit(ctx, "list", tenant=tenant)
+    if ctx.role != "admin":
+        if tenant not in (None, ctx.tenant):
+            raise _forbidden("A tenant admin key may only list its own tenant's keys.")
+        tenant = ctx.tenant
+    records = [r for r in await _keys(request).list(tenant) if _visible(ctx, r) is not None]
     return _json({"object": "list", "data": [r.public() for r in records]})
 
 
 @router.get("/keys/{key_id}")
 async def get_key(key_id: str, request: Request) -> Response:
-    record = await _keys(request).get(key_id)
-    if record is None:
-        raise _not_found(key_id)
-    return _json(record.public())
+    return _json((await _found(request, key_id, "get")).public())
 
 
 @router.delete("/keys/{key_id}")
 async def revoke_key(key_id: str, request: Request) -> Response:
+    await _found(request, key_id, "revoke")
     record = await _keys(request).revoke(key_id)
     if record is None:
         raise _not_found(key_id)
@@ -103,7 +153,9 @@ async def revoke_key(key_id: str, request: Request) -> Response:
 
 @router.post("/keys/{key_id}/rotate", status_code=201)
 async def rotate_key(key_id: str, request: Request, body: RotateKey | None = None) -> Response:
+    await _found(request, key_id, "rotate")
     rotated = await _keys(request).rotate(key_id, body.grace_seconds if body else 0)
     if rotated is None:
         raise _not_found(key_id)
+    _audit(_caller(request), "rotate", key_id, rotated[1].tenant)
     return _json(_with_key(*rotated), status=201)

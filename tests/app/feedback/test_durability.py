@@ -75,6 +75,19 @@ async def burst(url: str, keys: list[str], responses: list[str]) -> list[str]:
         return [i for i in await asyncio.gather(*jobs) if i is not None]
 
 
+def new_key(url: str, admin: dict[str, str]) -> str:
+    """A user key; a 503 (the fresh Redis not answering yet on a loaded machine) is retried until a deadline."""
+    created: list[httpx.Response] = []
+
+    def made() -> bool:
+        created.append(httpx.post(f"{url}/admin/keys", json={"tenant": "acme"}, headers=admin, timeout=30))
+        assert created[-1].status_code in (201, 503), created[-1].text
+        return created[-1].status_code == 201
+
+    wait_until(made, timeout=60, interval=0.5, what="an API key")
+    return str(created[-1].json()["key"])
+
+
 @pytest.mark.slow
 def test_no_acknowledged_feedback_lost_across_gateway_and_redis_kill_9(
     tmp_path: Path, tiny_checkpoint: Path, needs_redis_server: None
@@ -85,10 +98,7 @@ def test_no_acknowledged_feedback_lost_across_gateway_and_redis_kill_9(
     gateway = start_gateways(1, env, tmp_path)[0]
     try:
         admin = {"Authorization": f"Bearer {ADMIN_KEY}"}
-        keys = [
-            httpx.post(f"{gateway.url}/admin/keys", json={"tenant": "acme"}, headers=admin, timeout=30).json()["key"]
-            for _ in range(KEYS)
-        ]
+        keys = [new_key(gateway.url, admin) for _ in range(KEYS)]
         client = openai.OpenAI(base_url=f"{gateway.url}/v1", api_key=keys[0], max_retries=0)
         responses = [
             client.chat.completions.create(model=TINY, messages=[{"role": "user", "content": f"q{i}"}], max_tokens=2).id
