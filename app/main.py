@@ -34,7 +34,15 @@ def registry_entries(settings: Settings) -> list[ModelEntry]:
 async def start_models(settings: Settings) -> dict[str, ServedModel]:
     entries = registry_entries(settings)
     started = await asyncio.gather(
-        *(start_engine(e, cpu=settings.cpu.engine_config(), http=settings.http.engine_config()) for e in entries),
+        *(
+            start_engine(
+                e,
+                cpu=settings.cpu.engine_config(),
+                http=settings.http.engine_config(),
+                breaker=settings.http.breaker_config(),
+            )
+            for e in entries
+        ),
         return_exceptions=True,
     )
     failures = [(e, s) for e, s in zip(entries, started, strict=True) if isinstance(s, BaseException)]

@@ -17,6 +17,7 @@ from app.feedback.settings import FeedbackSettings
 from app.limits.settings import LimitSettings
 from app.store.settings import RedisSettings
 from guardrails.policy import DEFAULT_POLICY_FILE
+from models.breaker import BreakerConfig
 from models.cpu.config import CPUEngineConfig
 from models.openai_http import HTTPEngineConfig
 from models.registry import DEFAULT_REGISTRY, ModelEntry
@@ -39,9 +40,16 @@ class HTTPSettings(BaseModel):
     max_connections: int = Field(512, ge=1)
     health_timeout: float = Field(2.0, gt=0)
     health_ttl: float = Field(2.0, ge=0)
+    # circuit breaker per upstream (models/breaker.py): opens after this many connection failures in a row and
+    # lets one probe through after the cooldown (a healthy health check closes it too)
+    breaker_failures: int = Field(3, ge=1)
+    breaker_cooldown: float = Field(2.0, gt=0)
 
     def engine_config(self) -> HTTPEngineConfig:
-        return HTTPEngineConfig(**self.model_dump())
+        return HTTPEngineConfig(**self.model_dump(exclude={"breaker_failures", "breaker_cooldown"}))
+
+    def breaker_config(self) -> BreakerConfig:
+        return BreakerConfig(failures=self.breaker_failures, cooldown=self.breaker_cooldown)
 
 
 class GuardrailSettings(BaseModel):

@@ -179,6 +179,10 @@ class EngineUnavailableError(EngineError):
         self.retry_after = retry_after
 
 
+class UpstreamUnreachableError(EngineUnavailableError):
+    """No connection to the upstream (refused, or the connect timed out): what opens the circuit breaker."""
+
+
 class EngineTimeoutError(EngineError):
     kind = "timeout"
 

@@ -32,6 +32,7 @@ from models.engine import (
     GenerationRequest,
     InvalidRequestError,
     UpstreamError,
+    UpstreamUnreachableError,
 )
 from models.unicode import loads_valid, valid_unicode
 
@@ -262,8 +263,10 @@ class OpenAIHTTPEngine:
 def _mapped_transport_errors() -> Any:
     try:
         yield
-    except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-        raise EngineUnavailableError(f"upstream unreachable ({type(exc).__name__})", retry_after=2) from exc
+    except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+        raise UpstreamUnreachableError(f"upstream unreachable ({type(exc).__name__})", retry_after=2) from exc
+    except httpx.PoolTimeout as exc:
+        raise EngineUnavailableError(f"upstream connections all busy ({type(exc).__name__})", retry_after=2) from exc
     except httpx.TimeoutException as exc:
         raise EngineTimeoutError(f"upstream timed out ({type(exc).__name__})") from exc
     except httpx.HTTPError as exc:

@@ -30,6 +30,7 @@ from models.cpu.config import CPUEngineConfig
 from models.engine import Engine
 
 if TYPE_CHECKING:
+    from models.breaker import BreakerConfig
     from models.openai_http import HTTPEngineConfig
 
 DEFAULT_REGISTRY = Path(__file__).with_name("registry.yaml")
@@ -163,7 +164,10 @@ class ServedModel:
 
 
 async def start_engine(
-    entry: ModelEntry, cpu: CPUEngineConfig | None = None, http: HTTPEngineConfig | None = None
+    entry: ModelEntry,
+    cpu: CPUEngineConfig | None = None,
+    http: HTTPEngineConfig | None = None,
+    breaker: BreakerConfig | None = None,
 ) -> ServedModel:
     """Start the engine an entry names (torch is imported only when a CPU model is served)."""
     if entry.engine == "cpu":
@@ -178,6 +182,7 @@ async def start_engine(
         created = int((entry.checkpoint / "config.json").stat().st_mtime)
         return ServedModel(entry, cpu_engine, context, info.trained, created)
 
+    from models.breaker import BreakerEngine, CircuitBreaker
     from models.openai_http import HTTPEngineConfig, OpenAIHTTPEngine
 
     assert entry.url is not None and entry.context_length is not None
@@ -188,4 +193,5 @@ async def start_engine(
         config=http or HTTPEngineConfig(),
         api_key_env=entry.api_key_env,
     )
-    return ServedModel(entry, http_engine, entry.context_length, True, int(time.time()))
+    guarded = BreakerEngine(http_engine, CircuitBreaker(breaker))
+    return ServedModel(entry, guarded, entry.context_length, True, int(time.time()))

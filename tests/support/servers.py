@@ -73,8 +73,11 @@ class EngineProcess(ServerProcess):
         return int(self.ready()["models"][self.name]["inflight"])
 
 
-def start_engine_process(checkpoint: Path, name: str, log: Path, timeout: float = STARTUP_S) -> EngineProcess:
-    port = free_port()
+def start_engine_process(
+    checkpoint: Path, name: str, log: Path, timeout: float = STARTUP_S, port: int | None = None
+) -> EngineProcess:
+    """`guardserve engine` in its own process (on ``port``: e.g. the port of one that was killed)."""
+    port = port or free_port()
     cmd = [sys.executable, "-m", "app.cli", "engine", "--checkpoint", str(checkpoint), "--name", name]
     server = spawn([*cmd, "--port", str(port)], clean_env(), log, port)
     engine = EngineProcess(server.process, port, log, name)
