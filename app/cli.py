@@ -25,7 +25,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 if TYPE_CHECKING:
     from app.settings import Settings
@@ -141,6 +141,14 @@ def _serve() -> None:
         stop.set()
 
 
+# How uvicorn serves the gateway (the test suite's in-thread servers use the same).
+UVICORN_OPTIONS: dict[str, Any] = {
+    "access_log": False,  # the gateway logs its own access line (route template, no query, request id)
+    "server_header": False,  # no "server: uvicorn" banner
+    "timeout_graceful_shutdown": 10,
+}
+
+
 def _run_server() -> None:
     import uvicorn
 
@@ -159,8 +167,7 @@ def _run_server() -> None:
             workers=settings.workers,
             log_level=settings.log_level,
             log_config=log_config,
-            access_log=False,  # the gateway logs its own access line (route template, no query, request id)
-            timeout_graceful_shutdown=10,
+            **UVICORN_OPTIONS,
         )
 
 

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 
 from app.access import Access
 from app.errors import install_error_handlers
@@ -120,7 +121,15 @@ def create_app(settings: Settings | None = None, observability: Observability | 
             await access.aclose()
             audit.close()
 
-    app = FastAPI(title="GuardServe", version="0.1.0", lifespan=lifespan)
+    docs = settings.serves_docs
+    app = FastAPI(
+        title="GuardServe",
+        version="0.1.0",
+        lifespan=lifespan,
+        docs_url="/docs" if docs else None,
+        redoc_url="/redoc" if docs else None,
+        openapi_url="/openapi.json" if docs else None,
+    )
     app.state.settings = settings
     app.state.observability = obs
     app.state.access = access
@@ -149,6 +158,14 @@ def create_app(settings: Settings | None = None, observability: Observability | 
 
     app.add_middleware(AuditMiddleware, audit=audit, checkpoint=checkpoint)
     app.add_middleware(ObservabilityMiddleware, observability=obs, routes=app.router.routes)
+    if settings.cors_origins:  # preflights are answered before auth: a browser sends them without a key
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+            expose_headers=["X-Request-ID", "x-guardrails-policy", "x-guardrails-input", "x-guardrails-output"],
+        )
     app.add_middleware(RequestContextMiddleware)
     return app
 

@@ -1,6 +1,7 @@
 """Pure ASGI middleware (no BaseHTTPMiddleware: it buffers and breaks streaming cancellation).
 
-* :class:`RequestContextMiddleware` gives every HTTP request a :class:`RequestContext` and echoes ``X-Request-ID``.
+* :class:`RequestContextMiddleware` gives every HTTP request a :class:`RequestContext`, echoes ``X-Request-ID`` and
+  adds the security headers (:func:`security_headers`).
 * :class:`BodyLimitMiddleware` answers 413 for bodies over the limit, by ``Content-Length`` up front or by
   counting chunked bodies as they arrive.
 * :class:`JSONBodyMiddleware` reads every request body as JSON, whatever its ``Content-Type`` says (as OpenAI
@@ -30,17 +31,38 @@ class RequestContextMiddleware:
         ctx = RequestContext(request_id=request_id, route=scope["path"])
         scope.setdefault("state", {})["ctx"] = ctx
         raw_id = request_id.encode()
+        api = scope["path"].startswith(("/v1/", "/admin/"))
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
                 ctx.status = message["status"]
-                message["headers"] = [*message.get("headers", []), (b"x-request-id", raw_id)]
+                headers = message.get("headers", [])
+                message["headers"] = [*headers, (b"x-request-id", raw_id), *security_headers(headers, api)]
             await send(message)
 
         try:
             await self.app(scope, receive, send_with_id)
         finally:
             await ctx.finish()
+
+
+_ALWAYS = ((b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"no-referrer"))
+_NO_STORE = (b"cache-control", b"no-store")
+_API_CSP = (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'")
+
+
+def security_headers(headers: list[tuple[bytes, bytes]], api: bool) -> list[tuple[bytes, bytes]]:
+    """``nosniff`` and no referrer on everything; API answers are never cached (unless the route says otherwise,
+    as streams do) and get a CSP that allows nothing (HTML pages set their own)."""
+    names = {name.lower() for name, _ in headers}
+    extra = list(_ALWAYS)
+    if api and b"cache-control" not in names:
+        extra.append(_NO_STORE)
+    if b"content-security-policy" not in names and not any(
+        name.lower() == b"content-type" and value.startswith(b"text/html") for name, value in headers
+    ):
+        extra.append(_API_CSP)
+    return extra
 
 
 def _too_large(limit: int) -> APIError:

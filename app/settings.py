@@ -117,6 +117,11 @@ class Settings(BaseSettings):
     # Inline entries replace the registry file (used by `guardserve engine`, and handy in tests).
     models: list[ModelEntry] = Field(default_factory=list)
 
+    # OpenAPI schema and its /docs, /redoc views: None (default) serves them in dev mode only
+    docs: bool | None = None
+    # browser origins allowed to call the API (CORS); empty: none, so a web page elsewhere cannot read answers
+    cors_origins: list[str] = Field(default_factory=list)
+
     max_body_bytes: int = Field(1_048_576, ge=1024)  # larger bodies get 413
     max_stop_sequences: int = Field(4, ge=0)
     retry_after_seconds: int = Field(1, ge=1)  # Retry-After on 503 when the engine gives no better hint
@@ -130,3 +135,7 @@ class Settings(BaseSettings):
     limits: LimitSettings = Field(default_factory=LimitSettings)  # rate limits (app/limits/settings.py)
     redis: RedisSettings = Field(default_factory=RedisSettings)  # shared state (app/store/settings.py)
     feedback: FeedbackSettings = Field(default_factory=FeedbackSettings)  # records and feedback (app/feedback)
+
+    @property
+    def serves_docs(self) -> bool:
+        return self.docs if self.docs is not None else self.mode == "dev"

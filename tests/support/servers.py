@@ -13,6 +13,7 @@ import httpx
 import uvicorn
 from fastapi import FastAPI
 
+from app.cli import UVICORN_OPTIONS
 from tests.support.processes import ServerProcess, clean_env, free_port, spawn, wait_ready
 from tests.support.waits import STARTUP_S, wait_until
 
@@ -41,7 +42,7 @@ class LiveServer:
 
 def serve_in_thread(app: FastAPI, timeout: float = STARTUP_S) -> LiveServer:
     """Start uvicorn on a free loopback port (port 0) and wait until the lifespan has finished starting."""
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on", **UVICORN_OPTIONS)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
