@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass, field
 
 from fastapi import FastAPI, Request
+from redis.exceptions import RedisError
 from starlette.responses import Response
 
 from app.auth.keys import PREFIX
@@ -40,6 +41,18 @@ log = logging.getLogger(__name__)
 MIN_PEPPER = 32
 MIN_ADMIN_KEY = 40
 DEV_KEY_TTL_S = 86_400
+
+
+async def redis_persistence(backend: RedisBackend) -> str:
+    """``aof``, ``rdb``, ``none``, or ``unknown`` (CONFIG refused, as some managed services do)."""
+    try:
+        appendonly = await backend.call(lambda r: r.config_get("appendonly"))
+        save = await backend.call(lambda r: r.config_get("save"))
+    except (BackendUnavailableError, RedisError):
+        return "unknown"
+    if str(appendonly.get("appendonly", "")).lower() == "yes":
+        return "aof"
+    return "rdb" if str(save.get("save", "")).strip() else "none"
 
 
 class ConfigurationError(RuntimeError):
@@ -148,6 +161,8 @@ class Access:
                 if settings.mode == "prod":
                     raise ConfigurationError(f"Redis is unreachable ({exc}); refusing to start in production") from exc
                 log.warning("Redis is unreachable (%s); starting anyway in dev mode", exc)
+            else:
+                await self._check_persistence()
         elif settings.auth.enabled or settings.limits.enabled:
             log.warning(
                 "DEV MODE: no GUARDSERVE_REDIS__URL, so API keys and rate limits live in this process' memory: "
@@ -160,6 +175,25 @@ class Access:
             await self.limiter.start()
         if settings.mode == "dev" and self.keys is not None and settings.auth.dev_key and not self._admin_key_set():
             await self._dev_key()
+
+    async def _check_persistence(self) -> None:
+        """Keys live in Redis: one that persists nothing loses them all on a restart. Prod refuses it (unless
+        ``redis.require_persistence`` is off), dev warns."""
+        assert self.backend is not None
+        found = await redis_persistence(self.backend)
+        if found != "none":
+            if found == "unknown":
+                log.warning("cannot read Redis' persistence settings (CONFIG GET refused): make sure it persists")
+            return
+        message = (
+            "Redis persists nothing (appendonly no, save ''): a restart loses every API key and record; "
+            "enable AOF (appendonly yes) or RDB snapshots"
+        )
+        if self.settings.mode == "prod" and self.settings.redis.require_persistence:
+            raise ConfigurationError(
+                message + "; refusing to start in production (GUARDSERVE_REDIS__REQUIRE_PERSISTENCE)"
+            )
+        log.warning(message)
 
     def _admin_key_set(self) -> bool:
         """An admin key is configured (``guardserve serve`` sets its kept dev key so): no key to create."""

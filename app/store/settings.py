@@ -19,3 +19,6 @@ class RedisSettings(BaseModel):
     breaker_failures: int = Field(3, ge=1)  # consecutive failures that open the circuit
     breaker_reset_ms: float = Field(500.0, gt=0, le=60_000)  # open circuit: time before one probe call
     warn_interval_s: float = Field(30.0, gt=0)  # an outage is logged once per interval, never per request
+    # Prod start-up reads CONFIG GET appendonly/save and refuses a Redis that persists nothing (a restart would
+    # lose every API key: each request a 401). False: only warn (a managed Redis that persists but hides CONFIG).
+    require_persistence: bool = True

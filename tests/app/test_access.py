@@ -21,6 +21,7 @@ from app.main import create_app
 from app.settings import GuardrailSettings, Settings
 from app.store.settings import RedisSettings
 from models.registry import ModelEntry
+from tests.support.redis import RedisProcess, new_prefix
 from tests.support.servers import free_port, serve_in_thread
 from tests.support.waits import SUBPROCESS_S
 
@@ -121,3 +122,33 @@ def test_limits_and_redis_settings_from_the_environment(monkeypatch: pytest.Monk
     assert settings.limits.tenant_limits("other").unlimited
     assert settings.limits.failure_mode == "fail_closed"
     assert "mymaster" not in repr(settings)  # the URL (it may hold a password) is a secret
+
+
+def _prod_on(url: str, **redis: object) -> Settings:
+    settings = prod()
+    settings.redis = RedisSettings(url=url, prefix=new_prefix(), **redis)  # type: ignore[arg-type]
+    return settings
+
+
+def test_production_refuses_a_redis_that_persists_nothing(tmp_path: Path, needs_redis_server: None) -> None:
+    """API keys live in Redis: without AOF or snapshots a Redis restart turns every key into a 401."""
+    volatile = RedisProcess(tmp_path, aof=False)
+    volatile.start()
+    try:
+        refused = create_app(_prod_on(volatile.url))
+        with pytest.raises(ConfigurationError, match="persists nothing"), TestClient(refused):
+            pass
+        with TestClient(create_app(_prod_on(volatile.url, require_persistence=False))) as client:  # opted out: warns
+            assert client.get("/health").status_code == 200
+    finally:
+        volatile.kill()
+
+
+def test_production_starts_on_a_redis_with_aof(tmp_path: Path, needs_redis_server: None) -> None:
+    durable = RedisProcess(tmp_path)
+    durable.start()
+    try:
+        with TestClient(create_app(_prod_on(durable.url))) as client:
+            assert client.get("/health").status_code == 200
+    finally:
+        durable.kill()
