@@ -23,6 +23,9 @@ from app.limits.lua import ADMIT, RENEW, SETTLE
 from app.limits.model import WINDOW_MS, Ask, Decision, Lease, LimitName, Scope, ScopeUsage
 from app.store.backend import BackendUnavailableError, RedisBackend
 
+Unsettled = tuple[float, list[str], list[Any]]  # (released at, monotonic; the settle script's keys and args)
+_MAX_UNSETTLED = 10_000
+
 log = logging.getLogger(__name__)
 
 KINDS: dict[int, LimitName] = {1: "requests", 2: "tokens", 3: "concurrent", 4: "tokens_per_day"}
@@ -65,6 +68,9 @@ class RedisLimiter:
         self._batchable = not isinstance(backend.client, RedisCluster)  # cluster: one call per settlement
         self._settling: list[tuple[list[str], list[Any], asyncio.Future[None]]] = []
         self._flusher: asyncio.Task[None] | None = None
+        # settlements Redis did not take (unreachable, queue full): retried until they land or age out
+        self._unsettled: list[Unsettled] = []
+        self._retrier: asyncio.Task[None] | None = None
 
     @property
     def degraded(self) -> bool:
@@ -74,6 +80,11 @@ class RedisLimiter:
     def active(self) -> int:
         return len(self._active)
 
+    @property
+    def unsettled(self) -> int:
+        """Released requests whose slot and refund Redis has not taken yet (they are being retried)."""
+        return len(self._unsettled)
+
     async def start(self) -> None:
         if self._renewer is None:
             self._renewer = asyncio.create_task(self._renew_forever(), name="limits-lease-renewer")
@@ -82,6 +93,10 @@ class RedisLimiter:
         if self._flusher is not None:
             with contextlib.suppress(Exception):
                 await self._flusher
+        if self._retrier is not None:
+            self._retrier.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._retrier
         if self._renewer is not None:
             self._renewer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -126,9 +141,10 @@ class RedisLimiter:
             return  # no slot to free, nothing to refund
         args += flags
         if not self._batchable:
-            # On failure (logged by the backend) the slot's lease expires and the reservation leaves the window.
-            with contextlib.suppress(BackendUnavailableError):
+            try:
                 await self.backend.call(lambda client: self._settle(keys=keys, args=args, client=client))
+            except BackendUnavailableError:  # logged by the backend; retried in the background
+                self._keep([(time.monotonic(), keys, args)])
             return
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._settling.append((keys, args, done))
@@ -141,25 +157,57 @@ class RedisLimiter:
             await asyncio.sleep(0)  # settlements finishing in this loop iteration join the first batch
             while self._settling:
                 batch, self._settling = self._settling, []
-                with contextlib.suppress(BackendUnavailableError):
-                    await self.backend.call(functools.partial(self._settle_batch, batch=batch))
+                now = time.monotonic()
+                await self._settle_or_keep([(now, keys, args) for keys, args, _ in batch])
                 for _, _, done in batch:
                     if not done.done():
                         done.set_result(None)
         finally:
             self._flusher = None
 
-    async def _settle_batch(self, client: Any, batch: list[tuple[list[str], list[Any], asyncio.Future[None]]]) -> None:
-        """One pipeline of EVALSHA calls; scripts Redis does not know (it restarted) are sent with their source."""
+    async def _settle_or_keep(self, entries: list[Unsettled]) -> None:
+        landed: list[int] = []  # ids of the entries Redis took: never settled twice
+        with contextlib.suppress(BackendUnavailableError):  # logged by the backend
+            await self.backend.call(functools.partial(self._settle_batch, batch=entries, landed=landed))
+        done = set(landed)
+        failed = [entry for entry in entries if id(entry) not in done]
+        if failed:
+            self._keep(failed)
+
+    async def _settle_batch(self, client: Any, batch: list[Unsettled], landed: list[int]) -> None:
+        """One pipeline of EVALSHA calls; scripts Redis does not know (it restarted) are sent with their source.
+        Each settlement Redis took is noted in ``landed``."""
         pipe = client.pipeline(transaction=False)
-        for keys, args, _ in batch:
+        for _, keys, args in batch:
             pipe.evalsha(self._settle.sha, len(keys), *keys, *args)
         results = await pipe.execute(raise_on_error=False)
-        for (keys, args, _), result in zip(batch, results, strict=True):
+        for entry, result in zip(batch, results, strict=True):
             if isinstance(result, NoScriptError):
-                await self._settle(keys=keys, args=args, client=client)
+                await self._settle(keys=entry[1], args=entry[2], client=client)
             elif isinstance(result, Exception):
-                raise result
+                continue
+            landed.append(id(entry))
+
+    def _keep(self, entries: list[Unsettled]) -> None:
+        """Retry these settlements in the background: a slot freed here must be freed in Redis too, not held until
+        its lease expires (a burst of disconnects would otherwise hold a tenant's slots for the lease's length)."""
+        self._unsettled = [*self._unsettled, *entries][-_MAX_UNSETTLED:]
+        if self._retrier is None:
+            self._retrier = asyncio.create_task(self._retry(), name="limits-settle-retry")
+
+    async def _retry(self) -> None:
+        delay = 0.2
+        try:
+            while self._unsettled:
+                await asyncio.sleep(delay)
+                cutoff = time.monotonic() - WINDOW_MS / 1000  # older: the window has let the reservation go anyway
+                pending = [entry for entry in self._unsettled if entry[0] > cutoff]
+                self._unsettled = []
+                if pending:
+                    await self._settle_or_keep(pending)
+                delay = min(delay * 2, 5.0)
+        finally:
+            self._retrier = None
 
     async def renew(self) -> None:
         """Extend the concurrency slots of this process' running requests (one script call per request)."""

@@ -22,7 +22,8 @@ from tests.support.waits import SETTLE_S, eventually
 
 
 def backend_for(url: str, prefix: str, **overrides: Any) -> RedisBackend:
-    settings = RedisSettings(url=url, prefix=prefix, timeout_ms=2000, connect_timeout_ms=2000, **overrides)  # type: ignore[arg-type]
+    fields = {"timeout_ms": 2000, "connect_timeout_ms": 2000, **overrides}
+    settings = RedisSettings(url=url, prefix=prefix, **fields)  # type: ignore[arg-type]
     return RedisBackend(connect(settings), settings)
 
 
@@ -217,5 +218,29 @@ async def test_settlements_batched_in_one_pipeline_survive_a_redis_that_forgot_i
     store = own_redis.client()
     assert store.zcard(slots) == 0 and int(store.get(tokens) or 0) == 40 * 10 and store.zcard(window) == 40
     assert backend.failures == failures
+    await limiter.aclose()
+    await backend.aclose()
+
+
+async def test_settlements_redis_did_not_take_are_retried_until_they_land(own_redis: RedisProcess) -> None:
+    """Redis stalls while requests end (CLIENT PAUSE: every call times out): their slots and refunds are retried in
+    the background and land exactly once when it answers again, instead of holding the slots until lease expiry."""
+    backend = backend_for(own_redis.url, "gs:", timeout_ms=150, connect_timeout_ms=150)
+    limiter = RedisLimiter(backend, lease_seconds=600)  # long leases: only a settlement can free the slots
+    first = ask(tokens=100, key=Limits(concurrent=100, tokens_per_minute=100_000))
+    leases = [(await limiter.acquire(again(first))).lease for _ in range(20)]
+    store = own_redis.client()
+    day = leases[0].day if leases[0] else ""
+    _, tokens, slots = scope_keys("gs:", first.tenant, first.scopes[0], day)[:3]
+    assert store.zcard(slots) == 20
+    store.client_pause(1500)
+    await asyncio.gather(*(limiter.release(lease, 10) for lease in leases if lease is not None))
+    assert limiter.unsettled == 20 and limiter.active == 0
+
+    async def landed() -> bool:
+        return limiter.unsettled == 0 and store.zcard(slots) == 0
+
+    await eventually(landed, within=SETTLE_S, what="the retried settlements")
+    assert int(store.get(tokens) or 0) == 20 * 10, "each refund applied exactly once"
     await limiter.aclose()
     await backend.aclose()
