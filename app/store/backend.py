@@ -17,6 +17,7 @@ from redis.exceptions import RedisError
 
 from app.store.breaker import CircuitBreaker
 from app.store.connection import RedisClient, describe
+from app.store.deadline import lag_tolerant_timeout
 from app.store.settings import RedisSettings
 
 log = logging.getLogger(__name__)
@@ -103,7 +104,7 @@ class RedisBackend:
                 raise BackendUnavailableError("too many Redis calls waiting") from None
             raise
         try:
-            async with asyncio.timeout(self._timeout):
+            async with lag_tolerant_timeout(self._timeout):
                 result = await operation(self.client)
         except (RedisError, OSError, TimeoutError) as exc:
             self.failures += 1

@@ -43,8 +43,10 @@ def describe(url: str) -> RedisTarget:
 
 def _common(settings: RedisSettings) -> dict[str, Any]:
     return {
-        "socket_timeout": settings.timeout_ms / 1000,
-        "socket_connect_timeout": settings.connect_timeout_ms / 1000,
+        # backstops: the call's deadline (app.store.backend, lag-tolerant, connecting included) decides; redis-py's
+        # own timeouts would fire falsely after a blocked loop, as asyncio.timeout does
+        "socket_timeout": settings.timeout_ms / 1000 + 1.0,
+        "socket_connect_timeout": settings.connect_timeout_ms / 1000 + 1.0,
         "retry": Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
         "decode_responses": False,
     }
