@@ -94,7 +94,7 @@ class RedisBackend:
             self._outage.failure("circuit open")
             raise BackendUnavailableError("circuit open")
         try:
-            async with asyncio.timeout(self._queue_timeout):
+            async with lag_tolerant_timeout(self._queue_timeout):
                 await self._slots.acquire()
         except BaseException as exc:
             self.breaker.abandon()
