@@ -113,6 +113,7 @@ def from_validation_error(exc: RequestValidationError) -> APIError:
 _STATUS_MESSAGES = {
     404: ("Unknown request URL: {method} {path}.", "unknown_url"),
     405: ("Method {method} is not allowed for {path}.", "method_not_allowed"),
+    408: ("{detail}", "request_timeout"),
     413: ("{detail}", "request_too_large"),
 }
 

@@ -148,7 +148,7 @@ def create_app(settings: Settings | None = None, observability: Observability | 
     # Outermost last: the request context exists before anything else; the body limit's 413 and auth's 401/403
     # are observed; auth runs before the body is read.
     app.add_middleware(JSONBodyMiddleware)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes, timeout=settings.body_timeout)
     access.install(app)  # AuthMiddleware (+ the key store's 503 handler)
     audit = AuditLog(settings.observability.audit_log)  # one JSON line per API request (its own sink)
     app.state.audit = audit

@@ -3,13 +3,15 @@
 * :class:`RequestContextMiddleware` gives every HTTP request a :class:`RequestContext`, echoes ``X-Request-ID`` and
   adds the security headers (:func:`security_headers`).
 * :class:`BodyLimitMiddleware` answers 413 for bodies over the limit, by ``Content-Length`` up front or by
-  counting chunked bodies as they arrive.
+  counting chunked bodies as they arrive, and 408 for a body that stops arriving (slow clients hold no slot).
 * :class:`JSONBodyMiddleware` reads every request body as JSON, whatever its ``Content-Type`` says (as OpenAI
   does): ``curl -d '{...}'`` sends ``application/x-www-form-urlencoded``, and without it FastAPI would hand the
   routes raw bytes ("The request body must be a JSON object." for a valid object).
 """
 
 from __future__ import annotations
+
+import asyncio
 
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
@@ -101,10 +103,20 @@ class JSONBodyMiddleware:
         await self.app(scope, receive, send)
 
 
+class BodyTimeoutError(HTTPException):
+    """The client stopped sending its body (a slow or stalled upload): 408, and the request's slot is freed."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(status_code=408, detail=f"The request body did not arrive within {seconds:g} s.")
+
+
 class BodyLimitMiddleware:
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    """413 past ``max_bytes``; 408 when a piece of the body takes longer than ``timeout`` seconds to arrive."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int, timeout: float = 30.0) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.timeout = timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -116,9 +128,18 @@ class BodyLimitMiddleware:
             return
         seen = 0
 
+        body_done = scope.get("method") in _BODILESS
+
         async def counting_receive() -> Message:
-            nonlocal seen
-            message = await receive()
+            nonlocal seen, body_done
+            if body_done:  # after the body: only a disconnect can come, whenever it does
+                return await receive()
+            try:
+                async with asyncio.timeout(self.timeout):
+                    message = await receive()
+            except TimeoutError:
+                raise BodyTimeoutError(self.timeout) from None
+            body_done = message["type"] != "http.request" or not message.get("more_body", False)
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_bytes:

@@ -123,6 +123,7 @@ class Settings(BaseSettings):
     cors_origins: list[str] = Field(default_factory=list)
 
     max_body_bytes: int = Field(1_048_576, ge=1024)  # larger bodies get 413
+    body_timeout: float = Field(30.0, gt=0, le=3600)  # seconds for each piece of a request body; then 408
     max_stop_sequences: int = Field(4, ge=0)
     retry_after_seconds: int = Field(1, ge=1)  # Retry-After on 503 when the engine gives no better hint
     caps: RequestCaps = Field(default_factory=RequestCaps)  # prompt / message / moderation size caps
