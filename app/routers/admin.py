@@ -25,6 +25,7 @@ from app.errors import APIError
 from app.feedback.model import Retention
 from app.limits.settings import Limits
 from app.protocol import RequestBody
+from guardrails.runtime import PolicyNotAllowedError, UnknownPolicyError
 
 router = APIRouter(prefix="/admin")
 
@@ -107,6 +108,29 @@ def _check_policy(request: Request, policy: str | None) -> None:
         raise APIError(400, message, param="policy", code="invalid_value")
 
 
+def _within_own_policy(request: Request, ctx: RequestContext, policy: str | None) -> None:
+    """A tenant admin's keys screen at least as strictly as its own (a weaker policy would escape its own bounds)."""
+    guardrails = request.app.state.services.guardrails
+    if guardrails is None:  # strictness cannot be judged: only its own policy
+        if policy != ctx.policy:
+            raise _forbidden(
+                f"A tenant admin key may only create keys with its own policy ({ctx.policy or 'default'})."
+            )
+        return
+    try:
+        guardrails.resolve(ctx.policy, policy or guardrails.default_name)
+    except (PolicyNotAllowedError, UnknownPolicyError) as exc:
+        raise _forbidden(f"A tenant admin key may not create a key with this policy: {exc}.") from exc
+
+
+def _within_own_limits(ctx: RequestContext, limits: Limits) -> None:
+    """Nor more than it may use itself: every limit its own key has, the new key has too, at most as high."""
+    asked = limits.model_dump()
+    for name, own in (ctx.key_limits or {}).items():
+        if own and not (asked.get(name) and asked[name] <= own):
+            raise _forbidden(f"A tenant admin key may not create a key above its own limit {name}={own}.")
+
+
 @router.post("/keys", status_code=201)
 async def create_key(body: CreateKey, request: Request) -> Response:
     ctx = _caller(request)
@@ -116,6 +140,8 @@ async def create_key(body: CreateKey, request: Request) -> Response:
             raise _forbidden("A tenant admin key may only create keys in its own tenant.")
         if body.role == "admin":
             raise _forbidden("A tenant admin key may not create admin keys.")
+        _within_own_policy(request, ctx, body.policy)
+        _within_own_limits(ctx, body.limits)
     _check_policy(request, body.policy)
     expires_at = int(time.time()) + body.expires_in if body.expires_in else None
     key, record = await _keys(request).create(

@@ -116,3 +116,19 @@ def test_admin_actions_are_in_the_audit_log(setup: tuple[LiveServer, Path]) -> N
     assert created["admin"] == {"action": "create", "key_id": made["id"], "tenant": "acme"}
     assert created["role"] == "tenant_admin"
     assert made["key"] not in audit.read_text(), "never the key itself"
+
+
+def test_a_tenant_admin_cannot_mint_keys_beyond_its_own_bounds(setup: tuple[LiveServer, Path]) -> None:
+    """Its keys screen at least as strictly as its own and may use no more than it may (found in review)."""
+    server, _ = setup
+    strict = create_key(server, tenant="acme", role="tenant_admin", policy="strict")
+    with as_key(server, strict["key"]) as a:
+        assert a.post("/admin/keys", json={"tenant": "acme", "policy": "unguarded"}).status_code == 403
+        assert a.post("/admin/keys", json={"tenant": "acme"}).status_code == 403  # the default is weaker
+        assert a.post("/admin/keys", json={"tenant": "acme", "policy": "strict"}).status_code == 201
+    limited = create_key(server, tenant="acme", role="tenant_admin", limits={"requests_per_minute": 5})
+    with as_key(server, limited["key"]) as a:
+        for limits in ({"requests_per_minute": 0}, {"requests_per_minute": 6}, {}):  # 0: unlimited; {}: unset
+            assert a.post("/admin/keys", json={"tenant": "acme", "limits": limits}).status_code == 403, limits
+        made = a.post("/admin/keys", json={"tenant": "acme", "limits": {"requests_per_minute": 5, "concurrent": 2}})
+        assert made.status_code == 201
