@@ -125,7 +125,8 @@ class BreakerEngine:
             yield event
 
     async def _guarded(self, items: AsyncIterator[Any]) -> AsyncIterator[Any]:
-        """A stream counts as reached once its first item arrives (the upstream accepted the request)."""
+        """A stream counts as reached once its first item arrives (the upstream accepted the request), or once it
+        ends without one (an empty answer is an answer); closed before either, it says nothing."""
         first = True
         try:
             async for item in items:
@@ -133,6 +134,8 @@ class BreakerEngine:
                     first = False
                     self.breaker.succeeded()
                 yield item
+            if first:
+                self.breaker.succeeded()
         except BaseException as exc:
             if first:
                 self._record(exc)

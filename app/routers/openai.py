@@ -58,6 +58,16 @@ Handler = Callable[[Body, ServedModel, RequestContext, Services], Awaitable[Resp
 RawHandler = Callable[[dict[str, Any], Body, ServedModel, RequestContext, Services], Awaitable[Response]]
 
 
+def _raw_json(body: bytes) -> dict[str, Any]:
+    """The body as sent, for forwarding. FastAPI's parser took it already; orjson refuses what JSON does not have
+    (NaN, Infinity, numbers beyond a double), which the upstream could not read either."""
+    try:
+        raw: dict[str, Any] = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise APIError(400, f"The request body is not valid JSON: {exc}.", code="invalid_json") from None
+    return raw
+
+
 async def _respond(
     request: Request, body: Body, whole: Handler[Body] | None, streamed: Handler[Body] | None, raw: RawHandler[Body]
 ) -> Response:
@@ -77,7 +87,7 @@ async def _respond(
     try:
         handler = streamed if getattr(body, "stream", False) else whole
         if handler is None or isinstance(served.engine, PassThrough):  # a route only upstreams serve: refused there
-            work = raw(orjson.loads(await request.body()), body, served, ctx, services)
+            work = raw(_raw_json(await request.body()), body, served, ctx, services)
         else:
             work = handler(body, served, ctx, services)
         return await until_disconnect(request, work)

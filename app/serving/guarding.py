@@ -120,6 +120,14 @@ class GuardSession:
             results.append(None if blocked else [o.texts[0] for o in mine])
         return results
 
+    async def screen_message(self, text: str) -> str | None:
+        """``text`` through the output guards without recording a decision (an error message, logprob tokens):
+        the text to show, or None where a guard blocks it."""
+        if self.policy is None or not text:
+            return text
+        outcome = await self.policy.screen_output(text, self._pseudonyms, self._span)
+        return None if outcome.blocked is not None else outcome.texts[0]
+
     def stream(self) -> StreamScreen | None:
         return self.policy.stream(self._pseudonyms) if self.policy is not None else None
 

@@ -143,3 +143,26 @@ def test_only_unreachable_counts_and_health_closes() -> None:
         assert [d async for d in engine.stream(REQUEST)] == [Delta("", 1, 0)]
 
     asyncio.run(run())
+
+
+class EmptyStream:
+    async def post_stream(self, path: str, body: dict[str, object]) -> AsyncIterator[dict[str, object]]:
+        for event in ():
+            yield event
+
+    async def aclose(self) -> None:
+        return None
+
+
+def test_a_probe_stream_with_no_events_closes_the_breaker() -> None:
+    """A 200 stream that ends at once is an answer: the probe must not leave the breaker half-open (review)."""
+    clock = Clock()
+    breaker = opened(clock)
+    clock.now += 5
+    engine = BreakerEngine(EmptyStream(), breaker)  # type: ignore[arg-type]
+
+    async def drain() -> list[object]:
+        return [e async for e in engine.post_stream("/chat/completions", {})]
+
+    assert asyncio.run(drain()) == []
+    assert breaker.state == "closed"

@@ -51,5 +51,37 @@ async def screen_answer(data: dict[str, Any], kind: Kind, session: GuardSession)
         for slot, text in zip(group, texts, strict=True):
             changed = changed or text != slot.text
             slot.set(text)
-        if changed and choice.get("logprobs") is not None:
-            choice["logprobs"] = None
+        if choice.get("logprobs") is not None:
+            choice["logprobs"] = None if changed else await screened_alternatives(choice["logprobs"], session)
+
+
+async def screened_alternatives(logprobs: Any, session: GuardSession) -> Any:
+    """Logprobs whose chosen tokens spell unchanged text may still list alternatives a guard would change (an
+    address the model nearly wrote): those are screened together, and dropped if the guards change them."""
+    tokens = _alternative_tokens(logprobs)
+    if not tokens:
+        return logprobs
+    text = " ".join(tokens)
+    if await session.screen_message(text) == text:
+        return logprobs
+    if isinstance(logprobs.get("content"), list):  # chat
+        for entry in logprobs["content"]:
+            if isinstance(entry, dict):
+                entry["top_logprobs"] = []
+    if "top_logprobs" in logprobs:  # completions
+        logprobs["top_logprobs"] = None
+    return logprobs
+
+
+def _alternative_tokens(logprobs: Any) -> list[str]:
+    if not isinstance(logprobs, dict):
+        return []
+    found: list[str] = []
+    for entry in logprobs.get("content") or []:  # chat: content[i].top_logprobs[j].token
+        for alternative in (entry.get("top_logprobs") or []) if isinstance(entry, dict) else []:
+            if isinstance(alternative, dict) and isinstance(alternative.get("token"), str):
+                found.append(alternative["token"])
+    for position in logprobs.get("top_logprobs") or []:  # completions: top_logprobs[i] = {token: logprob}
+        if isinstance(position, dict):
+            found += [token for token in position if isinstance(token, str)]
+    return found

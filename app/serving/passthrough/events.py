@@ -21,21 +21,31 @@ from typing import Any
 
 from app.context import RequestContext
 from app.serving.guarding import GuardSession
-from app.serving.passthrough.answers import Kind
+from app.serving.passthrough.answers import Kind, screened_alternatives
 from app.serving.passthrough.texts import Slot, choice_text_slot, choices_of, finish_of, message_slots, usage_counts
 from guardrails.streaming import StreamScreen
 from models.engine import UpstreamError
 
 
 class EventScreen:
-    def __init__(self, session: GuardSession, ctx: RequestContext, kind: Kind, model: str, include_usage: bool):
+    def __init__(
+        self,
+        session: GuardSession,
+        ctx: RequestContext,
+        kind: Kind,
+        model: str,
+        include_usage: bool,
+        choices: int = 1,
+    ) -> None:
         self._session, self._ctx, self._kind, self._model = session, ctx, kind, model
+        self._choices = choices  # how many choices the request asked for: each must finish
         self._include_usage = include_usage
         self._screens: dict[tuple[int, str], StreamScreen] = {}
         self._pushed: dict[tuple[int, str], list[str]] = {}  # raw text per screen
         self._sent: dict[tuple[int, str], list[str]] = {}  # released text per screen
         self._held: dict[int, list[Any]] = {}  # logprobs per choice
         self._done: set[int] = set()
+        self._seen: set[int] = set()
         self.recorded = not session.active
         self._first = True
         self._usage_seen = False
@@ -54,6 +64,7 @@ class EventScreen:
             index = choice.get("index", 0)
             if not isinstance(index, int) or isinstance(index, bool):
                 raise UpstreamError("upstream sent a malformed stream choice: 'index' is not an integer")
+            self._seen.add(index)
             if index in self._done:
                 continue
             choices.append(await self._choice(index, choice))
@@ -70,10 +81,11 @@ class EventScreen:
 
     def close(self) -> dict[str, Any] | None:
         """After the last event: one more, with no choices, carrying the guards' explanation (None: no guards).
-        A stream that ended with no choice finished was cut: an :class:`UpstreamError`."""
+        A stream that ended before every choice finished was cut: an :class:`UpstreamError` (a choice's held-back
+        text is never dropped silently)."""
         self.finish_recording()
-        if not self._done:
-            raise UpstreamError("upstream stream ended without a finish reason")
+        if not self._done or len(self._done) < max(self._choices, len(self._seen)):
+            raise UpstreamError("upstream stream ended before every choice had a finish reason")
         if not self._session.active:
             return None
         return {
@@ -137,7 +149,7 @@ class EventScreen:
                 if tail.text:
                     self._add_tail(choice, name, tail.text)
                     self._sent[(owner, name)].append(tail.text)
-            self._release_logprobs(index, choice)
+            await self._release_logprobs(index, choice)
             self._finished(index, choice)
         return choice
 
@@ -150,29 +162,41 @@ class EventScreen:
         return screen
 
     def _add_tail(self, choice: dict[str, Any], name: str, tail: str) -> None:
+        """Add a screen's held-back tail to the choice's last delta (which may have none of that field yet)."""
         if self._kind == "text":
             choice["text"] = (choice.get("text") or "") + tail
             return
-        delta = choice.setdefault("delta", {})
+        delta = choice.get("delta")
+        if not isinstance(delta, dict):
+            delta = choice["delta"] = {}
+        if name == "function":
+            call = delta.get("function_call")
+            if not isinstance(call, dict):
+                call = delta["function_call"] = {}
+            call["arguments"] = (call.get("arguments") or "") + tail
+            return
         if not name.startswith("tool:"):
             delta[name] = (delta.get(name) or "") + tail
             return
-        index = int(name.removeprefix("tool:"))
-        calls = delta.setdefault("tool_calls", [])
+        index = int(name.removeprefix("tool:"))  # an int: checked when the slot was read
+        calls = delta.get("tool_calls")
+        if not isinstance(calls, list):
+            calls = delta["tool_calls"] = []
         for call in calls:
-            if call.get("index") == index:
+            if isinstance(call, dict) and call.get("index") == index and isinstance(call.get("function"), dict):
                 call["function"]["arguments"] = (call["function"].get("arguments") or "") + tail
                 return
         calls.append({"index": index, "function": {"arguments": tail}})
 
-    def _release_logprobs(self, index: int, choice: dict[str, Any]) -> None:
+    async def _release_logprobs(self, index: int, choice: dict[str, Any]) -> None:
         held = self._held.pop(index, None)
         if not held:
             return
         changed = any(
             "".join(self._pushed[key]) != "".join(self._sent[key]) for key in self._screens if key[0] == index
         )
-        choice["logprobs"] = None if changed else merge_logprobs(held)
+        merged = None if changed else merge_logprobs(held)
+        choice["logprobs"] = None if merged is None else await screened_alternatives(merged, self._session)
 
     def _blocked(self, index: int, choice: dict[str, Any]) -> dict[str, Any]:
         self._held.pop(index, None)

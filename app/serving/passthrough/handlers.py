@@ -81,7 +81,7 @@ async def chat(
     session = await _prepare(raw, shadow, body.n, [slot for _, slot in located], served, ctx, services, body)
     forward = _forward_body(raw, served, body.stream, ChatCompletionRequest)
     if body.stream:
-        return await _stream(served, "/chat/completions", forward, "chat", ctx, session, body.include_usage())
+        return await _stream(served, "/chat/completions", forward, "chat", ctx, session, body.include_usage(), body.n)
     return await _whole(served, "/chat/completions", forward, "chat", ctx, session)
 
 
@@ -89,7 +89,7 @@ async def completion(
     raw: dict[str, Any], body: CompletionRequest, served: ServedModel, ctx: RequestContext, services: Services
 ) -> Response:
     sampling = sampling_for(body, body.max_tokens, served, services.settings)
-    slots = list_input_slots(raw, "prompt")
+    slots = list_input_slots(raw, "prompt") + list_input_slots(raw, "suffix")
     check_messages(len(slots), services.settings.caps)
     check_prompt_chars(sum(len(slot.text) for slot in slots), services.settings.caps, "prompt")
     prompt = "\n".join(slot.text for slot in slots)
@@ -99,7 +99,8 @@ async def completion(
     session = await _prepare(raw, shadow, body.n * prompts, slots, served, ctx, services, body, token_ids=token_ids)
     forward = _forward_body(raw, served, body.stream, CompletionRequest)
     if body.stream:
-        return await _stream(served, "/completions", forward, "text", ctx, session, body.include_usage())
+        choices = body.n * prompts
+        return await _stream(served, "/completions", forward, "text", ctx, session, body.include_usage(), choices)
     return await _whole(served, "/completions", forward, "text", ctx, session)
 
 
@@ -222,7 +223,11 @@ def _log_unknown(body: dict[str, Any], model: type[BaseModel]) -> None:
 async def _whole(
     served: ServedModel, path: str, forward: dict[str, Any], kind: Kind, ctx: RequestContext, session: GuardSession
 ) -> Response:
-    data = await cast(PassThrough, served.engine).post_json(path, forward)
+    try:
+        data = await cast(PassThrough, served.engine).post_json(path, forward)
+    except EngineError as exc:
+        await _screen_error(exc, session)
+        raise
     with _counted(served, session):  # what the upstream sent is checked while it is screened
         _usage(data, ctx)
         await screen_answer(data, kind, session)
@@ -248,18 +253,23 @@ async def _stream(
     ctx: RequestContext,
     session: GuardSession,
     include_usage: bool,
+    choices: int,
 ) -> Response:
     events = cast(PassThrough, served.engine).post_stream(path, forward)
     try:  # the upstream's status (and its first event) before our 200: an upstream 400 stays a 400
         first = await anext(events)
     except StopAsyncIteration:
         raise UpstreamError("upstream stream ended before its first event") from None
+    except EngineError as exc:
+        await events.aclose()  # type: ignore[attr-defined]
+        await _screen_error(exc, session)
+        raise
     except BaseException:
         await events.aclose()  # type: ignore[attr-defined]
         raise
     new_response_id(ctx, "chatcmpl" if kind == "chat" else "cmpl")
-    screen = EventScreen(session, ctx, kind, served.name, include_usage)
-    body = _sse(first, events, screen, ctx, lambda: _counted(served, session))
+    screen = EventScreen(session, ctx, kind, served.name, include_usage, choices)
+    body = _sse(first, events, screen, ctx, session, lambda: _counted(served, session))
     return SSEResponse(body, on_close=events.aclose, headers=session.headers())  # type: ignore[attr-defined]
 
 
@@ -268,6 +278,7 @@ async def _sse(
     events: AsyncIterator[dict[str, Any]],
     screen: EventScreen,
     ctx: RequestContext,
+    session: GuardSession,
     counted: Callable[[], AbstractContextManager[None]],
 ) -> AsyncIterator[bytes]:
     try:
@@ -290,10 +301,24 @@ async def _sse(
             ctx.disconnected = True
             raise
         ctx.finish_reason = "error"
+        if isinstance(exc, EngineError):
+            await _screen_error(exc, session)
         yield sse_error(stream_error(exc, ctx))
     finally:
         screen.finish_recording()
     yield DONE
+
+
+_WITHHELD = "upstream error (its message was withheld by the guardrails)"
+
+
+async def _screen_error(exc: EngineError, session: GuardSession) -> None:
+    """An upstream's error message can quote what the model wrote (a tool call it could not parse): it passes the
+    output guards like any answer, and is withheld if they block it."""
+    screened = await session.screen_message(exc.message)
+    if screened != exc.message:
+        exc.message = screened if screened is not None else _WITHHELD
+        exc.args = (exc.message,)
 
 
 @contextlib.contextmanager

@@ -38,8 +38,9 @@ class Slot:
 
 
 def chat_input_slots(body: dict[str, Any]) -> list[tuple[int, Slot]]:
-    """(message index, slot) for every text a chat request carries. The body was validated as a
-    :class:`~app.protocol.ChatCompletionRequest`, so the shapes are known."""
+    """(message index, slot) for every text a chat request carries into the prompt: contents and text parts,
+    earlier turns' reasoning and tool or function calls; tool descriptions and schemas under index -1. The body was
+    validated as a :class:`~app.protocol.ChatCompletionRequest`, so the shapes of the known fields are known."""
     found: list[tuple[int, Slot]] = []
     for i, message in enumerate(body.get("messages") or []):
         role = _GUARD_ROLES.get(message.get("role"), "user")
@@ -48,9 +49,35 @@ def chat_input_slots(body: dict[str, Any]) -> list[tuple[int, Slot]]:
             found.append((i, Slot(message, "content", role)))
         elif isinstance(content, list):
             found += [(i, Slot(part, "text", role)) for part in content if part.get("type") == "text"]
+        # chat templates of reasoning models render earlier turns' reasoning into the prompt
+        found += [(i, Slot(message, f, role)) for f in OUTPUT_FIELDS[1:] if isinstance(message.get(f), str)]
         for call in message.get("tool_calls") or []:
             found.append((i, Slot(call["function"], "arguments", "assistant")))
+        function_call = message.get("function_call")
+        if isinstance(function_call, dict) and isinstance(function_call.get("arguments"), str):
+            found.append((i, Slot(function_call, "arguments", "assistant")))
+    for tool in body.get("tools") or []:
+        found += [(-1, slot) for slot in _strings(tool.get("function"), "system")]
     return found
+
+
+def _strings(value: Any, role: str, depth: int = 0) -> list[Slot]:
+    """Every string value (not key) in a JSON value: a tool's description and its parameter schema's."""
+    if depth > 32:
+        return []
+    if isinstance(value, dict):
+        return [
+            slot
+            for key, item in value.items()
+            for slot in ([Slot(value, key, role)] if isinstance(item, str) else _strings(item, role, depth + 1))
+        ]
+    if isinstance(value, list):
+        return [
+            slot
+            for i, item in enumerate(value)
+            for slot in ([Slot(value, i, role)] if isinstance(item, str) else _strings(item, role, depth + 1))
+        ]
+    return []
 
 
 def list_input_slots(body: dict[str, Any], field: str) -> list[Slot]:
@@ -83,14 +110,25 @@ def message_slots(message: dict[str, Any], what: str) -> list[Slot]:
         function = call.get("function") if isinstance(call, dict) else None
         if not isinstance(function, dict):
             raise UpstreamError(f"upstream sent a malformed {what}: a tool call without a function object")
-        arguments = function.get("arguments")
-        if arguments is None:
-            continue
-        if not isinstance(arguments, str):
-            raise UpstreamError(f"upstream sent a malformed {what}: tool call arguments are not a string")
         index = call.get("index", position)
-        found.append(Slot(function, "arguments", "assistant", f"tool:{index}"))
+        if not isinstance(index, int) or isinstance(index, bool):
+            raise UpstreamError(f"upstream sent a malformed {what}: a tool call's 'index' is not an integer")
+        found += _arguments(function, f"tool:{index}", what)
+    function_call = message.get("function_call")  # the legacy single call
+    if function_call is not None:
+        if not isinstance(function_call, dict):
+            raise UpstreamError(f"upstream sent a malformed {what}: 'function_call' is not an object")
+        found += _arguments(function_call, "function", what)
     return found
+
+
+def _arguments(function: dict[str, Any], name: str, what: str) -> list[Slot]:
+    arguments = function.get("arguments")
+    if arguments is None:
+        return []
+    if not isinstance(arguments, str):
+        raise UpstreamError(f"upstream sent a malformed {what}: tool call arguments are not a string")
+    return [Slot(function, "arguments", "assistant", name)]
 
 
 def choice_text_slot(choice: dict[str, Any], what: str) -> list[Slot]:
