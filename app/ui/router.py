@@ -16,6 +16,7 @@ import orjson
 from fastapi import APIRouter, Request
 from starlette.responses import RedirectResponse, Response
 
+from app.errors import APIError
 from guardrails.policy import HarmfulRequestSpec, InjectionSpec, PIIGuardSpec, PolicySpec, ToxicitySpec
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
@@ -106,5 +107,5 @@ def moderation_thresholds(spec: PolicySpec) -> dict[str, float]:
 @router.get("/{name}")
 async def ui_file(name: str) -> Response:
     if name not in FILES:
-        return Response(b"Not found", status_code=404, media_type="text/plain", headers=HEADERS)
+        raise APIError(404, f"Unknown request URL: GET /ui/{name}.", code="unknown_url")
     return _file(name)

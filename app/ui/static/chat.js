@@ -188,11 +188,12 @@ async function send(text) {
     const blocked = err instanceof APIError && BLOCK_REASONS[err.code];
     const notice = el("div", blocked ? "notice notice-blocked" : "notice notice-error");
     notice.setAttribute("role", "alert");
-    notice.append(el("strong", null, blocked ? `Blocked (${err.code})` : `Error${err.code ? ` (${err.code})` : ""}`));
+    const title = err.code === "policy_not_allowed" ? "Refused" : blocked ? "Blocked" : "Error";
+    notice.append(el("strong", null, `${title}${err.code ? ` (${err.code})` : ""}`));
     if (blocked) notice.append(el("p", null, BLOCK_REASONS[err.code]));
     notice.append(el("p", "reason", err.message));
     user.item.append(notice);
-    $("chat-status").textContent = blocked ? "Blocked by the guardrails." : "The request failed.";
+    $("chat-status").textContent = title === "Blocked" ? "Blocked by the guardrails." : "The request failed.";
     return;
   }
   history.push({ role: "assistant", content: state.text });

@@ -31,7 +31,7 @@ from tests.support.servers import LiveServer, serve_in_thread, wait_until
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = "/usr/bin/chromium"
+CHROMIUM = os.environ.get("GUARDSERVE_TEST_CHROMIUM", "/usr/bin/chromium")  # the system package (.ci/run)
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts" / "ui"
 WAIT_MS = 60_000  # every expectation: the machine is loaded, and a cold guard screening takes seconds
 ECHO = "echo"
@@ -170,6 +170,20 @@ def test_a_masked_email_is_highlighted_by_type(page: Page) -> None:
     placeholder = answer.locator("mark.entity-EMAIL_ADDRESS")
     expect(placeholder).to_contain_text("<EMAIL_ADDRESS>")
     expect(answer.locator("details.guard-panel caption")).to_have_text("Policy: strict")
+
+
+def test_input_pii_is_reported_and_a_weaker_policy_refused(page: Page) -> None:
+    ask(page, "My address is jane.roe@example.com, reply to MADEUP")
+    sent = page.locator("li.msg-user").last
+    # the model saw a pseudonym (the answer gets the caller's own address back); the prompt says what was replaced
+    expect(sent.locator(".chips")).to_contain_text("pii: pseudonymize (EMAIL_ADDRESS×1)")
+    expect(last_answer(page).locator(".msg-text")).to_contain_text("jane.roe@example.com")
+    expect(last_answer(page).locator("mark.entity-EMAIL_ADDRESS")).to_have_count(1)  # the made-up one, masked
+
+    ask(page, "Anything at all", policy="observe")  # flag-only: weaker than the default
+    notice = page.locator("li.msg-user").last.locator(".notice-blocked")
+    expect(notice).to_contain_text("Refused (policy_not_allowed)")
+    expect(notice).to_contain_text("at least as strict")
 
 
 def test_feedback_is_submitted_and_stored(page: Page, gateway: LiveServer, feedback_file: Path) -> None:
