@@ -46,7 +46,7 @@ export async function loadKeys() {
     for (const k of body.data) {
       const row = rows.insertRow();
       const state = k.state;
-      for (const v of [k.id, k.tenant, k.role, k.policy || "default", k.name || "", when(k.created_at), state]) {
+      for (const v of [k.id, k.tenant, k.role, k.policy || "gateway default", k.name || "", when(k.created_at), state]) {
         row.insertCell().textContent = v;
       }
       const actions = row.insertCell();

@@ -275,20 +275,33 @@ def test_narrow_window_and_keyboard_use(page: Page) -> None:
     assert width <= 380, f"the page scrolls sideways in a narrow window ({width} px)"
 
 
-def test_no_serious_accessibility_violations(page: Page) -> None:
+def serious_violations(page: Page, where: str) -> list[tuple[str, str, str, str]]:
     from axe_playwright_python.sync_playwright import Axe
 
+    violations = Axe().run(page).response["violations"]
+    return [(where, v["id"], v["impact"], v["help"]) for v in violations if v["impact"] in ("serious", "critical")]
+
+
+def test_no_serious_accessibility_violations(page: Page) -> None:
+    page.get_by_role("button", name="Moderation", exact=True).click()
+    page.get_by_label("Text to moderate").fill("Is this fine?")
+    page.get_by_role("button", name="Moderate", exact=True).click()
+    expect(page.locator("table.moderation")).to_be_visible()
+    found = serious_violations(page, "moderation")
+    page.get_by_role("button", name="Chat", exact=True).click()
     ask(page, "Write to MADEUP for the accessibility scan")
     answer = last_answer(page)
     expect(answer.locator("mark.entity")).to_be_visible()
     answer.locator("details.guard-panel summary").click()
     answer.get_by_role("button", name="Good answer").click()
-    axe = Axe()
-    found = []
-    for view in ("Chat", "Moderation"):
-        page.get_by_role("button", name=view, exact=True).click()
-        violations = axe.run(page).response["violations"]
-        found += [(view, v["id"], v["impact"], v["help"]) for v in violations if v["impact"] in ("serious", "critical")]
+    expect(answer.locator(".feedback-form")).to_be_visible()
+    ask(page, TOXIC)  # a blocked prompt's notice too
+    expect(page.locator(".notice-blocked")).to_be_visible()
+    found += serious_violations(page, "chat")
+    page.set_viewport_size({"width": 380, "height": 900})
+    found += serious_violations(page, "chat, narrow")
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 380, f"the page scrolls sideways in a narrow window ({width} px)"
     assert not found, found
 
 
@@ -329,5 +342,6 @@ def test_admin_keys_page_creates_rotates_and_revokes(browser: Browser, keyed_gat
         page.get_by_role("button", name=f"Revoke key {fresh}").click()
         expect(page.locator("#keys-table tbody tr", has_text=fresh)).to_contain_text("revoked")
         snap(page, "test_admin_keys_page")
+        assert not serious_violations(page, "keys")
         page.get_by_role("button", name="Usage").click()
         expect(page.locator("#usage-result table")).to_be_visible()
