@@ -181,6 +181,17 @@ async function send(text) {
   renderAnnotated(answer.body, state.text, entityTypes(state.guardrails?.output));
   if (state.guardrails) user.item.append(chips(state.guardrails.input, "Input"));
 
+  if (outcome === "error" && state.text) {
+    // the stream had started: keep what arrived, say how it ended
+    history.push({ role: "assistant", content: state.text });
+    const notice = el("div", "notice notice-error");
+    notice.setAttribute("role", "alert");
+    notice.append(el("strong", null, `The stream ended with an error${state.error.code ? ` (${state.error.code})` : ""}`));
+    notice.append(el("p", "reason", state.error.message));
+    answer.item.append(notice, guardPanel(state));
+    $("chat-status").textContent = "The stream failed.";
+    return;
+  }
   if (outcome === "error") {
     history.pop();
     answer.item.remove();

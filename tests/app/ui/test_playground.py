@@ -8,6 +8,7 @@ expectations, generous timeouts: the machine is loaded) and saves a screenshot u
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Iterator
@@ -225,6 +226,53 @@ def test_a_toxic_prompt_is_blocked_and_explained(page: Page, gateway: LiveServer
     row = page.locator("tr[data-category=toxicity]")
     expect(row.locator("td").last).to_have_text("yes")
     expect(row.locator("td").nth(1)).to_have_text(re.compile(r"^0\.\d{3}$"))  # the threshold
+
+
+def _sse(*events: dict[str, Any] | str) -> str:
+    return "".join(f"data: {e if isinstance(e, str) else json.dumps(e)}\r\n\r\n" for e in events)
+
+
+def _chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> dict[str, Any]:
+    choice = {"index": 0, "delta": delta, "finish_reason": finish}
+    return {"id": "chatcmpl-scripted", "object": "chat.completion.chunk", "choices": [choice], **extra}
+
+
+def test_a_content_filter_ending_and_a_stream_error_are_explained(page: Page) -> None:
+    """The gateway's stream answers are scripted here (the page's fetch is intercepted): the output toxicity guard
+    ending an answer cannot be provoked on demand with the echo model, whose input guards see the same text first."""
+    explanation = {
+        "policy": "default",
+        "input": [],
+        "output": [{"guard": "toxicity", "action": "block", "score": 0.99}],
+    }
+    ended = _sse(
+        _chunk({"role": "assistant", "content": ""}, guardrails={"policy": "default", "input": [], "output": []}),
+        _chunk({"content": "The first part was fine, "}),
+        _chunk({"content": "and then"}),
+        _chunk({}, "content_filter"),
+        {"id": "chatcmpl-scripted", "object": "chat.completion.chunk", "choices": [], "guardrails": explanation},
+        "[DONE]",
+    )
+    failed = _sse(
+        _chunk({"role": "assistant", "content": "Half an ans"}),
+        {"error": {"message": "upstream went away", "type": "server_error", "code": "upstream_error"}},
+        "[DONE]",
+    )
+    bodies = iter([ended, failed])
+    page.route(
+        "**/v1/chat/completions",
+        lambda route: route.fulfill(status=200, content_type="text/event-stream", body=next(bodies)),
+    )
+    ask(page, "Say something that ends badly")
+    answer = last_answer(page)
+    expect(answer.locator(".msg-text")).to_have_text("The first part was fine, and then")
+    expect(answer.locator(".notice-blocked")).to_contain_text("finish_reason: content_filter")
+    expect(answer.locator(".notice-blocked")).to_contain_text("(toxicity)")
+    ask(page, "And now an error")
+    answer = last_answer(page)
+    expect(answer.locator(".msg-text")).to_have_text("Half an ans")
+    expect(answer.locator(".notice-error")).to_contain_text("upstream_error")
+    expect(answer.locator(".notice-error")).to_contain_text("upstream went away")
 
 
 def _inflight(gateway: LiveServer) -> int:
