@@ -22,6 +22,7 @@ from app.openapi import install_openapi
 from app.routers import admin, feedback, health, metrics, moderations, openai
 from app.services import Services
 from app.settings import GuardrailSettings, Settings
+from app.ui import router as ui
 from guardrails.runtime import Guardrails
 from models.registry import ModelEntry, ServedModel, load_registry, start_engine
 
@@ -142,6 +143,7 @@ def create_app(settings: Settings | None = None, observability: Observability | 
     app.include_router(admin.router)
     app.include_router(feedback.router)
     app.include_router(health.router)
+    app.include_router(ui.router)  # the web playground at /ui (static files)
     if obs.serves_metrics_route:
         app.include_router(metrics.router)
     install_openapi(app)
