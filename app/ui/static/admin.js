@@ -119,9 +119,12 @@ export async function loadUsage() {
   }
 }
 
-export function initAdmin(policies) {
+export function setPolicies(policies) {
   const select = $("new-policy");
   for (const p of policies) select.append(new Option(p.name, p.name));
+}
+
+export function initAdmin() {
   $("keys-refresh").addEventListener("click", loadKeys);
   $("usage-refresh").addEventListener("click", loadUsage);
   $("key-create").addEventListener("submit", async (event) => {

@@ -1,7 +1,7 @@
 // The playground's entry point: the API key, the section tabs, the model and policy pickers.
 
 import { call, getKey, setKey } from "./api.js";
-import { initAdmin, loadKeys, loadUsage } from "./admin.js";
+import { initAdmin, loadKeys, loadUsage, setPolicies } from "./admin.js";
 import { initChat } from "./chat.js";
 import { initModeration, setThresholds } from "./moderation.js";
 
@@ -51,6 +51,11 @@ async function checkAdmin() {
 }
 
 async function loadGuardrails() {
+  // behind the API key like the API itself: loaded again whenever the key changes
+  for (const id of ["policy", "new-policy"]) {
+    const select = $(id);
+    while (select.options.length > 1) select.remove(1);
+  }
   try {
     const { body } = await call("GET", "/ui/api/guardrails");
     const select = $("policy");
@@ -68,6 +73,7 @@ async function loadGuardrails() {
 
 async function useKey() {
   const ok = await loadModels();
+  setPolicies(await loadGuardrails());
   await checkAdmin();
   return ok;
 }
@@ -87,7 +93,7 @@ async function start() {
   for (const tab of document.querySelectorAll(".tab")) tab.addEventListener("click", () => show(tab.dataset.view));
   initChat();
   initModeration();
-  initAdmin(await loadGuardrails());
+  initAdmin();
   await useKey();
   document.body.dataset.ready = "true";
 }

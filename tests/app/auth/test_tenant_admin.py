@@ -132,3 +132,12 @@ def test_a_tenant_admin_cannot_mint_keys_beyond_its_own_bounds(setup: tuple[Live
             assert a.post("/admin/keys", json={"tenant": "acme", "limits": limits}).status_code == 403, limits
         made = a.post("/admin/keys", json={"tenant": "acme", "limits": {"requests_per_minute": 5, "concurrent": 2}})
         assert made.status_code == 201
+
+
+def test_the_playground_reads_policies_with_a_key_only(setup: tuple[LiveServer, Path]) -> None:
+    server, _ = setup
+    assert httpx.get(f"{server.url}/ui/", timeout=30).status_code == 200  # the page itself is open
+    assert httpx.get(f"{server.url}/ui/api/guardrails", timeout=30).status_code == 401
+    user = create_key(server, tenant="acme")
+    with as_key(server, user["key"]) as u:
+        assert u.get("/ui/api/guardrails").status_code == 200
