@@ -124,5 +124,3 @@ async def test_a_body_held_open_after_done_ends_the_stream_on_a_new_connection_n
         got = await events(engine, HELD)
         assert got[-1]["usage"]["total_tokens"] == 6
     assert len(set(upstream[0].clients)) == 2
-
-
