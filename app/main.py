@@ -36,12 +36,7 @@ async def start_models(settings: Settings) -> dict[str, ServedModel]:
     entries = registry_entries(settings)
     started = await asyncio.gather(
         *(
-            start_engine(
-                e,
-                cpu=settings.cpu.engine_config(),
-                http=settings.http.engine_config(),
-                breaker=settings.http.breaker_config(),
-            )
+            start_engine(e, cpu=settings.cpu, http=settings.http, breaker=settings.http.breaker_config())
             for e in entries
         ),
         return_exceptions=True,

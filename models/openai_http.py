@@ -19,12 +19,13 @@ import json
 import os
 import time
 from collections.abc import AsyncIterator, Iterator, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
 import orjson
+from pydantic import BaseModel, ConfigDict, Field
 
+from models.breaker import BreakerConfig
 from models.engine import (
     Completion,
     Delta,
@@ -50,16 +51,26 @@ _FINISH_REASONS: dict[str, FinishReason] = {
 }
 
 
-@dataclass(frozen=True)
-class HTTPEngineConfig:
-    connect_timeout: float = 3.0  # getting a connection: waiting for the pool and connecting
-    read_timeout: float = 300.0  # between two bytes from the upstream, not for the whole answer
-    max_connections: int = 512
-    health_timeout: float = 2.0
-    health_ttl: float = 2.0  # seconds a health result is reused
+class HTTPEngineConfig(BaseModel):
+    """The engine's settings; also the gateway's ``GUARDSERVE_HTTP__*`` (``app.settings.Settings.http``)."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")  # as a settings section: unknown keys ignored
+
+    connect_timeout: float = Field(3.0, gt=0)  # getting a connection: waiting for the pool and connecting
+    read_timeout: float = Field(300.0, gt=0)  # between two bytes from the upstream, not for the whole answer
+    max_connections: int = Field(512, ge=1)
+    health_timeout: float = Field(2.0, gt=0)
+    health_ttl: float = Field(2.0, ge=0)  # seconds a health result is reused
     # An idle pooled connection is closed after this long: below the upstream's own keep-alive timeout (uvicorn's,
     # and so vLLM's, is 5 s), so a request is never written onto a connection the upstream is just closing.
-    keepalive_timeout: float = 4.0
+    keepalive_timeout: float = Field(4.0, gt=0)
+    # circuit breaker per upstream (models/breaker.py): opens after this many connection failures in a row and
+    # lets one probe through after the cooldown (a healthy health check closes it too)
+    breaker_failures: int = Field(3, ge=1)
+    breaker_cooldown: float = Field(2.0, gt=0)
+
+    def breaker_config(self) -> BreakerConfig:
+        return BreakerConfig(failures=self.breaker_failures, cooldown=self.breaker_cooldown)
 
 
 class OpenAIHTTPEngine:
