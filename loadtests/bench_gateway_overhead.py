@@ -2,7 +2,7 @@
 
     .venv/bin/python loadtests/bench_gateway_overhead.py --out results.json [--rounds 3] [--seconds 8]
         [--concurrency 32] [--latency-requests 400] [--kind whole|stream] [--tokens 16]
-        [--redis redis://127.0.0.1:6379/0] [--gateway-root DIR] [--audit-log off|stderr]
+        [--redis redis://127.0.0.1:6379/0] [--gateway-root DIR] [--audit-log off|stderr] [--configs a,b] [--hold S]
 
 One process tree: :mod:`loadtests.fast_fake_upstream` (a deliberately fast fake) in its own process, two gateways
 (``guardserve serve``, 1 uvicorn worker, each in its own process, one ``engine: openai`` model pointing at the
@@ -19,8 +19,34 @@ connection, ``--latency-requests`` requests one after another). The gateway's CP
 cannot distort (req/s and latencies it can). ``--gateway-root`` runs the gateways from another checkout (a
 before/after comparison); ``--audit-log`` is the gateways' audit log (default off: its cost is a log line's).
 
-Where the rest goes (py-spy, gateway-off, whole chat completions at concurrency 32, aiohttp engine; see the report
-in the commit that added this file): see ``PROFILE`` below.
+Measured 2026-12-02 on 2 cores (load average 1.5-5 from other work), 16-token chat completions, medians over the
+rounds (``--rounds 3 --seconds 8``; stream: ``--kind stream --rounds 2``). Gateway CPU ms per request at
+concurrency 32 / 1, req/s at 32 and its ratio to direct, p50 added at concurrency 1:
+
+| engine | kind | gateway-off CPU | gateway-auth CPU | off req/s (vs direct) | off c=1 added |
+|---|---|---|---|---|---|
+| httpx (main 176ca89) | whole | 4.43 / 3.07 | 5.68 / 4.29 | 207 (0.03) | 3.20 ms |
+| aiohttp (this branch) | whole | 0.98 / 1.02 | 2.09 / 2.13 | 1014 (0.11) | 1.04 ms |
+| httpx (main 176ca89) | stream | 6.16 / 4.37 | 7.39 / 5.93 | 143 (0.04) | 4.84 ms |
+| aiohttp (this branch) | stream | 2.39 / 2.12 | 3.37 / 4.73 | 339 (0.10) | 2.44 ms |
+
+The engine alone (``post_json`` against this fake, 32 at a time, client CPU per call): httpx 1.91 ms, aiohttp
+0.10 ms (streamed, 18 events: 2.44 vs 0.25 ms). req/s and latencies share 2 cores with the load generator and the
+fake (direct reaches 4-10k req/s only because nothing else is in the way): read the CPU column first.
+
+Where the rest goes: py-spy (``py-spy record -r 250 -f raw --nonblocking`` on the gateway-off gateway under the
+concurrency-32 phase, 15 s, 3231 samples), self time by package: aiohttp 21% (request building 4%, the header path
+4% that ``skip_auto_headers`` forced, since removed; writing, response parsing), fastapi 11% + starlette 9%
+(routing, dependency solving, the exception-handler wrappers, Request objects), asyncio 9% (tasks; the disconnect
+watcher's Event.wait), app/observability 9% (metrics, audit and observability middleware), uvicorn 7%, typing 5%
+(``isinstance(served.engine, PassThrough)`` in app/routers/openai.py: a runtime-checkable Protocol check scans the
+protocol's members on every request), app/middleware.py 5%, the pass-through handler 4%, pydantic 3%, feedback
+record 2%, auth middleware (off) 2%, prometheus_client 2%, uuid4 1%. Inclusive: the middleware stack below
+RequestContextMiddleware 35%, the endpoint 23%, the engine's ``post_json`` 11%. FastAPI's native telemetry cost
+6% (three ``os.environ`` look-ups per request) before it was turned off in app/main.py. The body is parsed twice on
+the pass-through path (FastAPI's pydantic model, then ``orjson.loads(await request.body())``). Nothing else is one
+big item: the remaining cost is the depth of the ASGI stack (8 app middlewares + Starlette's and FastAPI's, each a
+coroutine frame and a ``send`` wrapper) and FastAPI's per-request machinery.
 """
 
 from __future__ import annotations
@@ -47,8 +73,6 @@ sys.path.insert(0, str(ROOT))
 PEPPER = "bench-pepper-" + "x" * 32
 TICK = os.sysconf("SC_CLK_TCK")
 CONFIGS = ("direct", "gateway-off", "gateway-auth")
-
-PROFILE = """(filled in from a py-spy run; see the module docstring)"""
 
 
 def run(coro: Any) -> Any:
