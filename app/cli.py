@@ -25,7 +25,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, Literal, TextIO
 
 if TYPE_CHECKING:
     from app.settings import Settings
@@ -158,6 +158,7 @@ def _run_server() -> None:
     settings = Settings()
     log_config = logging_config(settings.log_level, settings.observability.log_format)
     logging.config.dictConfig(log_config)
+    loop, http = server_implementation()
     with _multiprocess_metrics(settings):
         uvicorn.run(
             "app.main:create_app_from_env",
@@ -168,7 +169,19 @@ def _run_server() -> None:
             log_level=settings.log_level,
             log_config=log_config,
             **UVICORN_OPTIONS,
+            loop=loop,
+            http=http,
         )
+
+
+def server_implementation() -> tuple[Literal["uvloop", "asyncio"], Literal["httptools", "h11"]]:
+    """uvloop and httptools where installed (``uvicorn[standard]``), else asyncio and h11: said explicitly, so a
+    missing one is visible here rather than a slower gateway."""
+    import importlib.util
+
+    loop: Literal["uvloop", "asyncio"] = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
+    http: Literal["httptools", "h11"] = "httptools" if importlib.util.find_spec("httptools") else "h11"
+    return loop, http
 
 
 @contextlib.contextmanager

@@ -17,39 +17,13 @@ from app.feedback.settings import FeedbackSettings
 from app.limits.settings import LimitSettings
 from app.store.settings import RedisSettings
 from guardrails.policy import DEFAULT_POLICY_FILE
-from models.breaker import BreakerConfig
 from models.cpu.config import CPUEngineConfig
 from models.openai_http import HTTPEngineConfig
 from models.registry import DEFAULT_REGISTRY, ModelEntry
 
-
-class CPUSettings(BaseModel):
-    max_batch: int = Field(16, ge=1, le=256)
-    max_waiting: int = Field(256, ge=0)
-    prefill_token_budget: int = Field(4096, ge=64)
-    threads: int | None = Field(None, ge=1)
-    dtype: Literal["float32", "bfloat16"] = "float32"
-
-    def engine_config(self) -> CPUEngineConfig:
-        return CPUEngineConfig(**self.model_dump())
-
-
-class HTTPSettings(BaseModel):
-    connect_timeout: float = Field(3.0, gt=0)
-    read_timeout: float = Field(300.0, gt=0)
-    max_connections: int = Field(512, ge=1)
-    health_timeout: float = Field(2.0, gt=0)
-    health_ttl: float = Field(2.0, ge=0)
-    # circuit breaker per upstream (models/breaker.py): opens after this many connection failures in a row and
-    # lets one probe through after the cooldown (a healthy health check closes it too)
-    breaker_failures: int = Field(3, ge=1)
-    breaker_cooldown: float = Field(2.0, gt=0)
-
-    def engine_config(self) -> HTTPEngineConfig:
-        return HTTPEngineConfig(**self.model_dump(exclude={"breaker_failures", "breaker_cooldown"}))
-
-    def breaker_config(self) -> BreakerConfig:
-        return BreakerConfig(failures=self.breaker_failures, cooldown=self.breaker_cooldown)
+# Each engine's settings are its own config model, defined next to the engine. The old names stay for importers.
+CPUSettings = CPUEngineConfig
+HTTPSettings = HTTPEngineConfig
 
 
 class GuardrailSettings(BaseModel):
@@ -128,8 +102,8 @@ class Settings(BaseSettings):
     retry_after_seconds: int = Field(1, ge=1)  # Retry-After on 503 when the engine gives no better hint
     caps: RequestCaps = Field(default_factory=RequestCaps)  # prompt / message / moderation size caps
 
-    cpu: CPUSettings = Field(default_factory=CPUSettings)
-    http: HTTPSettings = Field(default_factory=HTTPSettings)
+    cpu: CPUEngineConfig = Field(default_factory=CPUEngineConfig)  # the CPU engine (models/cpu/config.py)
+    http: HTTPEngineConfig = Field(default_factory=HTTPEngineConfig)  # the OpenAI-HTTP engine (models/openai_http.py)
     guardrails: GuardrailSettings = Field(default_factory=GuardrailSettings)
     observability: ObservabilitySettings = Field(default_factory=ObservabilitySettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)  # API keys (app/auth/settings.py)

@@ -19,7 +19,8 @@ os.environ.setdefault("GUARDSERVE_LIMITS__ENABLED", "false")
 os.environ.setdefault("GUARDSERVE_FEEDBACK__FILE", os.path.join(tempfile.mkdtemp(prefix="gs-feedback-"), "f.jsonl"))
 
 from app.main import create_app
-from app.settings import CPUSettings, GuardrailSettings, Settings
+from app.settings import GuardrailSettings, Settings
+from models.cpu.config import CPUEngineConfig
 from models.registry import ModelEntry
 from tests.support.redis import RedisProcess
 from tests.support.requirements import require
@@ -48,7 +49,7 @@ NO_GUARDS = GuardrailSettings(enabled=False)
 def cpu_settings(checkpoint: Path, **overrides: object) -> Settings:
     """The tiny checkpoint on the CPU engine. Guardrails are off unless a test passes ``guardrails=``: the serving
     tests compare exact generations, and the tiny model's random output is not what the guard tests are about."""
-    cpu = overrides.pop("cpu", CPUSettings())
+    cpu = overrides.pop("cpu", CPUEngineConfig())
     guardrails = overrides.pop("guardrails", NO_GUARDS)
     return Settings(
         models=[ModelEntry(name=TINY, engine="cpu", checkpoint=checkpoint)],

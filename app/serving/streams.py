@@ -4,6 +4,7 @@
   starts, so a request the engine rejects still gets a proper status code instead of a 200 stream.
 * :class:`SSEResponse` frames events as OpenAI does and, however the response ends (finished, client gone before
   or during streaming), closes the engine stream, which cancels the generation.
+* :func:`sse_event` / :func:`sse_error` / :data:`DONE`: the event bytes, framed by :mod:`models.sse`.
 """
 
 from __future__ import annotations
@@ -17,16 +18,17 @@ from starlette.types import Receive, Scope, Send
 
 from app.errors import APIError
 from models.engine import Delta, Engine, GenerationRequest
+from models.sse import DONE, encode_data
 
-DONE = b"data: [DONE]\n\n"
+__all__ = ["DONE", "PrimedStream", "SSEResponse", "open_stream", "sse_error", "sse_event"]
 
 
 def sse_event(payload: BaseModel, exclude: set[str] | None = None) -> bytes:
-    return b"data: " + payload.__pydantic_serializer__.to_json(payload, exclude=exclude) + b"\n\n"
+    return encode_data(payload.__pydantic_serializer__.to_json(payload, exclude=exclude))
 
 
 def sse_error(error: APIError) -> bytes:
-    return b"data: " + orjson.dumps(error.body()) + b"\n\n"
+    return encode_data(orjson.dumps(error.body()))
 
 
 class PrimedStream:

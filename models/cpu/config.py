@@ -1,18 +1,26 @@
-"""Settings of the CPU engine (kept free of torch so the gateway can build it without the engine extra)."""
+"""Settings of the CPU engine (kept free of torch so the gateway can build it without the engine extra).
+
+:class:`CPUEngineConfig` is also the gateway's ``GUARDSERVE_CPU__*`` settings (``app.settings.Settings.cpu``).
+"""
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
 
 
-@dataclass(frozen=True)
-class CPUEngineConfig:
-    max_batch: int = 16  # rows decoded together
-    max_waiting: int = 256  # requests queued beyond the batch before we answer 503
-    prefill_token_budget: int = 4096  # padded prompt tokens per prefill pass (bounds the stall for running rows)
-    threads: int | None = None  # torch intra-op threads; None: half the cores (at least 1), see default_threads()
-    dtype: str = "float32"
+class CPUEngineConfig(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")  # as a settings section: unknown keys ignored
+
+    max_batch: int = Field(16, ge=1, le=256)  # rows decoded together
+    max_waiting: int = Field(256, ge=0)  # requests queued beyond the batch before we answer 503
+    # padded prompt tokens per prefill pass (bounds the stall for running rows)
+    prefill_token_budget: int = Field(4096, ge=64)
+    # torch intra-op threads; None: half the cores (at least 1), see default_threads()
+    threads: int | None = Field(None, ge=1)
+    dtype: Literal["float32", "bfloat16"] = "float32"
 
 
 def default_threads() -> int:

@@ -12,7 +12,8 @@ import openai
 import pytest
 
 from app.main import create_app
-from app.settings import CPUSettings, Settings
+from app.settings import Settings
+from models.cpu.config import CPUEngineConfig
 from models.registry import ModelEntry
 from tests.conftest import NO_GUARDS, TINY, cpu_settings
 from tests.support.servers import LiveServer, free_port, serve_in_thread
@@ -233,7 +234,7 @@ def test_engine_unreachable_is_503_with_retry_after() -> None:
 
 
 def test_engine_at_capacity_is_503(tiny_checkpoint: Path) -> None:
-    settings = cpu_settings(tiny_checkpoint, cpu=CPUSettings(max_batch=1, max_waiting=0))
+    settings = cpu_settings(tiny_checkpoint, cpu=CPUEngineConfig(max_batch=1, max_waiting=0))
     server = serve_in_thread(create_app(settings))
     try:
         body = {"model": TINY, "messages": MSG, "max_tokens": 2000, "ignore_eos": True, "stream": True}

@@ -127,7 +127,7 @@ def test_upstream_dying_mid_stream_ends_with_an_sse_error(tiny_checkpoint: Path,
     ],
 )
 def test_upstream_error_mapping(status: int, body: bytes, expected: type[Exception]) -> None:
-    error = _error_from_response(status, httpx.Headers({"retry-after": "7"}), body)
+    error = _error_from_response(status, {"retry-after": "7"}, body)
     assert type(error) is expected
     if isinstance(error, EngineUnavailableError):
         assert error.retry_after == 7.0

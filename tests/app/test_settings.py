@@ -5,6 +5,8 @@ import json
 import pytest
 
 from app.settings import Settings
+from models.cpu.config import CPUEngineConfig
+from models.openai_http import HTTPEngineConfig
 
 
 def test_environment_with_prefix_and_nesting(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -16,8 +18,8 @@ def test_environment_with_prefix_and_nesting(monkeypatch: pytest.MonkeyPatch) ->
     )
     settings = Settings()
     assert settings.port == 9001
-    assert settings.cpu.engine_config().max_batch == 32
-    assert settings.http.engine_config().read_timeout == 12.5
+    assert settings.cpu.max_batch == 32 and isinstance(settings.cpu, CPUEngineConfig)  # the engine's own model
+    assert settings.http.read_timeout == 12.5 and isinstance(settings.http, HTTPEngineConfig)
     assert settings.models[0].name == "m"
 
 

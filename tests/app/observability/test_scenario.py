@@ -31,8 +31,9 @@ import yaml
 from app.feedback.settings import FeedbackSettings
 from app.main import create_app
 from app.observability.recorder import RATELIMIT_RESULTS, RECORD_RESULTS
-from app.settings import GuardrailSettings, HTTPSettings, ObservabilitySettings, Settings
+from app.settings import GuardrailSettings, ObservabilitySettings, Settings
 from guardrails.policy import DEFAULT_POLICY_FILE
+from models.openai_http import HTTPEngineConfig
 from models.registry import ModelEntry
 from tests.conftest import TINY
 from tests.support.metrics import Samples, delta, key, scrape, settled
@@ -87,7 +88,7 @@ def gateway(tiny_checkpoint: Path) -> Iterator[LiveServer]:
             ModelEntry(name=REMOTE, engine="openai", url=f"http://127.0.0.1:{free_port()}/v1", context_length=2048),
         ],
         max_body_bytes=4096,
-        http=HTTPSettings(connect_timeout=1, health_ttl=0),
+        http=HTTPEngineConfig(connect_timeout=1, health_ttl=0),
         observability=ObservabilitySettings(engine_health_interval=0.2),
         # response records are written in the background after each answer: their counter would move late
         feedback=FeedbackSettings(enabled=False),
@@ -367,7 +368,7 @@ def test_upstream_killed_mid_stream(tiny_checkpoint: Path, tmp_path: Path) -> No
     settings = Settings(
         models=[ModelEntry(name="doomed", engine="openai", url=doomed.v1, context_length=2048)],
         guardrails=GuardrailSettings(policy_file=tmp_path / "policies.yaml"),
-        http=HTTPSettings(health_ttl=0),
+        http=HTTPEngineConfig(health_ttl=0),
         observability=ObservabilitySettings(engine_health_interval=0.2),
         feedback=FeedbackSettings(enabled=False),  # as above: no background record writes moving a counter
     )
