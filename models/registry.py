@@ -18,6 +18,7 @@ Loading validates everything and reports the file and the offending entry; engin
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +28,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from models.cpu.config import CPUEngineConfig
-from models.engine import Engine
+from models.engine import Engine, PassThrough
 
 if TYPE_CHECKING:
     from models.breaker import BreakerConfig
@@ -156,6 +157,12 @@ class ServedModel:
     @property
     def name(self) -> str:
         return self.entry.name
+
+    @functools.cached_property
+    def passthrough(self) -> bool:
+        """The engine takes OpenAI bodies as they are (:class:`~models.engine.PassThrough`); checked once (a
+        runtime protocol check scans the class on every call)."""
+        return isinstance(self.engine, PassThrough)
 
     @property
     def tokenizer_dir(self) -> Path | None:

@@ -27,7 +27,6 @@ from app.services import Services
 from app.serving.chat import chat_completion, chat_completion_stream
 from app.serving.completions import text_completion, text_completion_stream
 from app.serving.passthrough import handlers as passthrough
-from models.engine import PassThrough
 from models.registry import ServedModel
 
 router = APIRouter(prefix="/v1")
@@ -86,7 +85,7 @@ async def _respond(
         ctx.on_finish(records.response_finished())
     try:
         handler = streamed if getattr(body, "stream", False) else whole
-        if handler is None or isinstance(served.engine, PassThrough):  # a route only upstreams serve: refused there
+        if handler is None or served.passthrough:  # a route only upstreams serve is refused by the raw handler
             work = raw(_raw_json(await request.body()), body, served, ctx, services)
         else:
             work = handler(body, served, ctx, services)

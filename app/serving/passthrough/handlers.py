@@ -51,6 +51,7 @@ from models.engine import (
     UpstreamError,
 )
 from models.registry import ServedModel
+from models.sse import encode_data
 
 log = logging.getLogger(__name__)
 
@@ -333,7 +334,7 @@ def _counted(served: ServedModel, session: GuardSession) -> Iterator[None]:
 
 
 def _event(payload: dict[str, Any]) -> bytes:
-    return b"data: " + orjson.dumps(payload) + b"\n\n"
+    return encode_data(orjson.dumps(payload))
 
 
 def _usage(data: dict[str, Any], ctx: RequestContext) -> None:
