@@ -2,8 +2,9 @@
 (``/ui/api/guardrails``) with what the page needs that the API does not say: the policy names for the picker and the
 thresholds moderation scores are compared with.
 
-The files are a fixed set read from the package (no path from the URL reaches the filesystem). ``/ui`` sits outside
-``/v1`` and ``/admin``, so it needs no API key: the page asks for one and sends it on its own API calls.
+The files are a fixed set read from the package (no path from the URL reaches the filesystem). The pages need no API
+key: the page asks for one and sends it on its own API calls, ``/ui/api/*`` included (the auth middleware guards
+it like ``/v1``). The policies listed are the ones the caller's key may ask for (at least as strict as its own).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import orjson
 from fastapi import APIRouter, Request
 from starlette.responses import RedirectResponse, Response
 
+from app.context import get_context
 from app.errors import APIError
 from guardrails.policy import HarmfulRequestSpec, InjectionSpec, PIIGuardSpec, PolicySpec, ToxicitySpec
 
@@ -76,9 +78,11 @@ async def ui_guardrails(request: Request) -> Response:
         body: dict[str, Any] = {"enabled": False, "default_policy": None, "policies": [], "moderation_thresholds": {}}
     else:
         default = guardrails.policy().spec
+        own = guardrails.policies.get(get_context(request).policy or guardrails.default_name, guardrails.policy())
         body = {
             "enabled": True,
             "default_policy": guardrails.default_name,
+            "key_policy": own.name,
             "policies": [
                 {
                     "name": name,
@@ -86,6 +90,7 @@ async def ui_guardrails(request: Request) -> Response:
                     "as_strict_as_default": p.spec.at_least_as_strict_as(default),
                 }
                 for name, p in sorted(guardrails.policies.items())
+                if p.spec.at_least_as_strict_as(own.spec)  # a weaker one would be refused (403)
             ],
             "moderation_thresholds": moderation_thresholds(default),
         }

@@ -60,7 +60,7 @@ async function loadGuardrails() {
     const { body } = await call("GET", "/ui/api/guardrails");
     const select = $("policy");
     for (const p of body.policies) {
-      const label = `${p.name}${p.name === body.default_policy ? " (default)" : ""}${p.as_strict_as_default ? "" : " — weaker than the default"}`;
+      const label = `${p.name}${p.name === body.key_policy ? " (this key's)" : ""}`;
       select.append(new Option(label, p.name));
     }
     if (!body.enabled) $("policy-hint").textContent = "Guardrails are disabled on this gateway.";

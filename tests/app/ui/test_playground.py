@@ -173,7 +173,7 @@ def test_a_masked_email_is_highlighted_by_type(page: Page) -> None:
     expect(answer.locator("details.guard-panel caption")).to_have_text("Policy: strict")
 
 
-def test_input_pii_is_reported_and_a_weaker_policy_refused(page: Page) -> None:
+def test_input_pii_is_reported_and_only_stricter_policies_offered(page: Page) -> None:
     ask(page, "My address is jane.roe@example.com, reply to MADEUP")
     sent = page.locator("li.msg-user").last
     # the model saw a pseudonym (the answer gets the caller's own address back); the prompt says what was replaced
@@ -181,10 +181,10 @@ def test_input_pii_is_reported_and_a_weaker_policy_refused(page: Page) -> None:
     expect(last_answer(page).locator(".msg-text")).to_contain_text("jane.roe@example.com")
     expect(last_answer(page).locator("mark.entity-EMAIL_ADDRESS")).to_have_count(1)  # the made-up one, masked
 
-    ask(page, "Anything at all", policy="observe")  # flag-only: weaker than the default
-    notice = page.locator("li.msg-user").last.locator(".notice-blocked")
-    expect(notice).to_contain_text("Refused (policy_not_allowed)")
-    expect(notice).to_contain_text("at least as strict")
+    picker = page.get_by_label("Guardrails policy")
+    expect(picker.locator("option[value=strict]")).to_have_count(1)
+    for weaker in ("observe", "unguarded"):  # flag-only / none: weaker than the key's (the default), never offered
+        expect(picker.locator(f"option[value={weaker}]")).to_have_count(0)
 
 
 def test_feedback_is_submitted_and_stored(page: Page, gateway: LiveServer, feedback_file: Path) -> None:
