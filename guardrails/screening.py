@@ -135,6 +135,7 @@ async def screen(
         errors = [r for _, r, _ in mine if isinstance(r, BaseException)]
         inspections = [(i, r) for i, r, _ in mine if isinstance(r, Inspection)]
         findings: tuple[Finding, ...] = tuple(f for _, r in inspections for f in r.findings)
+        spans = tuple((i, f.start, f.end, f.entity_type) for i, r in inspections for f in r.findings)
         score = max((r.score for _, r in inspections if r.score is not None), default=None)
         if errors:
             action = Action.BLOCK if fail_closed else Action.ALLOW
@@ -143,7 +144,7 @@ async def screen(
             continue
         triggered = any(r.triggered for _, r in inspections)
         action = guard.action if triggered else Action.ALLOW
-        decisions.append(Decision(guard.name, stage, action, findings, latency, score=score))
+        decisions.append(Decision(guard.name, stage, action, findings, latency, score=score, spans=spans))
         if triggered and guard.action.transforms:
             for i, r in inspections:
                 if r.findings:

@@ -69,6 +69,8 @@ class Decision:
     latency_ms: float = 0.0
     error: str | None = None  # set when the guard failed (and the policy decided what that means)
     score: float | None = None  # classifier score, when the guard has one
+    # where the findings are: (index of the screened text, start, end, entity type); offsets, never values
+    spans: tuple[tuple[int, int, int, str], ...] = ()
 
     @property
     def acted(self) -> bool:

@@ -52,6 +52,7 @@ class GuardSession:
         self._retry_after = services.settings.retry_after_seconds
         self._pseudonyms = Pseudonymizer() if policy is not None and policy.pseudonymizes else None
         self.decisions: dict[Stage, list[Decision]] = {Stage.INPUT: [], Stage.OUTPUT: []}
+        self._where: list[int | None] = []  # screened input text -> request message (for the explanation's spans)
 
     @property
     def active(self) -> bool:
@@ -71,17 +72,22 @@ class GuardSession:
             pairs = [(m.role, m.content) for m in request.messages]
         else:
             pairs = [("user", request.prompt or "")]
-        texts = await self.screen_texts(pairs)
+        texts = await self.screen_texts(pairs, where=list(range(len(pairs))))
         if request.messages is not None:
             messages = tuple(ChatMessage(m.role, text) for m, text in zip(request.messages, texts, strict=True))
             return dataclasses.replace(request, messages=messages)
         return dataclasses.replace(request, prompt=texts[0])
 
-    async def screen_texts(self, pairs: Sequence[tuple[str, str]], only: str | None = None) -> list[str]:
+    async def screen_texts(
+        self, pairs: Sequence[tuple[str, str]], only: str | None = None, where: Sequence[int | None] | None = None
+    ) -> list[str]:
         """Screen (role, text) pairs with the input guards (``only``: just the guard of that name); returns the texts
-        the engine may see, in order. Raises 400 (blocked) or 503 (guard down or busy)."""
+        the engine may see, in order. Raises 400 (blocked) or 503 (guard down or busy). ``where``: for each text,
+        the index of the request message it is (the whole content), or None: the explanation reports the findings'
+        offsets in those messages (``spans``), so a client can show what was replaced."""
         if self.policy is None or not self.policy.input_guards:
             return [text for _, text in pairs]
+        self._where = list(where) if where is not None else []
         try:
             outcome = await self.policy.screen_input(pairs, self._pseudonyms, self._span, only=only)
         except GuardrailsBusyError:
@@ -167,7 +173,7 @@ class GuardSession:
             return None
         return {
             "policy": self.policy.name,
-            "input": [_explain(d) for d in self.decisions[Stage.INPUT] if _reportable(d)],
+            "input": [_explain(d, self._where) for d in self.decisions[Stage.INPUT] if _reportable(d)],
             "output": [_explain(d) for d in self.decisions[Stage.OUTPUT] if _reportable(d)],
         }
 
@@ -204,10 +210,13 @@ def _reportable(d: Decision) -> bool:
     return d.action is not Action.ALLOW or d.error is not None
 
 
-def _explain(d: Decision) -> dict[str, Any]:
+def _explain(d: Decision, where: Sequence[int | None] = ()) -> dict[str, Any]:
     out: dict[str, Any] = {"guard": d.guard, "action": d.action.value, "latency_ms": round(d.latency_ms, 2)}
     if d.findings:
         out["findings"] = d.entity_counts()
+    spans = [[where[t], start, end, kind] for t, start, end, kind in d.spans if t < len(where) and where[t] is not None]
+    if spans:  # [message index, start, end, type]: offsets in code points of that message's text, never values
+        out["spans"] = spans
     if d.score is not None:
         out["score"] = round(d.score, 4)
     if d.error is not None:

@@ -69,6 +69,9 @@ def test_model_sees_placeholders_and_caller_gets_originals(client: openai.OpenAI
     assert explanation["policy"] == "default"
     assert explanation["input"][0]["guard"] == "pii" and explanation["input"][0]["action"] == "pseudonymize"
     assert explanation["input"][0]["findings"] == {"PERSON": 1, "EMAIL_ADDRESS": 1}
+    text = "I am Maria Lopez, write to maria.lopez@example.org."
+    spans = {(m, text[a:b], kind) for m, a, b, kind in explanation["input"][0]["spans"]}  # offsets, never values
+    assert spans == {(0, "Maria Lopez", "PERSON"), (0, "maria.lopez@example.org", "EMAIL_ADDRESS")}
     assert response.headers["x-guardrails-input"] == "pii=pseudonymize(EMAIL_ADDRESS:1,PERSON:1)"
     assert response.headers["x-guardrails-output"] == "none"
 

@@ -90,6 +90,13 @@ def streamed(chunks: Any) -> dict[int, dict[str, Any]]:
 # --- tools ----------------------------------------------------------------------------------------------------
 
 
+def test_the_explanation_says_where_the_input_guards_replaced_text(setup: Fixture) -> None:
+    text = f"Please tell {EMAIL} hello"
+    answer = setup.client.chat.completions.create(model=MODEL, messages=user(text))  # type: ignore[arg-type]
+    (pii,) = [d for d in (answer.model_extra or {})["guardrails"]["input"] if d["guard"] == "pii"]
+    assert [(m, text[a:b], kind) for m, a, b, kind in pii["spans"]] == [(0, EMAIL, "EMAIL_ADDRESS")]
+
+
 def test_tool_calls_round_trip_and_the_users_own_data_comes_back_restored(setup: Fixture) -> None:
     answer = setup.client.chat.completions.create(
         model=MODEL,
@@ -243,6 +250,8 @@ def test_image_parts_reach_the_upstream_and_text_parts_are_screened(setup: Fixtu
     answer = setup.client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": content}])  # type: ignore[list-item]
     assert answer.choices[0].message.content == "saw 1 images"
     parts = setup.upstream.last("/chat/completions")["messages"][0]["content"]
+    explained = (answer.model_extra or {})["guardrails"]["input"]
+    assert not any("spans" in d for d in explained), "offsets only for a message's whole string content"
     assert parts[1] == image
     assert parts[0]["text"].startswith("Describe the picture for ") and EMAIL not in parts[0]["text"]
 

@@ -79,7 +79,10 @@ async def chat(
         ChatMessage(_ROLES.get(m.role, "user"), "\n".join(texts.get(i, []))) for i, m in enumerate(body.messages)
     )
     shadow = GenerationRequest(ctx.request_id, served.name, sampling, messages=messages, user=body.user)
-    session = await _prepare(raw, shadow, body.n, [slot for _, slot in located], served, ctx, services, body)
+    where = [i if slot.key == "content" and isinstance(slot.holder, dict) else None for i, slot in located]
+    session = await _prepare(
+        raw, shadow, body.n, [slot for _, slot in located], served, ctx, services, body, where=where
+    )
     forward = _forward_body(raw, served, body.stream, ChatCompletionRequest)
     if body.stream:
         return await _stream(served, "/chat/completions", forward, "chat", ctx, session, body.include_usage(), body.n)
@@ -141,6 +144,7 @@ async def _prepare(
     services: Services,
     body: ChatCompletionRequest | CompletionRequest,
     token_ids: bool = False,
+    where: list[int | None] | None = None,
 ) -> GuardSession:
     """Policy, context check, admission (reserving ``max_tokens`` for each choice), input guards; cheapest first.
     ``shadow`` stands for the request where a count is needed: its messages hold the texts the body carries."""
@@ -153,7 +157,7 @@ async def _prepare(
         sampling = dataclasses.replace(shadow.sampling, max_tokens=reserve * choices)
         shadow = dataclasses.replace(shadow, sampling=sampling)
     await services.admission.admit(ctx, served, shadow)
-    await _screen(session, slots, ctx)
+    await _screen(session, slots, ctx, where=where)
     return session
 
 
@@ -192,9 +196,15 @@ def _holds_text(value: Any) -> bool:
     return False
 
 
-async def _screen(session: GuardSession, slots: list[Slot], ctx: RequestContext, only: str | None = None) -> None:
+async def _screen(
+    session: GuardSession,
+    slots: list[Slot],
+    ctx: RequestContext,
+    only: str | None = None,
+    where: list[int | None] | None = None,
+) -> None:
     if slots:
-        texts = await session.screen_texts([(slot.role, slot.text) for slot in slots], only=only)
+        texts = await session.screen_texts([(slot.role, slot.text) for slot in slots], only=only, where=where)
         for slot, text in zip(slots, texts, strict=True):
             slot.set(text)
     if ctx.retention == "scrubbed":  # the response record keeps a scrubbed copy (app.feedback)

@@ -1,7 +1,7 @@
 // The chat: a streamed completion per turn, its guard annotations, a decisions-and-timings panel, and feedback.
 
 import { APIError, stream } from "./api.js";
-import { entityTypes, renderAnnotated } from "./highlight.js";
+import { entityTypes, inputSpans, renderAnnotated, renderSpans } from "./highlight.js";
 import { feedbackControls } from "./feedback.js";
 
 const $ = (id) => document.getElementById(id);
@@ -133,6 +133,7 @@ async function send(text) {
   const user = addMessage("user", "You");
   user.body.textContent = text;
   history.push({ role: "user", content: text });
+  const sentIndex = (readSettings().system ? 1 : 0) + history.length - 1; // this message's index in the request
   const answer = addMessage("assistant", "Assistant");
   answer.item.setAttribute("aria-busy", "true");
   const state = { id: null, text: "", guardrails: null, headers: null, finish: null, usage: null, ttft: null, tokens: 0, total: 0, tps: null };
@@ -179,7 +180,10 @@ async function send(text) {
   state.tokens = state.usage ? state.usage.completion_tokens : deltas;
   state.tps = firstAt !== null && ended > firstAt && state.tokens > 1 ? (state.tokens - 1) / ((ended - firstAt) / 1000) : null;
   renderAnnotated(answer.body, state.text, entityTypes(state.guardrails?.output));
-  if (state.guardrails) user.item.append(chips(state.guardrails.input, "Input"));
+  if (state.guardrails) {
+    renderSpans(user.body, text, inputSpans(state.guardrails.input, sentIndex)); // what the model did not see
+    user.item.append(chips(state.guardrails.input, "Input"));
+  }
 
   if (outcome === "error" && state.text) {
     // the stream had started: keep what arrived, say how it ended

@@ -50,3 +50,32 @@ export function renderAnnotated(container, text, maskTypes = []) {
   if (last < text.length) container.append(document.createTextNode(text.slice(last)));
   return marks;
 }
+
+/** The spans the input guards report for message `index` of the request: [start, end, type] in code points. */
+export function inputSpans(decisions, index) {
+  const spans = [];
+  for (const d of decisions || []) {
+    for (const s of d.spans || []) if (s[0] === index) spans.push({ start: s[1], end: s[2], type: s[3], how: d.action });
+  }
+  return spans.sort((a, b) => a.start - b.start);
+}
+
+/**
+ * Fill `container` with the prompt `text` as the user typed it, marking what the input guards replaced (offsets in
+ * code points, as the gateway counts them; overlapping spans are merged into the first). Returns the number of marks.
+ */
+export function renderSpans(container, text, spans) {
+  const chars = Array.from(text);
+  container.replaceChildren();
+  let last = 0;
+  let marks = 0;
+  for (const s of spans) {
+    if (s.start < last || s.end > chars.length || s.end <= s.start) continue;
+    if (s.start > last) container.append(document.createTextNode(chars.slice(last, s.start).join("")));
+    container.append(mark(chars.slice(s.start, s.end).join(""), s.type, s.how === "pseudonymize" ? "pseudonymized" : s.how));
+    marks += 1;
+    last = s.end;
+  }
+  if (last < chars.length) container.append(document.createTextNode(chars.slice(last).join("")));
+  return marks;
+}

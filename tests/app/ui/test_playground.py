@@ -178,6 +178,10 @@ def test_input_pii_is_reported_and_only_stricter_policies_offered(page: Page) ->
     sent = page.locator("li.msg-user").last
     # the model saw a pseudonym (the answer gets the caller's own address back); the prompt says what was replaced
     expect(sent.locator(".chips")).to_contain_text("pii: pseudonymize (EMAIL_ADDRESS×1)")
+    # and marks it in the prompt, by type, where the model saw a pseudonym (the offsets the gateway reported)
+    mark = sent.locator("mark.entity-EMAIL_ADDRESS")
+    expect(mark).to_have_count(1)
+    expect(mark).to_contain_text("jane.roe@example.com")
     expect(last_answer(page).locator(".msg-text")).to_contain_text("jane.roe@example.com")
     expect(last_answer(page).locator("mark.entity-EMAIL_ADDRESS")).to_have_count(1)  # the made-up one, masked
 
