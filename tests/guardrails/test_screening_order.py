@@ -134,7 +134,8 @@ async def test_long_prompts_are_screened_in_arrival_order_not_piece_by_piece(
     first_of = {w: order.index(w) for w in burst}
     last_of = {w: len(order) - 1 - order[::-1].index(w) for w in burst}
     assert first_of[burst[2]] > min(last_of[burst[0]], last_of[burst[1]])
-    assert first_of[burst[3]] > max(last_of[burst[0]], last_of[burst[1]])
+    # the fourth needs a second thread free: two of the three before it done (which two depends on the machine)
+    assert first_of[burst[3]] > sorted(last_of[w] for w in burst[:3])[1]
 
 
 async def test_cancelled_screenings_queued_behind_others_never_run(guardrails: Guardrails, recorder: Recorder) -> None:
