@@ -11,7 +11,8 @@ Attributes the wrapped engine has beyond the protocol (``inflight``, ``stats``) 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+import contextlib
+from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any
 
 from app.context import RequestContext
@@ -33,16 +34,22 @@ class InstrumentedEngine:
     def __getattr__(self, attribute: str) -> Any:
         return getattr(self.inner, attribute)
 
-    async def generate(self, request: GenerationRequest) -> Completion:
-        span = self._tracer.start_span("engine.generate", self._attributes)
+    @contextlib.contextmanager
+    def _call(self, name: str, **attributes: str) -> Iterator[Span]:
+        """A span around one whole call; a failure is recorded on it and counted."""
+        span = self._tracer.start_span(name, {**self._attributes, **attributes})
         try:
-            result = await self.inner.generate(request)
-            span.set_attribute("guardserve.finish_reason", result.finish_reason)
+            yield span
         except BaseException as exc:
             self._failed(span, exc)
             raise
         finally:
             span.end()
+
+    async def generate(self, request: GenerationRequest) -> Completion:
+        with self._call("engine.generate") as span:
+            result = await self.inner.generate(request)
+            span.set_attribute("guardserve.finish_reason", result.finish_reason)
         return result
 
     async def stream(self, request: GenerationRequest) -> AsyncIterator[Delta]:
@@ -99,14 +106,8 @@ class InstrumentedPassThrough(InstrumentedEngine):
     inner: Any
 
     async def post_json(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        span = self._tracer.start_span("engine.generate", {**self._attributes, "guardserve.route": path})
-        try:
+        with self._call("engine.generate", **{"guardserve.route": path}):
             result: dict[str, Any] = await self.inner.post_json(path, body)
-        except BaseException as exc:
-            self._failed(span, exc)
-            raise
-        finally:
-            span.end()
         return result
 
     async def post_stream(self, path: str, body: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
