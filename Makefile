@@ -9,23 +9,44 @@ GUARDSERVE := $(VENV)/bin/guardserve
 UNTRAINED := models/checkpoints/guardserve-untrained
 BUNDLED := models/checkpoints/guardserve-tiny
 
-.PHONY: serve test lint bench bench-limits bench-metrics clean untrained train-default
+# where the CPU torch wheel is found while locking (this machine: /opt/wheels; elsewhere e.g.
+# LOCK_FLAGS='--extra-index-url https://download.pytorch.org/whl/cpu --index-strategy unsafe-best-match')
+LOCK_FLAGS ?= $(if $(wildcard /opt/wheels),--find-links /opt/wheels)
+
+.PHONY: lock serve test lint bench bench-limits bench-metrics clean untrained train-default
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 
-$(VENV)/.installed-serve: pyproject.toml | $(PY)
-	$(PIP) install -q -e '.[engine]'
+# Installs come from the lock files in requirements/ (exact versions, no resolving: minutes on a fresh machine), then
+# the project itself, editable, without dependencies. `make lock` rewrites the locks from pyproject.toml.
+# torch is locked as the CPU build (2.13.0+cpu): pip finds it on this machine's disk; elsewhere set
+# PIP_EXTRA_INDEX_URL=https://download.pytorch.org/whl/cpu (see README "Installing").
+$(VENV)/.installed-serve: pyproject.toml requirements/serve.lock | $(PY)
+	$(PIP) install -q -r requirements/serve.lock
+	$(PIP) install -q --no-deps -e .
 	touch $@
 
-$(VENV)/.installed-test: pyproject.toml | $(PY)
-	$(PIP) install -q -e '.[train,dev]'
+$(VENV)/.installed-test: pyproject.toml requirements/dev.lock | $(PY)
+	$(PIP) install -q -r requirements/dev.lock
+	$(PIP) install -q --no-deps -e .
 	touch $@ $(VENV)/.installed-serve $(VENV)/.installed-train
 
-$(VENV)/.installed-train: pyproject.toml | $(PY)
-	$(PIP) install -q -e '.[train]'
+$(VENV)/.installed-train: pyproject.toml requirements/dev.lock | $(PY)
+	$(PIP) install -q -r requirements/dev.lock
+	$(PIP) install -q --no-deps -e .
 	touch $@
+
+## lock: re-resolve requirements/{gateway,serve,dev}.lock from pyproject.toml with uv (in its own venv, .lock-tools)
+lock:
+	test -x .lock-tools/bin/uv || { $(PYTHON) -m venv .lock-tools && .lock-tools/bin/pip install -q uv; }
+	.lock-tools/bin/uv pip compile pyproject.toml --python-version 3.11 $(LOCK_FLAGS) \
+		--annotation-style line -q -o requirements/gateway.lock
+	.lock-tools/bin/uv pip compile pyproject.toml --extra engine --python-version 3.11 $(LOCK_FLAGS) \
+		--annotation-style line -q -o requirements/serve.lock
+	.lock-tools/bin/uv pip compile pyproject.toml --extra train --extra dev --python-version 3.11 \
+		$(LOCK_FLAGS) --annotation-style line -q -o requirements/dev.lock
 
 ## serve: the registered models (models/registry.yaml: the bundled guardserve-tiny) on http://127.0.0.1:8000
 serve: $(VENV)/.installed-serve
@@ -61,4 +82,4 @@ bench-metrics: $(VENV)/.installed-test
 	$(PY) loadtests/bench_metrics_overhead.py
 
 clean:
-	rm -rf $(VENV) $(UNTRAINED) .pytest_cache .mypy_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) .lock-tools $(UNTRAINED) .pytest_cache .mypy_cache .ruff_cache *.egg-info
