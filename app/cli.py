@@ -159,6 +159,13 @@ def _run_server() -> None:
     log_config = logging_config(settings.log_level, settings.observability.log_format)
     logging.config.dictConfig(log_config)
     loop, http = server_implementation()
+    protocol: Any = http
+    if http == "httptools":  # header deadline, connection and request caps (app/connections.py)
+        from app.guarded_protocol import GuardedHttpToolsProtocol
+
+        protocol = GuardedHttpToolsProtocol
+    else:
+        logging.getLogger(__name__).warning("httptools is missing: no header deadline or connection caps (h11)")
     with _multiprocess_metrics(settings):
         uvicorn.run(
             "app.main:create_app_from_env",
@@ -170,7 +177,7 @@ def _run_server() -> None:
             log_config=log_config,
             **UVICORN_OPTIONS,
             loop=loop,
-            http=http,
+            http=protocol,
         )
 
 

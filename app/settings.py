@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from app.auth.settings import AuthSettings
+from app.connections import ConnectionSettings
 from app.feedback.settings import FeedbackSettings
 from app.limits.settings import LimitSettings
 from app.store.settings import RedisSettings
@@ -98,6 +99,8 @@ class Settings(BaseSettings):
 
     max_body_bytes: int = Field(1_048_576, ge=1024)  # larger bodies get 413
     body_timeout: float = Field(30.0, gt=0, le=3600)  # seconds for each piece of a request body; then 408
+    # per worker: header deadline, keep-alive, caps on open / unauthenticated-per-IP connections and requests
+    connections: ConnectionSettings = Field(default_factory=ConnectionSettings)  # app/connections.py
     max_stop_sequences: int = Field(4, ge=0)
     retry_after_seconds: int = Field(1, ge=1)  # Retry-After on 503 when the engine gives no better hint
     caps: RequestCaps = Field(default_factory=RequestCaps)  # prompt / message / moderation size caps

@@ -12,6 +12,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.auth.records import ADMIN_ROLES, KeyRecord
 from app.auth.service import KeyService
+from app.connections import mark_authenticated
 from app.context import RequestContext
 from app.errors import INVALID_REQUEST, APIError
 
@@ -44,6 +45,7 @@ class AuthMiddleware:
                 record = anonymous()
             else:
                 record = await self.keys.authenticate(Headers(scope=scope).get("authorization"))
+                mark_authenticated(scope)  # its connection leaves the per-IP unauthenticated cap
             if _under(path, ADMIN) and record.role not in ADMIN_ROLES:
                 raise APIError(
                     403,
