@@ -171,3 +171,23 @@ for _, key in ipairs(KEYS) do
 end
 return 1
 """
+
+# Read-only: per scope (the same four keys as ADMIT), what the last minute, the live leases and the day hold.
+# ARGV: window ms. Returns requests, tokens, concurrent, tokens_today per scope.
+USAGE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local cutoff = now - tonumber(ARGV[1])
+local out = {}
+for s = 1, #KEYS / 4 do
+  local k = (s - 1) * 4
+  local members = redis.call('ZRANGEBYSCORE', KEYS[k + 1], '(' .. cutoff, '+inf')
+  local tokens = 0
+  for _, m in ipairs(members) do tokens = tokens + (tonumber(string.match(m, ':(%d+)$')) or 0) end
+  out[#out + 1] = #members
+  out[#out + 1] = tokens
+  out[#out + 1] = redis.call('ZCOUNT', KEYS[k + 3], '(' .. now, '+inf')
+  out[#out + 1] = tonumber(redis.call('GET', KEYS[k + 4]) or '0')
+end
+return out
+"""

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from typing import Literal
 
-from app.limits.model import WINDOW_MS, Ask, Decision, Lease, LimitName, Scope, ScopeUsage
+from app.limits.model import WINDOW_MS, Ask, Decision, Lease, LimitName, Scope, ScopeUsage, Usage
 from app.limits.redis_limiter import utc_day
 
 
@@ -118,6 +119,17 @@ class MemoryLimiter:
         if window is None:
             return ScopeUsage(0, 0, 0)
         return ScopeUsage(len(window.entries), window.total, window.reset_ms(now))
+
+    async def usage(self, tenant: str, scopes: Sequence[tuple[Literal["key", "tenant"], str]]) -> list[Usage]:
+        now, day = int(self._clock() * 1000), utc_day()[0]
+        out = []
+        for kind, id in scopes:
+            name = (tenant, kind, id)
+            window = self._windows.get(name)
+            live = [(at, lease) for at, lease in window.entries if at > now - WINDOW_MS] if window else []
+            tokens = sum(window.tokens.get(lease, 0) for _, lease in live) if window else 0
+            out.append(Usage(len(live), tokens, len(self._slots.get(name, ())), self._days.get((*name, day), 0)))
+        return out
 
     async def release(self, lease: Lease, used_tokens: int) -> None:
         ask, delta = lease.ask, max(0, used_tokens) - lease.ask.tokens

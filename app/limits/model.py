@@ -8,6 +8,7 @@ scope's usage (:class:`ScopeUsage`) for the ``x-ratelimit-*`` headers. An admitt
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
@@ -42,6 +43,16 @@ class ScopeUsage:
 
 
 @dataclass(frozen=True)
+class Usage:
+    """What a scope has used, as its limiter counts it (a dimension without a limit is not counted: 0)."""
+
+    requests: int  # requests admitted in the last minute
+    tokens: int  # tokens counted in the last minute (reservations until settled, then what was used)
+    concurrent: int  # concurrency slots held now
+    tokens_today: int  # tokens counted this UTC day
+
+
+@dataclass(frozen=True)
 class Lease:
     ask: Ask
     backend: str  # which limiter holds it ("redis" or "local")
@@ -67,6 +78,10 @@ class RateLimiter(Protocol):
 
     async def release(self, lease: Lease, used_tokens: int) -> None:
         """Settle: free the concurrency slot and replace the reservation with the tokens used. Never raises."""
+        ...
+
+    async def usage(self, tenant: str, scopes: Sequence[tuple[Literal["key", "tenant"], str]]) -> list[Usage]:
+        """What each ``(kind, id)`` scope of ``tenant`` has used now; read-only. Raises BackendUnavailableError."""
         ...
 
     @property

@@ -14,13 +14,15 @@ import contextlib
 import functools
 import logging
 import time
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, Literal
 
 from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import NoScriptError
 
-from app.limits.lua import ADMIT, RENEW, SETTLE
-from app.limits.model import WINDOW_MS, Ask, Decision, Lease, LimitName, Scope, ScopeUsage
+from app.limits.lua import ADMIT, RENEW, SETTLE, USAGE
+from app.limits.model import WINDOW_MS, Ask, Decision, Lease, LimitName, Scope, ScopeUsage, Usage
+from app.limits.settings import Limits
 from app.store.backend import BackendUnavailableError, RedisBackend
 
 Unsettled = tuple[float, list[str], list[Any]]  # (released at, monotonic; the settle script's keys and args)
@@ -63,6 +65,7 @@ class RedisLimiter:
         self._admit = client.register_script(ADMIT)
         self._settle = client.register_script(SETTLE)
         self._renew = client.register_script(RENEW)
+        self._usage = client.register_script(USAGE)
         self._active: dict[str, Lease] = {}  # this process' leases holding a concurrency slot
         self._renewer: asyncio.Task[None] | None = None
         self._batchable = not isinstance(backend.client, RedisCluster)  # cluster: one call per settlement
@@ -125,6 +128,17 @@ class RedisLimiter:
         if any(s.limits.concurrent for s in ask.scopes):
             self._active[ask.lease_id] = lease
         return Decision(allowed=True, usage=usage, lease=lease)
+
+    async def usage(self, tenant: str, scopes: Sequence[tuple[Literal["key", "tenant"], str]]) -> list[Usage]:
+        if not scopes:
+            return []
+        day = utc_day()[0]
+        keys = [
+            k for kind, id in scopes for k in scope_keys(self.backend.prefix, tenant, Scope(kind, id, Limits()), day)
+        ]
+        raw = await self.backend.call(lambda client: self._usage(keys=keys, args=[WINDOW_MS], client=client))
+        out = [int(v) for v in raw]
+        return [Usage(*out[4 * i : 4 * i + 4]) for i in range(len(scopes))]
 
     async def release(self, lease: Lease, used_tokens: int) -> None:
         ask = lease.ask

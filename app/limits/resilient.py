@@ -9,10 +9,12 @@ brings Redis back within ``breaker_reset_ms`` of its return.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
+from typing import Literal
 
 from app.limits.memory import MemoryLimiter
-from app.limits.model import Ask, Decision, Lease
+from app.limits.model import Ask, Decision, Lease, Usage
 from app.limits.redis_limiter import RedisLimiter
 from app.store.backend import BackendUnavailableError
 
@@ -42,6 +44,15 @@ class ResilientLimiter:
             if not self.fail_open:
                 raise
         return replace(await self.fallback.acquire(ask), degraded=True)
+
+    async def usage(self, tenant: str, scopes: Sequence[tuple[Literal["key", "tenant"], str]]) -> list[Usage]:
+        """Redis' count; while Redis is down in fail_open, this process' own (a fraction of the fleet's)."""
+        try:
+            return await self.primary.usage(tenant, scopes)
+        except BackendUnavailableError:
+            if not self.fail_open:
+                raise
+        return await self.fallback.usage(tenant, scopes)
 
     async def release(self, lease: Lease, used_tokens: int) -> None:
         target = self.primary if lease.backend == self.primary.name else self.fallback

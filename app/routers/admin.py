@@ -1,4 +1,5 @@
-"""``/admin/keys``: create, list, show, revoke and rotate API keys. Admin roles only (the auth middleware checks).
+"""``/admin/keys``: create, list, show, revoke and rotate API keys; ``/admin/usage``: their use of their limits.
+Admin roles only (the auth middleware checks).
 
 A created or rotated key is returned once, in ``key``; only its keyed hash is stored.
 
@@ -11,7 +12,8 @@ API is no oracle for what exists elsewhere. Every action is recorded for the aud
 from __future__ import annotations
 
 import time
-from typing import Any
+from dataclasses import asdict
+from typing import Any, Literal
 
 import orjson
 from fastapi import APIRouter, Request
@@ -185,3 +187,38 @@ async def rotate_key(key_id: str, request: Request, body: RotateKey | None = Non
         raise _not_found(key_id)
     _audit(_caller(request), "rotate", key_id, rotated[1].tenant)
     return _json(_with_key(*rotated), status=201)
+
+
+USAGE_KEYS_MAX = 1000  # keys per usage answer (one Redis script call reads them all)
+
+
+@router.get("/usage")
+async def usage(request: Request, tenant: str | None = None) -> Response:
+    """Each key's (and its tenant's) use of its limits now, as the limiter counts it: requests and tokens in the
+    last minute, concurrency slots held, tokens this UTC day, beside the limits that apply. A dimension without a
+    limit is not counted (0). A tenant admin sees its own tenant only."""
+    ctx = _caller(request)
+    _audit(ctx, "usage", tenant=tenant)
+    if ctx.role != "admin":
+        if tenant not in (None, ctx.tenant):
+            raise _forbidden("A tenant admin key may only read its own tenant's usage.")
+        tenant = ctx.tenant
+    access = request.app.state.access
+    if access.limiter is None:
+        raise APIError(404, "Rate limits are disabled on this gateway (limits.enabled=false).", code="limits_disabled")
+    settings = access.settings.limits
+    records = [r for r in await _keys(request).list(tenant) if _visible(ctx, r) is not None and r.state() == "active"]
+    records = records[:USAGE_KEYS_MAX]
+    rows: list[dict[str, Any]] = []
+    for name in sorted({r.tenant for r in records} | ({tenant} if tenant else set())):
+        mine = [r for r in records if r.tenant == name]
+        scopes: list[tuple[Literal["key", "tenant"], str]] = [("tenant", name), *(("key", r.id) for r in mine)]
+        used = await access.limiter.usage(name, scopes)
+        limits = [settings.tenant_limits(name), *(r.limits.over(settings.key_defaults) for r in mine)]
+        for (kind, scope_id), counted, applies in zip(scopes, used, limits, strict=True):
+            row = {"tenant": name, "scope": kind, "limits": applies.model_dump(), "usage": asdict(counted)}
+            if kind == "key":
+                record = next(r for r in mine if r.id == scope_id)
+                row |= {"key_id": record.id, "name": record.name, "role": record.role}
+            rows.append(row)
+    return _json({"object": "list", "limiter": access.limiter.name, "data": rows})

@@ -1,4 +1,5 @@
-// For admin keys: the /admin/keys API (create, list, revoke, rotate) and a usage view from GET /metrics.
+// For admin keys: the /admin/keys API (create, list, revoke, rotate), and a usage view: each key's and tenant's use
+// of its limits from GET /admin/usage, then the gateway's counters from GET /metrics.
 
 import { call, text } from "./api.js";
 
@@ -93,30 +94,57 @@ function parseMetrics(body) {
   return rows;
 }
 
+function table(captionText, headers, rows, id) {
+  const t = document.createElement("table");
+  if (id) t.id = id;
+  const caption = document.createElement("caption");
+  caption.textContent = captionText;
+  t.append(caption);
+  const head = t.createTHead().insertRow();
+  for (const h of headers) {
+    const th = document.createElement("th");
+    th.scope = "col";
+    th.textContent = h;
+    head.append(th);
+  }
+  const body = t.createTBody();
+  for (const r of rows) {
+    const row = body.insertRow();
+    for (const v of r) row.insertCell().textContent = String(v);
+  }
+  return t;
+}
+
+const of = (used, limit) => `${used} / ${limit ?? "no limit"}`;
+
+function limitRows(data) {
+  return data.map((r) => [
+    r.tenant,
+    r.scope === "key" ? `${r.name || r.key_id} (${r.role})` : "whole tenant",
+    of(r.usage.requests, r.limits.requests_per_minute),
+    of(r.usage.tokens, r.limits.tokens_per_minute),
+    of(r.usage.concurrent, r.limits.concurrent),
+    of(r.usage.tokens_today, r.limits.tokens_per_day),
+  ]);
+}
+
 export async function loadUsage() {
   fail("usage-error", null);
+  const parts = [];
+  try {
+    const { body } = await call("GET", "/admin/usage");
+    const headers = ["Tenant", "Key", "Requests / min", "Tokens / min", "Concurrent", "Tokens today (UTC)"];
+    parts.push(table(`Use of limits now (${body.limiter} limiter)`, headers, limitRows(body.data), "usage-limits"));
+  } catch (err) {
+    fail("usage-error", err); // e.g. limits disabled: the counters below still show
+  }
   try {
     const rows = parseMetrics(await text("/metrics"));
-    const table = document.createElement("table");
-    const caption = document.createElement("caption");
-    caption.textContent = "Counters since the gateway started";
-    table.append(caption);
-    const head = table.createTHead().insertRow();
-    for (const h of ["Metric", "Labels", "Value"]) {
-      const th = document.createElement("th");
-      th.scope = "col";
-      th.textContent = h;
-      head.append(th);
-    }
-    const body = table.createTBody();
-    for (const r of rows) {
-      const row = body.insertRow();
-      for (const v of r) row.insertCell().textContent = String(v);
-    }
-    $("usage-result").replaceChildren(table);
+    parts.push(table("Gateway counters since it started (per model; no tenant labels)", ["Metric", "Labels", "Value"], rows));
   } catch (err) {
     fail("usage-error", err);
   }
+  $("usage-result").replaceChildren(...parts);
 }
 
 export function setPolicies(policies) {

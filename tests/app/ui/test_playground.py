@@ -21,6 +21,7 @@ import pytest
 
 from app.auth.settings import AuthSettings
 from app.feedback.settings import FeedbackSettings
+from app.limits.settings import LimitSettings
 from app.main import create_app
 from app.settings import GuardrailSettings, Settings
 from models.registry import ModelEntry
@@ -359,11 +360,12 @@ def test_no_serious_accessibility_violations(page: Page) -> None:
 
 @pytest.fixture(scope="module")
 def keyed_gateway(echo_upstream: LiveServer) -> Iterator[LiveServer]:
-    """API keys on, kept in process memory (no Redis): the bootstrap admin key opens the keys page."""
+    """API keys and limits on, kept in process memory (no Redis): the bootstrap admin key opens the keys page."""
     settings = Settings(
         models=[ModelEntry(name=ECHO, engine="openai", url=echo_upstream.v1, context_length=4096)],
         guardrails=GuardrailSettings(enabled=False),
         auth=AuthSettings(enabled=True, pepper=PEPPER, admin_key=ADMIN_KEY, dev_key=False),  # type: ignore[arg-type]
+        limits=LimitSettings(enabled=True),  # in process memory too: the usage view reads them
     )
     server = serve_in_thread(create_app(settings))
     yield server
@@ -395,5 +397,13 @@ def test_admin_keys_page_creates_rotates_and_revokes(browser: Browser, keyed_gat
         expect(page.locator("#keys-table tbody tr", has_text=fresh)).to_contain_text("revoked")
         snap(page, "test_admin_keys_page")
         assert not serious_violations(page, "keys")
+        page.get_by_label("Name", exact=True).fill("usage test")
+        page.get_by_role("button", name="Create key").click()
+        expect(page.locator("#keys-table tbody tr", has_text="usage test")).to_contain_text("active")
         page.get_by_role("button", name="Usage").click()
-        expect(page.locator("#usage-result table")).to_be_visible()
+        used = page.locator("#usage-limits tbody tr", has_text="usage test")
+        expect(used).to_contain_text("acme")
+        expect(used).to_contain_text("0 / 600")  # no requests yet, of the default 600 per minute
+        expect(page.locator("#usage-result table")).to_have_count(2)  # the limits, then the counters
+        snap(page, "test_usage_page")
+        assert not serious_violations(page, "usage")
