@@ -27,7 +27,9 @@ class Scrubber(Protocol):
         """The texts with every PII finding replaced by ``<ENTITY_TYPE>``; raises :class:`ScrubError`."""
         ...
 
-    def close(self) -> None: ...
+    def close(self) -> None:
+        """Stop; blocks until running work ends (call it off the event loop)."""
+        ...
 
 
 class PIIScrubber:
@@ -74,4 +76,6 @@ class PIIScrubber:
                 raise ScrubError(type(exc).__name__) from None
 
     def close(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        """Cancel queued work and wait for the running (a thread left importing Presidio, and with it transformers,
+        races the next importer of transformers in this process: seen as a half-initialised module)."""
+        self._pool.shutdown(wait=True, cancel_futures=True)

@@ -126,7 +126,8 @@ class FeedbackService:
             for task in late:
                 task.cancel()
         await self.store.aclose()
-        self.scrubber.close()
+        # off the loop: the pool's threads (the warm-up may still be importing Presidio) end before the app does
+        await asyncio.to_thread(self.scrubber.close)
 
     def user_hash(self, user: str | None) -> str | None:
         return layout.user_hash(self._user_secret, user) if user else None

@@ -73,6 +73,16 @@ def _audit(ctx: RequestContext, action: str, key_id: str | None = None, tenant: 
     }
 
 
+def _readable_tenant(ctx: RequestContext, action: str, tenant: str | None, may: str) -> str | None:
+    """The tenant a read covers: as asked for an admin (None: all); a tenant admin's own (403 for another)."""
+    _audit(ctx, action, tenant=tenant)
+    if ctx.role == "admin":
+        return tenant
+    if tenant not in (None, ctx.tenant):
+        raise _forbidden(f"A tenant admin key may only {may}.")
+    return ctx.tenant
+
+
 async def _found(request: Request, key_id: str, action: str) -> KeyRecord:
     ctx = _caller(request)
     _audit(ctx, action, key_id)
@@ -156,11 +166,7 @@ async def create_key(body: CreateKey, request: Request) -> Response:
 @router.get("/keys")
 async def list_keys(request: Request, tenant: str | None = None) -> Response:
     ctx = _caller(request)
-    _audit(ctx, "list", tenant=tenant)
-    if ctx.role != "admin":
-        if tenant not in (None, ctx.tenant):
-            raise _forbidden("A tenant admin key may only list its own tenant's keys.")
-        tenant = ctx.tenant
+    tenant = _readable_tenant(ctx, "list", tenant, "list its own tenant's keys")
     records = [r for r in await _keys(request).list(tenant) if _visible(ctx, r) is not None]
     return _json({"object": "list", "data": [r.public() for r in records]})
 
@@ -198,11 +204,7 @@ async def usage(request: Request, tenant: str | None = None) -> Response:
     last minute, concurrency slots held, tokens this UTC day, beside the limits that apply. A dimension without a
     limit is not counted (0). A tenant admin sees its own tenant only."""
     ctx = _caller(request)
-    _audit(ctx, "usage", tenant=tenant)
-    if ctx.role != "admin":
-        if tenant not in (None, ctx.tenant):
-            raise _forbidden("A tenant admin key may only read its own tenant's usage.")
-        tenant = ctx.tenant
+    tenant = _readable_tenant(ctx, "usage", tenant, "read its own tenant's usage")
     access = request.app.state.access
     if access.limiter is None:
         raise APIError(404, "Rate limits are disabled on this gateway (limits.enabled=false).", code="limits_disabled")
