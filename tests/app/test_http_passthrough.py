@@ -8,15 +8,14 @@ open after ``[DONE]``, costs the connection (the upstream learns to stop).
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
 from starlette.types import Receive, Scope, Send
 
-from models.engine import EngineUnavailableError, InvalidRequestError, UpstreamError
 from models import openai_http
+from models.engine import EngineUnavailableError, InvalidRequestError, UpstreamError
 from models.openai_http import OpenAIHTTPEngine
 from tests.support.asgi import read_body
 from tests.support.scripted_upstream import ScriptedUpstream, chat_event
@@ -68,9 +67,8 @@ async def events(engine: OpenAIHTTPEngine, script: str) -> list[dict[str, Any]]:
     """A whole stream's events, returned once the body after ``[DONE]`` has been drained in the background (only
     then is the connection back in the pool; a loaded machine may start the next request before that)."""
     got = [event async for event in engine.post_stream("/chat/completions", chat(script))]
-    deadline = time.monotonic() + 30
-    while openai_http._background and time.monotonic() < deadline:
-        await asyncio.sleep(0.01)
+    if openai_http._background:
+        await asyncio.wait(set(openai_http._background), timeout=30)
     return got
 
 
