@@ -57,7 +57,7 @@ def test_every_scenario_runs_without_a_failure(gateway: LiveServer, tmp_path: Pa
     with (tmp_path / "run_stats.csv").open(encoding="utf-8") as table:
         rows = {row["Name"]: row for row in csv.DictReader(table)}
     failures = (tmp_path / "run_failures.csv").read_text(encoding="utf-8")
-    counts = {n: (r['Request Count'], r['Failure Count']) for n, r in rows.items()}
+    counts = {n: (r["Request Count"], r["Failure Count"]) for n, r in rows.items()}
     assert int(rows["Aggregated"]["Failure Count"]) == 0, (failures, counts)
     served = {name: int(rows[name]["Request Count"]) if name in rows else 0 for name in NAMES}
     assert all(count > 0 for count in served.values()), served
