@@ -15,6 +15,7 @@ checks the issue sets: 0 x 5xx, RSS growth after warm-up <= 10 %, no descriptor 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import csv
 import json
 import os
@@ -30,7 +31,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from loadtests.bench_gateway_overhead import PEPPER, delete_prefix, free_port, make_key, spawn, wait_ready
+from loadtests.bench_gateway_overhead import PEPPER, delete_prefix, free_port, make_key, spawn, wait_ready  # noqa: E402
 
 ADMIN_KEY = "soak-admin-" + "y" * 32
 SAMPLE_S = 5.0
@@ -38,7 +39,8 @@ SAMPLE_S = 5.0
 
 def proc_sample(pid: int) -> tuple[float, int]:
     """RSS (MB) and open file descriptors of a process."""
-    rss_kb = next(int(line.split()[1]) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if line.startswith("VmRSS:"))
+    status = Path(f"/proc/{pid}/status").read_text().splitlines()
+    rss_kb = next(int(line.split()[1]) for line in status if line.startswith("VmRSS:"))
     return rss_kb / 1024, len(os.listdir(f"/proc/{pid}/fd"))
 
 
@@ -172,7 +174,7 @@ def main() -> None:
         processes.append(gateway)
         url = f"http://127.0.0.1:{port}"
         wait_ready(url + "/ready", gateway)
-        key = __import__("asyncio").run(make_key(args.redis, prefix))
+        key = asyncio.run(make_key(args.redis, prefix))
         locust_env = base | {"GUARDSERVE_LOCUST_KEY": key, "GUARDSERVE_LOCUST_ADMIN_KEY": ADMIN_KEY}
         seconds = int(args.minutes * 60)
         cmd = [sys.executable, "-m", "locust", "-f", str(ROOT / "loadtests" / "locustfile.py"), "--headless"]
@@ -195,8 +197,11 @@ def main() -> None:
         args.out.write_text(json.dumps({"summary": summary, "samples": samples, "history": stats}, indent=2))
         chart(samples, stats, args.out.with_suffix(".png"))
         lines = [f"# Soak ({args.minutes:g} min, {args.users} users, Mix)", ""]
-        lines += [f"- {name}: {value:.3f}" if isinstance(value, float) else f"- {name}: {value}"
-                  for name, value in summary.items() if name != "checks"]
+        lines += [
+            f"- {name}: {value:.3f}" if isinstance(value, float) else f"- {name}: {value}"
+            for name, value in summary.items()
+            if name != "checks"
+        ]
         lines += [f"- check {name}: {'met' if ok else 'NOT met'}" for name, ok in summary["checks"].items()]
         args.out.with_suffix(".md").write_text("\n".join(lines) + "\n")
         print("\n".join(lines))
