@@ -35,6 +35,8 @@ from loadtests.bench_gateway_overhead import PEPPER, delete_prefix, free_port, m
 
 ADMIN_KEY = "soak-admin-" + "y" * 32
 SAMPLE_S = 5.0
+P99_OF = {"chat": "chat_p99_ms", "chat stream": "stream_p99_ms"}  # locust row -> series
+FD_SLACK = 2  # upstream/Redis pool connections open and close under load: a growth is more than that
 
 
 def proc_sample(pid: int) -> tuple[float, int]:
@@ -70,22 +72,21 @@ def sampler(pid: int, began: float, samples: list[dict[str, float]], stop: threa
 
 
 def history(path: Path) -> list[dict[str, float]]:
-    """Locust's aggregated stats history: time, p99 (ms), cumulative requests and failures."""
+    """Locust's stats history: time, p99 (ms) of non-stream chat and of streams, cumulative requests and failures
+    (the "Aggregated" row's percentiles mix in the client-side TTFT and tokens/s events, so are not used)."""
     if not path.exists():
         return []
-    rows = []
+    by_time: dict[float, dict[str, float]] = {}
     with path.open(encoding="utf-8") as table:
         for row in csv.DictReader(table):
-            if row["Name"] != "Aggregated" or row["99%"] in ("N/A", ""):
-                continue
-            rows.append(
-                {
-                    "ts": float(row["Timestamp"]),
-                    "p99_ms": float(row["99%"]),
-                    "requests": float(row["Total Request Count"]),
-                    "failures": float(row["Total Failure Count"]),
-                }
-            )
+            point = by_time.setdefault(float(row["Timestamp"]), {})
+            if row["Type"] in ("GET", "POST"):  # HTTP requests, not the client-side events
+                point["requests"] = point.get("requests", 0.0) + float(row["Total Request Count"])
+            if row["Name"] == "Aggregated":
+                point["failures"] = float(row["Total Failure Count"])
+            if row["Name"] in P99_OF and row["99%"] not in ("N/A", ""):
+                point[P99_OF[row["Name"]]] = float(row["99%"])
+    rows = [p | {"ts": ts} for ts, p in sorted(by_time.items()) if "failures" in p and "chat_p99_ms" in p]
     if rows:
         first = rows[0]["ts"]
         for row in rows:
@@ -103,7 +104,7 @@ def chart(samples: list[dict[str, float]], stats: list[dict[str, float]], path: 
     series = [
         (axes[0][0], samples, "rss_mb", "gateway RSS (MB)"),
         (axes[0][1], samples, "fds", "gateway open fds"),
-        (axes[1][0], stats, "p99_ms", "p99 latency (ms, locust)"),
+        (axes[1][0], stats, "chat_p99_ms", "chat p99 latency (ms, locust)"),
         (axes[1][1], stats, "failures", "failed requests (cumulative)"),
     ]
     for axis, rows, key, label in series:
@@ -134,7 +135,7 @@ def summarize(samples: list[dict[str, float]], warmup_s: float, errors_5xx: int,
         "checks": {
             "no 5xx": errors_5xx == 0,
             "RSS growth after warm-up <= 10 %": growth <= 0.10,
-            "no fd growth": fds_end <= fds_start,
+            "no fd growth (end <= after warm-up + 2 pooled connections)": fds_end <= fds_start + FD_SLACK,
         },
     }
 
