@@ -371,7 +371,7 @@ def charts(summary: dict[str, Any], path: Path, title: str) -> None:
 
 def spawn_litellm(executable: Path, upstream: str, port: int, logs: Path, env: dict[str, str]) -> Target:
     """LiteLLM proxy, one worker, no guards, offline (its cost map read locally), in front of the same fake."""
-    config = logs / "litellm.yaml"
+    config = (logs / "litellm.yaml").resolve()
     model = {"model_name": "fake", "litellm_params": {"model": "openai/fake", "api_base": upstream, "api_key": "x"}}
     config.write_text(json.dumps({"model_list": [model], "litellm_settings": {"telemetry": False}}))
     cmd = [str(executable), "--config", str(config), "--host", "127.0.0.1", "--port", str(port), "--num_workers", "1"]
