@@ -4,14 +4,19 @@
         [--concurrency 32] [--latency-requests 400] [--kind whole|stream] [--tokens 16]
         [--redis redis://127.0.0.1:6379/0] [--gateway-root DIR] [--audit-log off|stderr] [--configs a,b] [--hold S]
 
-One process tree: :mod:`loadtests.fast_fake_upstream` (a deliberately fast fake) in its own process, two gateways
+One process tree: :mod:`loadtests.fast_fake_upstream` (a deliberately fast fake) in its own process, the gateways
 (``guardserve serve``, 1 uvicorn worker, each in its own process, one ``engine: openai`` model pointing at the
 fake, guards off) and this process as the load generator (aiohttp, keep-alive). Configurations, alternated A B C A
 B C ... for ``--rounds`` rounds because the machine's load drifts:
 
 * ``direct``: the load generator talks to the fake itself (the baseline);
 * ``gateway-off``: guards, API keys and rate limits off;
-* ``gateway-auth``: an API key verified per request and rate limits in Redis (``--redis``), guards off.
+* ``gateway-auth``: an API key verified per request and rate limits in Redis (``--redis``), guards off;
+* ``gateway-full``: as ``gateway-auth`` with the default guardrails policy on;
+* ``litellm``: LiteLLM proxy (1 worker, no guards, its cost map read locally) on the same fake, when
+  ``scripts/bench-litellm`` has installed it in ``.bench/litellm`` (else skipped, saying so).
+
+Beside ``--out`` (JSON) it writes ``.md`` (the table) and ``.png`` (CPU per request and req/s per configuration).
 
 Each round runs a throughput phase (``--concurrency`` connections for ``--seconds``) and a latency phase (one
 connection, ``--latency-requests`` requests one after another). The gateway's CPU per request comes from its
