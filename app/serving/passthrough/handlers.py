@@ -100,7 +100,8 @@ async def completion(
     shadow = GenerationRequest(ctx.request_id, served.name, sampling, prompt=prompt, user=body.user)
     prompts = len(body.prompt) if isinstance(body.prompt, list) and not body.token_prompt() else 1
     token_ids = body.token_prompt()
-    session = await _prepare(raw, shadow, body.n * prompts, slots, served, ctx, services, body, token_ids=token_ids)
+    generated = max(body.n, body.best_of or 1) * prompts  # best_of: the upstream generates that many, returns n
+    session = await _prepare(raw, shadow, generated, slots, served, ctx, services, body, token_ids=token_ids)
     forward = _forward_body(raw, served, body.stream, CompletionRequest)
     if body.stream:
         choices = body.n * prompts
@@ -146,7 +147,8 @@ async def _prepare(
     token_ids: bool = False,
     where: list[int | None] | None = None,
 ) -> GuardSession:
-    """Policy, context check, admission (reserving ``max_tokens`` for each choice), input guards; cheapest first.
+    """Policy, context check, admission (reserving ``max_tokens`` for each of the ``choices`` the upstream
+    generates), input guards; cheapest first.
     ``shadow`` stands for the request where a count is needed: its messages hold the texts the body carries."""
     session = begin(services, ctx, body.requested_policy())
     _refuse_token_ids(session, token_ids, "prompt")
