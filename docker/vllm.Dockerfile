@@ -8,8 +8,8 @@
 # Adapters: each sub-directory of ADAPTERS (a PEFT adapter: adapter_config.json + adapter_model.safetensors) is
 # served as the model `<dir name>` on top of the base; the gateway's registry names it as `upstream_model`.
 # vLLM 0.33 reads the transformers-5.20 checkpoints our trainer writes (see training/export.py).
-ARG VLLM_IMAGE=vllm/vllm-openai:v0.33.0
-FROM ${VLLM_IMAGE}
+ARG VLLM_VERSION=v0.33.0
+FROM vllm/vllm-openai:${VLLM_VERSION}
 ARG MODEL=models/checkpoints/guardserve-tiny
 ARG MODEL_NAME=guardserve-tiny
 ARG ADAPTERS=docker/adapters

@@ -32,8 +32,13 @@ app.kubernetes.io/instance: {{ .ctx.Release.Name }}
 app.kubernetes.io/component: {{ .component }}
 {{- end }}
 
+{{/* repository:tag, or repository@digest when a digest is given (pin what you deploy) */}}
 {{- define "guardserve.image" -}}
+{{- if .digest }}
+{{- printf "%s@%s" .repository .digest }}
+{{- else }}
 {{- printf "%s:%s" .repository .tag }}
+{{- end }}
 {{- end }}
 
 {{/* A model name as a DNS label: "llama-3.1-8b" -> "llama-3-1-8b" */}}
