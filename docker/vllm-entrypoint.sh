@@ -1,11 +1,12 @@
 #!/bin/sh
-# Starts vLLM's OpenAI server on the baked-in export (/models/base) with every adapter under /models/adapters.
+# Starts vLLM's OpenAI server on the baked-in export ($MODELS_DIR/base) with every adapter under $MODELS_DIR/adapters.
 # Extra arguments go to vLLM as they are (e.g. --tensor-parallel-size 2 --dtype bfloat16).
 set -eu
-set -- --model /models/base --served-model-name "${SERVED_MODEL_NAME}" --host 0.0.0.0 --port "${PORT}" \
+models=${MODELS_DIR:-/models}
+set -- --model "$models/base" --served-model-name "${SERVED_MODEL_NAME}" --host 0.0.0.0 --port "${PORT}" \
   --max-model-len "${MAX_MODEL_LEN}" "$@"
 lora=""
-for dir in /models/adapters/*/; do
+for dir in "$models"/adapters/*/; do
   [ -f "${dir}adapter_config.json" ] || continue
   name=$(basename "$dir")
   lora="${lora} ${name}=${dir%/}"
