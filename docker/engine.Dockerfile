@@ -2,9 +2,10 @@
 # GuardServe CPU engine: one checkpoint behind the OpenAI API (`guardserve engine`), an upstream for the gateway on
 # machines without a GPU. torch is its CPU build (the lock pins 2.13.0+cpu; PyTorch's CPU index provides it).
 # Build from the repository root:  docker build -f docker/engine.Dockerfile -t guardserve-engine .
+ARG PYTHON_REPO=python
 ARG PYTHON_VERSION=3.11
 
-FROM python:${PYTHON_VERSION}-slim-bookworm AS build
+FROM ${PYTHON_REPO}:${PYTHON_VERSION}-slim-bookworm AS build
 ARG LOCK=requirements/serve.lock
 ARG TORCH_INDEX=https://download.pytorch.org/whl/cpu
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
@@ -20,7 +21,7 @@ COPY training ./training
 RUN /opt/guardserve/bin/pip install --no-deps . \
     && /opt/guardserve/bin/python -c "import torch, models.cpu.engine"
 
-FROM python:${PYTHON_VERSION}-slim-bookworm
+FROM ${PYTHON_REPO}:${PYTHON_VERSION}-slim-bookworm
 # the checkpoint served by default (baked in); mount another at /models/NAME and pass --checkpoint
 ARG CHECKPOINT=models/checkpoints/guardserve-tiny
 ENV PATH=/opt/guardserve/bin:$PATH \

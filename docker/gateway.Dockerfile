@@ -1,9 +1,10 @@
 # syntax=docker/dockerfile:1
 # GuardServe gateway: the OpenAI API, guardrails, keys and limits; no torch (models run on vLLM or the engine image).
 # Build from the repository root:  docker build -f docker/gateway.Dockerfile -t guardserve-gateway .
+ARG PYTHON_REPO=python
 ARG PYTHON_VERSION=3.11
 
-FROM python:${PYTHON_VERSION}-slim-bookworm AS build
+FROM ${PYTHON_REPO}:${PYTHON_VERSION}-slim-bookworm AS build
 ARG LOCK=requirements/gateway.lock
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
 WORKDIR /src
@@ -20,7 +21,7 @@ COPY training ./training
 RUN /opt/guardserve/bin/pip install --no-deps . \
     && /opt/guardserve/bin/python -c "import app.main, guardrails.policy"
 
-FROM python:${PYTHON_VERSION}-slim-bookworm
+FROM ${PYTHON_REPO}:${PYTHON_VERSION}-slim-bookworm
 ENV PATH=/opt/guardserve/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \

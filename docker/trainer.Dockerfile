@@ -3,9 +3,10 @@
 # extras. Runs are written under /work (mount a volume there); exports are what the engine and vLLM images serve.
 # Build from the repository root:  docker build -f docker/trainer.Dockerfile -t guardserve-trainer .
 # Run:  docker run --rm -v "$PWD/runs:/work/runs" guardserve-trainer run training/recipes/default.yaml --out runs/default
+ARG PYTHON_REPO=python
 ARG PYTHON_VERSION=3.11
 
-FROM python:${PYTHON_VERSION}-slim-bookworm AS build
+FROM ${PYTHON_REPO}:${PYTHON_VERSION}-slim-bookworm AS build
 ARG LOCK=requirements/dev.lock
 ARG TORCH_INDEX=https://download.pytorch.org/whl/cpu
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
@@ -21,7 +22,7 @@ COPY training ./training
 RUN /opt/guardserve/bin/pip install --no-deps . \
     && /opt/guardserve/bin/python -c "import torch, training.cli"
 
-FROM python:${PYTHON_VERSION}-slim-bookworm
+FROM ${PYTHON_REPO}:${PYTHON_VERSION}-slim-bookworm
 ENV PATH=/opt/guardserve/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \

@@ -2,7 +2,8 @@
 config for both profiles, and what the normalised file holds).
 
 Tools from `make deploy-tools` (.tools/bin); missing, these tests skip outside CI and fail in CI. No image is built
-here: there is no OCI builder that can pull base images on this machine (docs/deploy.md says so).
+here: no base image can be pulled on the project's machines; test_image.py builds and runs the gateway image when
+asked to (docs/deploy.md, "Building images here").
 """
 
 from __future__ import annotations

@@ -4,6 +4,7 @@ saying how to get it, or fails in CI (:func:`tests.support.requirements.require`
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -23,5 +24,13 @@ def tool(name: str) -> str:
     return found
 
 
+# checkov offline: no release check against PyPI, no guideline download from its vendor (also skip-download in
+# .checkov.yaml). Tests reach nothing beyond loopback.
+OFFLINE = {"CKV_SKIP_PACKAGE_UPDATE_CHECK": "true", "BC_SKIP_MAPPING": "TRUE"}
+
+
 def run(*args: str, cwd: Path = ROOT, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(list(args), cwd=cwd, input=stdin, capture_output=True, text=True, timeout=SUBPROCESS_S)
+    env = {**os.environ, **OFFLINE}
+    return subprocess.run(
+        list(args), cwd=cwd, input=stdin, env=env, capture_output=True, text=True, timeout=SUBPROCESS_S
+    )
