@@ -64,7 +64,7 @@ def get(url: str, key: str | None = None) -> tuple[int, bytes]:
 
 
 @pytest.fixture
-def gateway(image: str, tmp_path: Path) -> Iterator[str]:
+def gateway(image: str, tmp_path: Path) -> Iterator[tuple[str, str]]:
     redis = RedisProcess(tmp_path / "redis", fsync="everysec")
     redis.directory.mkdir()
     redis.start()
@@ -74,13 +74,15 @@ def gateway(image: str, tmp_path: Path) -> Iterator[str]:
     (secrets / "pepper").write_text(PEPPER)
     for file in secrets.iterdir():
         file.chmod(0o444)
-    port = free_port()
+    port, metrics = free_port(), free_port()
     upstream = free_port()  # nothing listens: the model is registered, its engine down
     models = [{"name": "m", "engine": "openai", "url": f"http://127.0.0.1:{upstream}/v1", "context_length": 512}]
     env = {
         "GUARDSERVE_MODE": "prod",
         "GUARDSERVE_PORT": str(port),
         "GUARDSERVE_HOST": "127.0.0.1",
+        "GUARDSERVE_WORKERS": "2",  # as the chart: two processes, metrics merged in /tmp, on a port of their own
+        "GUARDSERVE_OBSERVABILITY__METRICS_PORT": str(metrics),
         "GUARDSERVE_MODELS": json.dumps(models),
         "GUARDSERVE_REDIS__URL": redis.url,
         "GUARDSERVE_AUTH__ADMIN_KEY_FILE": "/run/secrets/guardserve/admin-key",
@@ -103,7 +105,7 @@ def gateway(image: str, tmp_path: Path) -> Iterator[str]:
                 return False
 
         wait_until(up, timeout=STARTUP_S, interval=0.5, what="the gateway container answers /health")
-        yield base
+        yield base, f"http://127.0.0.1:{metrics}"
     finally:
         podman("rm", "-f", name, check=False)
         redis.kill()
@@ -119,11 +121,13 @@ def test_the_image_runs_as_10001_without_torch(image: str) -> None:
     assert done.stdout.split() == ["10001", "None"]
 
 
-def test_the_gateway_serves_from_the_image_in_prod_mode(gateway: str) -> None:
-    assert get(f"{gateway}/v1/models")[0] == 401
-    status, body = get(f"{gateway}/v1/models", ADMIN_KEY)
+def test_the_gateway_serves_from_the_image_in_prod_mode(gateway: tuple[str, str]) -> None:
+    api, metrics = gateway
+    assert get(f"{api}/v1/models")[0] == 401
+    status, body = get(f"{api}/v1/models", ADMIN_KEY)
     assert status == 200 and [m["id"] for m in json.loads(body)["data"]] == ["m"]
-    status, body = get(f"{gateway}/ready")
+    status, body = get(f"{api}/ready")
     assert status == 503 and json.loads(body)["models"]["m"]["ok"] is False  # its engine is down, and it says so
-    status, body = get(f"{gateway}/metrics")
+    status, body = get(f"{metrics}/metrics")
     assert status == 200 and b"guardserve_requests_total" in body
+    assert get(f"{api}/metrics")[0] == 404  # not on the API port
