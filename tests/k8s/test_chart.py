@@ -11,6 +11,7 @@ import base64
 import json
 import os
 import re
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -527,3 +528,20 @@ def test_bad_values_are_refused(helm: str, sets: list[str], message: str) -> Non
     done = run(helm, "template", RELEASE, str(CHART), *[a for s in sets for a in ("--set", s)])
     assert done.returncode != 0
     assert message in done.stderr, done.stderr
+
+
+def test_notes_name_every_model_and_how_to_reach_them(helm: str, tmp_path: Path) -> None:
+    # `helm template` does not render NOTES.txt (`install --dry-run` needs a cluster): include it from a wrapper
+    chart = tmp_path / "guardserve"
+    shutil.copytree(CHART, chart, symlinks=False)
+    wrapper = 'notes: |\n{{- include (print $.Template.BasePath "/NOTES.txt") . | nindent 2 }}\n'
+    (chart / "templates" / "notes-as-manifest.yaml").write_text(wrapper, encoding="utf-8")
+    done = run(helm, "template", RELEASE, str(chart), "-n", NAMESPACE, "-f", str(VALUES["multi-model"]),
+               "--show-only", "templates/notes-as-manifest.yaml")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    notes = yaml.safe_load(done.stdout)["notes"]
+    for model, service in [("llama-3.1-8b", "llama-3-1-8b"), ("guardserve-tiny-gpu", "guardserve-tiny-gpu")]:
+        url = f"http://{RELEASE}-guardserve-model-{service}.{NAMESPACE}.svc.cluster.local:8000/v1"
+        assert f"- {model} (vllm): {url}" in notes
+    assert f"helm test {RELEASE} -n {NAMESPACE}" in notes
+    assert f"svc/{RELEASE}-guardserve 8000:80" in notes
