@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import stat
 import subprocess
 import sys
@@ -22,6 +23,7 @@ import yaml
 
 from models.registry import load_registry
 from tests.support.deploy_tools import ROOT, run, tool
+from tests.support.requirements import require
 
 DOCKER = ROOT / "docker"
 DOCKERFILES = sorted(DOCKER.glob("*.Dockerfile"))
@@ -263,3 +265,11 @@ def test_prometheus_and_grafana_reuse_the_observability_files(cpu: dict[str, Any
     assert str(Path(grafana["dashboard"]).parent) == provider["providers"][0]["options"]["path"]
     datasource = yaml.safe_load(configs["grafana_datasource"]["content"])["datasources"][0]
     assert datasource["type"] == "prometheus" and datasource["isDefault"] is True
+
+
+def test_promtool_accepts_the_prometheus_config() -> None:
+    promtool = shutil.which("promtool")
+    require(promtool is not None, "promtool", "apt-get install -y --no-install-recommends prometheus")
+    assert promtool is not None
+    done = run(promtool, "check", "config", str(DOCKER / "prometheus.yml"))
+    assert done.returncode == 0, done.stdout + done.stderr
