@@ -21,6 +21,8 @@ from typing import Any
 import pytest
 import yaml
 
+from app.access import production_problems
+from app.settings import Settings
 from models.registry import load_registry
 from tests.support.deploy_tools import ROOT, run, tool
 from tests.support.requirements import require
@@ -273,3 +275,22 @@ def test_promtool_accepts_the_prometheus_config() -> None:
     assert promtool is not None
     done = run(promtool, "check", "config", str(DOCKER / "prometheus.yml"))
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_the_gateway_environment_passes_prod_checks(
+    cpu: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The gateway service's environment, with secret files as docs/deploy.md makes them, is a valid prod config."""
+    secrets = {"admin_key": "gs-" + "ab12" * 3 + "-" + "s" * 43, "pepper": "p" * 64}
+    for key in [k for k in os.environ if k.startswith("GUARDSERVE_")]:
+        monkeypatch.delenv(key)  # the suite's own test settings
+    for key, value in cpu["services"]["gateway"]["environment"].items():
+        if value.startswith("/run/secrets/"):
+            file = tmp_path / Path(value).name
+            file.write_text(secrets[file.name] + "\n", encoding="utf-8")
+            value = str(file)
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("GUARDSERVE_REGISTRY")  # a path inside the container
+    settings = Settings()
+    assert settings.mode == "prod" and production_problems(settings) == []
+    assert settings.auth.admin_key_value() == secrets["admin_key"]
