@@ -62,6 +62,11 @@ train-default: $(VENV)/.installed-train
 	$(GUARDSERVE) train run training/recipes/default-phase2.yaml --out runs/default-phase2
 	$(GUARDSERVE) train export runs/default-phase2 --out $(BUNDLED) --dtype bfloat16
 
+## deploy-tools: helm, docker-compose, kubernetes-validate, checkov, hadolint into .tools/ (the chart and image tests)
+.PHONY: deploy-tools
+deploy-tools:
+	scripts/deploy-tools
+
 ## test: the whole suite (includes ruff and mypy)
 test: $(VENV)/.installed-test
 	$(PY) -m pytest
