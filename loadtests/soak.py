@@ -180,7 +180,7 @@ def main() -> None:
         seconds = int(args.minutes * 60)
         cmd = [sys.executable, "-m", "locust", "-f", str(ROOT / "loadtests" / "locustfile.py"), "--headless"]
         cmd += ["-u", str(args.users), "-r", str(args.users), "-t", f"{seconds}s", "--host", url, "--only-summary"]
-        cmd += ["--csv", str(logs / "locust"), "--csv-full-history", "Mix"]
+        cmd += ["--csv", str((logs / "locust").resolve()), "--csv-full-history", "Mix"]
         samples: list[dict[str, float]] = []
         stop = threading.Event()
         began = time.monotonic()
