@@ -400,10 +400,20 @@ def test_admin_keys_page_creates_rotates_and_revokes(browser: Browser, keyed_gat
         page.get_by_label("Name", exact=True).fill("usage test")
         page.get_by_role("button", name="Create key").click()
         expect(page.locator("#keys-table tbody tr", has_text="usage test")).to_contain_text("active")
+        used_key = page.locator("#new-key code").inner_text()
+        chat = {"model": ECHO, "messages": [{"role": "user", "content": "count me"}], "max_tokens": 8}
+        for _ in range(2):
+            sent = httpx.post(
+                f"{keyed_gateway.v1}/chat/completions",
+                json=chat,
+                headers={"Authorization": f"Bearer {used_key}"},
+                timeout=60,
+            )
+            assert sent.status_code == 200, sent.text
         page.get_by_role("button", name="Usage").click()
         used = page.locator("#usage-limits tbody tr", has_text="usage test")
         expect(used).to_contain_text("acme")
-        expect(used).to_contain_text("0 / 600")  # no requests yet, of the default 600 per minute
+        expect(used).to_contain_text("2 / 600")  # its two requests, of the default 600 per minute
         expect(page.locator("#usage-result table")).to_have_count(2)  # the limits, then the counters
         snap(page, "test_usage_page")
         assert not serious_violations(page, "usage")
