@@ -54,6 +54,7 @@ class Config:
     phone_skip: bool = True
     span_context: int | None = None  # None: the policy's (default); else override span_context_chars
     lead_always: bool = False  # StreamScreen.lead_always (True: as before, an early start on every window)
+    batch_parallel: int = 1  # NER batches at once (2: as before)
     samples: list[float] = field(default_factory=list)
     ner_chars: list[float] = field(default_factory=list)
 
@@ -75,6 +76,7 @@ def chat_configs() -> list[Config]:
         Config("+ phone skip", **{**BEFORE, "phone_skip": True}),  # type: ignore[arg-type]
         Config("+ system-prompt cache", **{**BEFORE, "cache": True}),  # type: ignore[arg-type]
         Config("+ NER batching", **{**BEFORE, "batch_pii": True}),  # type: ignore[arg-type]
+        Config("after, 2 NER batches at once", batch_parallel=2),
         Config("after (all)"),
     ]
 
@@ -138,12 +140,16 @@ async def _streams(guardrails: Guardrails, config: Config, streams: int, concurr
 def measure(kind: str, requests: int, rounds: int, concurrency: int = 32, delta: int = 4) -> list[Config]:
     """Every configuration ``rounds`` times, interleaved; CPU ms per request (chat) or per stream."""
     configs = chat_configs() if kind == "chat" else stream_configs()
-    built: dict[tuple[bool, bool], Guardrails] = {}
+    built: dict[tuple[bool, bool, int], Guardrails] = {}
 
     def guardrails_for(config: Config) -> Guardrails:
-        key = (config.batch_pii, config.cache)
+        key = (config.batch_pii, config.cache, config.batch_parallel)
         if key not in built:
-            built[key] = Guardrails.from_file(batch_pii=config.batch_pii, cache_entries=1024 if config.cache else 0)
+            built[key] = Guardrails.from_file(
+                batch_pii=config.batch_pii,
+                cache_entries=1024 if config.cache else 0,
+                batch_parallel=config.batch_parallel,
+            )
         return built[key]
 
     async def run(config: Config, n: int, offset: int) -> None:
