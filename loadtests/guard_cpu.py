@@ -9,12 +9,14 @@ Configurations alternate round by round in one process, so machine noise hits th
 from __future__ import annotations
 
 import asyncio
+import gc
 import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from app.heap import freeze_startup_heap
 from guardrails.pii import prefilter
 from guardrails.pii.nlp import set_numpy_gemm
 from guardrails.pii.pseudonyms import Pseudonymizer
@@ -55,6 +57,7 @@ class Config:
     span_context: int | None = None  # None: the policy's (default); else override span_context_chars
     lead_always: bool = False  # StreamScreen.lead_always (True: as before, an early start on every window)
     batch_parallel: int = 1  # NER batches at once (2: as before)
+    freeze_heap: bool = True  # app.heap.freeze_startup_heap, as the gateway does after startup
     samples: list[float] = field(default_factory=list)
     ner_chars: list[float] = field(default_factory=list)
 
@@ -66,6 +69,7 @@ BEFORE = {
     "phone_skip": False,
     "span_context": 96,
     "lead_always": True,
+    "freeze_heap": False,
 }
 
 
@@ -77,6 +81,7 @@ def chat_configs() -> list[Config]:
         Config("+ system-prompt cache", **{**BEFORE, "cache": True}),  # type: ignore[arg-type]
         Config("+ NER batching", **{**BEFORE, "batch_pii": True}),  # type: ignore[arg-type]
         Config("after, 2 NER batches at once", batch_parallel=2),
+        Config("after, heap not frozen", freeze_heap=False),
         Config("after (all)"),
     ]
 
@@ -92,6 +97,9 @@ def stream_configs() -> list[Config]:
 
 
 def _switch(guardrails: Guardrails, config: Config) -> None:
+    gc.unfreeze()
+    if config.freeze_heap:
+        freeze_startup_heap(again=True)
     prefilter.set_skipping(config.phone_skip)
     StreamScreen.lead_always = config.lead_always
     for engine in guardrails._pii.values():
@@ -154,7 +162,6 @@ def measure(kind: str, requests: int, rounds: int, concurrency: int = 32, delta:
 
     async def run(config: Config, n: int, offset: int) -> None:
         guardrails = guardrails_for(config)
-        _switch(guardrails, config)
         if kind == "chat":
             await _chat(guardrails, n, concurrency, offset)
         else:
@@ -162,10 +169,12 @@ def measure(kind: str, requests: int, rounds: int, concurrency: int = 32, delta:
 
     async def main() -> None:
         for config in configs:  # warm up: models loaded, caches filled with the system prompt
+            _switch(guardrails_for(config), config)
             await run(config, min(requests, 2 * concurrency), 10_000)
         for r in range(rounds):
             for config in configs:
                 guardrails = guardrails_for(config)
+                _switch(guardrails, config)  # outside the timed part (freezing the heap collects first)
                 chars = _ner_chars(guardrails)
                 start = time.process_time()
                 await run(config, requests, r * requests)
@@ -177,6 +186,7 @@ def measure(kind: str, requests: int, rounds: int, concurrency: int = 32, delta:
         guardrails.close()
     prefilter.set_skipping(True)
     StreamScreen.lead_always = False
+    gc.unfreeze()
     return configs
 
 
