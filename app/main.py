@@ -15,6 +15,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from app.access import Access
 from app.errors import install_error_handlers
 from app.feedback.service import build_feedback
+from app.heap import freeze_startup_heap
 from app.middleware import BodyLimitMiddleware, JSONBodyMiddleware, RequestContextMiddleware
 from app.observability.audit import AuditLog, AuditMiddleware
 from app.observability.core import Observability
@@ -102,6 +103,7 @@ def create_app(settings: Settings | None = None, observability: Observability | 
             services.guardrails = await start_guardrails(settings.guardrails)
             try:
                 app.state.models = obs.instrument(await start_models(settings))
+                log.info("startup heap frozen: %d objects", freeze_startup_heap())
                 await obs.start(app.state.models)
                 if records is not None:
                     await records.start(app.state.models)

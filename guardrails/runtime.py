@@ -165,9 +165,13 @@ class Guardrails:
         max_queued: int = 64,
         batch_pii: bool = True,
         cache_entries: int = 1024,
+        batch_parallel: int = 1,
     ) -> None:
         """``batch_pii``: concurrent requests' short PII screenings share one NER pass
-        (:class:`~guardrails.batching.PreparedBatcher`). ``cache_entries``: system-prompt inspections kept
+        (:class:`~guardrails.batching.PreparedBatcher`); ``batch_parallel`` such passes run at once (1: while one
+        runs, the next gathers every job that arrives meanwhile; two at once halved the batch size and, since the
+        NER model holds the GIL for most of its work, cost ~25 % more CPU per request for little overlap).
+        ``cache_entries``: system-prompt inspections kept
         (:class:`~guardrails.cache.ScreeningCache`; 0: none)."""
         self.file = policies
         self.default_name = default_policy or policies.default
@@ -183,7 +187,7 @@ class Guardrails:
         self._pii: dict[str, PIIEngine] = {}
         self._pii_batchers: dict[str, PreparedBatcher] = {}
         self._batch_pii = batch_pii
-        self._batch_parallel = max(1, workers // 2)
+        self._batch_parallel = max(1, batch_parallel)
         self.cache = ScreeningCache(cache_entries) if cache_entries > 0 else None
         self._classifiers: dict[tuple[str, str | None], tuple[ToxicityClassifier, MicroBatcher[float]]] = {}
         self._semantic: dict[str | None, tuple[SemanticClassifier, MicroBatcher[dict[str, float]]]] = {}
@@ -288,11 +292,15 @@ class Guardrails:
                 log.warning("guardrails: NER model missing; PERSON/LOCATION are not detected (see /ready)")
         batcher = None
         if self._batch_pii:
-            if key not in self._pii_batchers:
-                self._pii_batchers[key] = PreparedBatcher(
+            # One batcher per NLP pipeline, not per PII configuration: every engine shares the spaCy pipeline, so
+            # the input and output guards of every policy prepare their texts in the same NER batches (a batch
+            # costs ~1.3 ms less per text at 1 text than at 16; split per configuration, batches stayed ~2 jobs).
+            shared = str(id(self._pii[key].nlp.engine))
+            if shared not in self._pii_batchers:
+                self._pii_batchers[shared] = PreparedBatcher(
                     self._pii[key].prepared, executor=self._executor, parallel=self._batch_parallel
                 )
-            batcher = self._pii_batchers[key]
+            batcher = self._pii_batchers[shared]
         return PIIGuard(
             self._pii[key], spec.action, self._executor, self._salt, bulk_executor=self._bulk, batcher=batcher
         )

@@ -195,3 +195,25 @@ async def test_runtime_wires_batching_and_the_system_prompt_cache() -> None:
         assert guardrails.cache is not None and guardrails.cache.hits >= 1
     finally:
         guardrails.close()
+
+
+async def test_input_and_output_pii_screenings_share_ner_batches() -> None:
+    """Every PII configuration uses the same spaCy pipeline, so concurrent input and output screenings (different
+    entity lists) go through one batcher: they can share one NER pass, and the results stay per configuration."""
+    guardrails = Guardrails.from_file()
+    try:
+        policy = guardrails.policy("default")
+        assert len(guardrails._pii) >= 2 and len(guardrails._pii_batchers) == 1
+        batcher = next(iter(guardrails._pii_batchers.values()))
+        before = batcher.jobs
+        text = "Write to maria@example.org or see https://example.org/maria, says Maria Gonzalez."
+        pseudonyms = Pseudonymizer()
+        inputs, output = await asyncio.gather(
+            policy.screen_input([("user", text)], pseudonyms), policy.screen_output(text, Pseudonymizer())
+        )
+        assert batcher.jobs - before == 2
+        assert "maria@example.org" not in inputs.texts[0] and "https://example.org/maria" in inputs.texts[0]
+        assert output.texts is not None and "example.org/maria" not in output.texts[0]
+        assert "Maria Gonzalez" not in inputs.texts[0] and "Maria Gonzalez" not in output.texts[0]
+    finally:
+        guardrails.close()
