@@ -13,7 +13,7 @@ BUNDLED := models/checkpoints/guardserve-tiny
 # LOCK_FLAGS='--extra-index-url https://download.pytorch.org/whl/cpu --index-strategy unsafe-best-match')
 LOCK_FLAGS ?= $(if $(wildcard /opt/wheels),--find-links /opt/wheels)
 
-.PHONY: lock serve test lint bench bench-limits bench-metrics clean untrained train-default
+.PHONY: lock serve test lint bench soak bench-limits bench-metrics clean untrained train-default
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -62,6 +62,11 @@ train-default: $(VENV)/.installed-train
 	$(GUARDSERVE) train run training/recipes/default-phase2.yaml --out runs/default-phase2
 	$(GUARDSERVE) train export runs/default-phase2 --out $(BUNDLED) --dtype bfloat16
 
+## deploy-tools: helm, docker-compose, kubernetes-validate, checkov, hadolint into .tools/ (the chart and image tests)
+.PHONY: deploy-tools
+deploy-tools:
+	scripts/deploy-tools
+
 ## test: the whole suite (includes ruff and mypy)
 test: $(VENV)/.installed-test
 	$(PY) -m pytest
@@ -71,8 +76,20 @@ lint: $(VENV)/.installed-test
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
+## bench: in one go, alternating configurations: gateway overhead (direct, gateway off, auth + limits, full policy,
+## LiteLLM proxy) for whole and streamed answers, then the CPU engine batched vs sequential; JSON + Markdown + PNG
+BENCH_OUT ?= loadtests/results/latest
 bench: $(VENV)/.installed-test
-	$(PY) loadtests/bench_cpu_engine.py
+	scripts/bench-litellm
+	mkdir -p $(BENCH_OUT)
+	$(PY) loadtests/bench_gateway_overhead.py --out $(BENCH_OUT)/overhead-whole.json
+	$(PY) loadtests/bench_gateway_overhead.py --kind stream --out $(BENCH_OUT)/overhead-stream.json
+	$(PY) loadtests/bench_cpu_engine.py --out $(BENCH_OUT)/cpu-engine.json
+
+## soak: 10 minutes of the locust mix against a production-shaped gateway (RSS, fds, 5xx, p99 over time; needs Redis)
+soak: $(VENV)/.installed-test
+	mkdir -p $(BENCH_OUT)
+	$(PY) loadtests/soak.py --out $(BENCH_OUT)/soak.json
 
 ## bench-limits: admission latency and gateway req/s with keys and limits on vs off (needs Redis on :6379)
 bench-limits: $(VENV)/.installed-test

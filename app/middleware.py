@@ -111,7 +111,8 @@ class BodyTimeoutError(HTTPException):
 
 
 class BodyLimitMiddleware:
-    """413 past ``max_bytes``; 408 when a piece of the body takes longer than ``timeout`` seconds to arrive."""
+    """413 past ``max_bytes``; 408 when the whole body has not arrived ``timeout`` seconds after the app first
+    asked for it (a deadline for the body, not for each piece: a client dripping a byte a second is cut off too)."""
 
     def __init__(self, app: ASGIApp, max_bytes: int, timeout: float = 30.0) -> None:
         self.app = app
@@ -127,15 +128,17 @@ class BodyLimitMiddleware:
             await _too_large(self.max_bytes).response()(scope, receive, send)
             return
         seen = 0
-
+        deadline: float | None = None
         body_done = scope.get("method") in _BODILESS
 
         async def counting_receive() -> Message:
-            nonlocal seen, body_done
+            nonlocal seen, body_done, deadline
             if body_done:  # after the body: only a disconnect can come, whenever it does
                 return await receive()
+            if deadline is None:
+                deadline = asyncio.get_running_loop().time() + self.timeout
             try:
-                async with asyncio.timeout(self.timeout):
+                async with asyncio.timeout_at(deadline):
                     message = await receive()
             except TimeoutError:
                 raise BodyTimeoutError(self.timeout) from None

@@ -98,7 +98,7 @@ class Settings(BaseSettings):
     cors_origins: list[str] = Field(default_factory=list)
 
     max_body_bytes: int = Field(1_048_576, ge=1024)  # larger bodies get 413
-    body_timeout: float = Field(30.0, gt=0, le=3600)  # seconds for each piece of a request body; then 408
+    body_timeout: float = Field(30.0, gt=0, le=3600)  # seconds for a whole request body to arrive; then 408
     # per worker: header deadline, keep-alive, caps on open / unauthenticated-per-IP connections and requests
     connections: ConnectionSettings = Field(default_factory=ConnectionSettings)  # app/connections.py
     max_stop_sequences: int = Field(4, ge=0)

@@ -59,6 +59,9 @@ class HTTPEngineConfig(BaseModel):
 
     connect_timeout: float = Field(3.0, gt=0)  # getting a connection: waiting for the pool and connecting
     read_timeout: float = Field(300.0, gt=0)  # between two bytes from the upstream, not for the whole answer
+    # between two stream events: keep-alive comments and partial events do not count, so an upstream that only
+    # sends keep-alives (a stuck proxy, a wedged server) cannot hold a stream open forever
+    event_timeout: float = Field(300.0, gt=0)
     max_connections: int = Field(512, ge=1)
     health_timeout: float = Field(2.0, gt=0)
     health_ttl: float = Field(2.0, ge=0)  # seconds a health result is reused
@@ -291,7 +294,7 @@ class OpenAIHTTPEngine:
                 finally:
                     response.release()
                 raise _error_from_response(response.status, response.headers, content)
-        return _EventStream(response)
+        return _EventStream(response, self._config.event_timeout)
 
     # --- helpers --------------------------------------------------------------------------------------------
 
@@ -331,10 +334,11 @@ _background: set[asyncio.Task[None]] = set()  # drains running after [DONE] (kep
 class _EventStream:
     """An upstream's SSE response read as JSON events, then finished: drained and pooled, or closed."""
 
-    __slots__ = ("_decoder", "_pending", "done", "eof", "response")
+    __slots__ = ("_decoder", "_pending", "done", "eof", "event_timeout", "response")
 
-    def __init__(self, response: aiohttp.ClientResponse) -> None:
+    def __init__(self, response: aiohttp.ClientResponse, event_timeout: float) -> None:
         self.response = response
+        self.event_timeout = event_timeout
         self._decoder = SSEDecoder()
         self._pending: collections.deque[Event] = collections.deque()
         self.done = False  # [DONE] came
@@ -343,11 +347,18 @@ class _EventStream:
     async def next(self) -> dict[str, Any] | None:
         """The next event's object; ``None`` at ``[DONE]`` or at the end of the body. An ``error`` event raises it
         mapped; anything but a JSON object is an :class:`UpstreamError`."""
+        deadline = None
         while not self._pending:
             if self.done or self.eof:
                 return None
-            with _mapped_transport_errors():
-                chunk = await self.response.content.readany()
+            if deadline is None:
+                deadline = asyncio.get_running_loop().time() + self.event_timeout
+            try:
+                async with asyncio.timeout_at(deadline):
+                    with _mapped_transport_errors():
+                        chunk = await self.response.content.readany()
+            except TimeoutError:  # the deadline's (aiohttp's own read timeout is mapped inside)
+                raise EngineTimeoutError(f"upstream sent no stream event for {self.event_timeout:g} s") from None
             if not chunk:
                 self.eof = True
                 return None

@@ -76,6 +76,7 @@ class FeedbackService:
         self.metrics: MetricsRecorder = metrics or NoMetrics()
         self.checkpoints: dict[str, str | None] = {}  # served model -> checkpoint sha256
         self._pending: set[asyncio.Task[None]] = set()
+        self._writing: dict[str, asyncio.Task[None]] = {}  # response id -> its record's write, while it runs
         self._lag_watch: asyncio.Task[None] | None = None
 
     @classmethod
@@ -150,7 +151,10 @@ class FeedbackService:
                 return
             task = asyncio.create_task(self._write(ctx))
             self._pending.add(task)
+            self._writing[ctx.response_id] = task
+            response_id = ctx.response_id
             task.add_done_callback(self._pending.discard)
+            task.add_done_callback(lambda _: self._writing.pop(response_id, None))
 
         return finished
 
@@ -214,17 +218,31 @@ class FeedbackService:
         except FeedbackUnavailableError:
             raise unavailable(self.settings.retry_after_s) from None
 
+    async def _response(self, tenant: str, response_id: str) -> tuple[ResponseRecord | None, str | None]:
+        """The response's record (or, without one, its owner). A client may rate an answer before its record is
+        written (the write starts once the response has been sent, here or on another replica): a write running
+        here is awaited, any other is polled for, up to ``record_wait_s``; an unknown id is a 404 after that."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.settings.record_wait_s
+        while True:
+            writing = self._writing.get(response_id)
+            if writing is not None:
+                await asyncio.wait({writing}, timeout=max(0.0, deadline - loop.time()))
+            record = await self._guarded(self.store.get_response(tenant, response_id))
+            owner = record.tenant if record else await self._guarded(self.store.owner(response_id))
+            if record is not None or owner is not None or loop.time() >= deadline:
+                return record, owner
+            await asyncio.sleep(0.05)
+
     async def submit(
         self, ctx: RequestContext, body: Mapping[str, Any], idempotency_key: str | None
     ) -> tuple[FeedbackRecord, bool]:
         """Check ownership, scrub, store durably: (the record, whether it is a replay)."""
         tenant = ctx.tenant or "anonymous"
         response_id = str(body["response_id"])
-        record = await self._guarded(self.store.get_response(tenant, response_id))
-        if record is None:
-            owner = await self._guarded(self.store.owner(response_id))
-            if owner != tenant:
-                raise response_not_found(response_id)
+        record, owner = await self._response(tenant, response_id)
+        if record is None and owner != tenant:
+            raise response_not_found(response_id)
         texts = [body.get("comment") or "", body.get("preferred") or ""]
         try:
             comment, preferred = await self.scrubber.scrub(texts)

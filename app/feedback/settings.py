@@ -40,6 +40,9 @@ class FeedbackSettings(BaseModel):
     scrub_queue: int = Field(256, ge=1)
     scrub_timeout_s: float = Field(10.0, gt=0, le=600)
     max_pending_records: int = Field(1000, ge=1)  # response records being scrubbed/written; beyond: dropped, counted
+    # feedback on a response whose record is not there yet waits this long for it (its write runs after the answer,
+    # here or on another replica), then is a 404 (or record_kept: false for a known owner)
+    record_wait_s: float = Field(2.0, ge=0, le=60)
     retry_after_s: int = Field(1, ge=1)  # Retry-After of a 503 feedback_unavailable
     lag_interval_s: float = Field(15.0, gt=0, le=3600)  # how often guardserve_feedback_export_lag is refreshed
 

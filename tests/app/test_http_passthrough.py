@@ -8,6 +8,7 @@ open after ``[DONE]``, costs the connection (the upstream learns to stop).
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -15,9 +16,9 @@ from typing import Any
 import pytest
 from starlette.types import Receive, Scope, Send
 
-from models.engine import EngineUnavailableError, InvalidRequestError, UpstreamError
 from models import openai_http
-from models.openai_http import OpenAIHTTPEngine
+from models.engine import EngineTimeoutError, EngineUnavailableError, InvalidRequestError, UpstreamError
+from models.openai_http import HTTPEngineConfig, OpenAIHTTPEngine
 from tests.support.asgi import read_body
 from tests.support.scripted_upstream import ScriptedUpstream, chat_event
 from tests.support.servers import LiveServer, serve_in_thread
@@ -32,9 +33,28 @@ STREAMS = {
 
 
 class Upstream(ScriptedUpstream):
-    """The scripted upstream, and a ``/busy`` path that answers 429 with a Retry-After."""
+    """The scripted upstream, a ``/busy`` path that answers 429 with a Retry-After, and a ``/keepalive`` path
+    that sends one event, then only SSE comments until the client leaves."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.keepalive_left = threading.Event()  # the gateway gave up a keep-alive-only stream
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].endswith("/keepalive"):
+            await read_body(receive)
+            await send(
+                {"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/event-stream")]}
+            )
+            await send(
+                {"type": "http.response.body", "body": b"data: " + chat_event("ok") + b"\n\n", "more_body": True}
+            )
+            left = asyncio.ensure_future(receive())
+            while not left.done():
+                await send({"type": "http.response.body", "body": b": ping\n\n", "more_body": True})
+                await asyncio.wait({left}, timeout=0.05)
+            self.keepalive_left.set()
+            return
         if scope["type"] == "http" and scope["path"].endswith("/busy"):
             await read_body(receive)
             headers = [(b"content-type", b"application/json"), (b"retry-after", b"7")]
@@ -68,9 +88,8 @@ async def events(engine: OpenAIHTTPEngine, script: str) -> list[dict[str, Any]]:
     """A whole stream's events, returned once the body after ``[DONE]`` has been drained in the background (only
     then is the connection back in the pool; a loaded machine may start the next request before that)."""
     got = [event async for event in engine.post_stream("/chat/completions", chat(script))]
-    deadline = time.monotonic() + 30
-    while openai_http._background and time.monotonic() < deadline:
-        await asyncio.sleep(0.01)
+    if openai_http._background:
+        await asyncio.wait(set(openai_http._background), timeout=30)
     return got
 
 
@@ -133,3 +152,21 @@ async def test_a_body_held_open_after_done_ends_the_stream_on_a_new_connection_n
         got = await events(engine, HELD)
         assert got[-1]["usage"]["total_tokens"] == 6
     assert len(set(upstream[0].clients)) == 2
+
+
+async def test_a_stream_of_keep_alives_only_times_out_between_events(upstream: tuple[Upstream, LiveServer]) -> None:
+    """Comments keep bytes flowing (no read timeout fires), but no event comes: the event timeout ends it and the
+    connection is closed, which the upstream sees."""
+    engine = OpenAIHTTPEngine(MODEL, upstream[1].v1, MODEL, HTTPEngineConfig(event_timeout=1.0))
+    try:
+        stream = engine.post_stream("/keepalive", chat("x"))
+        assert (await anext(stream))["choices"][0]["delta"]["content"] == "ok"
+        started = time.monotonic()
+        with pytest.raises(EngineTimeoutError, match="no stream event"):
+            await anext(stream)
+        assert time.monotonic() - started >= 0.9  # the event deadline, not something sooner
+        closed = await asyncio.to_thread(upstream[0].keepalive_left.wait, 30)
+        assert closed, "the upstream never saw the connection close"
+        assert engine.inflight == 0
+    finally:
+        await engine.aclose()

@@ -256,6 +256,34 @@ def test_image_parts_reach_the_upstream_and_text_parts_are_screened(setup: Fixtu
     assert parts[0]["text"].startswith("Describe the picture for ") and EMAIL not in parts[0]["text"]
 
 
+@pytest.mark.parametrize(
+    "part",
+    [
+        {"type": "input_audio", "input_audio": {"data": "UklGRg==", "format": "wav"}},
+        {"type": "file", "file": {"file_data": "data:application/pdf;base64,JVBERi0=", "filename": "a.pdf"}},
+    ],
+    ids=["audio", "file"],
+)
+def test_audio_and_file_parts_are_refused_under_input_guards(setup: Fixture, part: dict[str, Any]) -> None:
+    """Speech and documents would carry text past the guards: a 400 naming the part, and no upstream call."""
+    before = len(setup.upstream.received)
+    content = [{"type": "text", "text": "Transcribe this."}, part]
+    with pytest.raises(openai.BadRequestError) as refused:
+        setup.client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": content}])  # type: ignore[list-item]
+    error = refused.value.body
+    assert isinstance(error, dict) and error["code"] == "unsupported_parameter", error
+    assert error["param"] == "messages[0].content[1]" and "cannot screen" in error["message"]
+    assert len(setup.upstream.received) == before
+
+
+def test_a_participant_name_is_screened_like_content(setup: Fixture) -> None:
+    name = "bob.jones@example.com"  # some chat templates render the name into the prompt
+    messages = [{"role": "user", "content": "Hello there.", "name": name}]
+    setup.client.chat.completions.create(model=MODEL, messages=messages)  # type: ignore[arg-type]
+    sent = setup.upstream.last("/chat/completions")["messages"][0]
+    assert sent["content"] == "Hello there." and sent["name"] != name and "@" not in sent["name"]
+
+
 # --- what is forwarded, what is refused -----------------------------------------------------------------------
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import socket
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -80,3 +81,29 @@ def test_a_stalled_body_gets_a_408_and_frees_its_slot(gateway: LiveServer) -> No
     )
     chat = {"model": TINY, "messages": [{"role": "user", "content": "hi"}], "max_tokens": 2}
     assert httpx.post(f"{gateway.v1}/chat/completions", json=chat, timeout=60).status_code == 200
+
+
+def test_a_body_dripping_a_byte_at_a_time_is_cut_off_at_the_deadline(gateway: LiveServer) -> None:
+    """Each byte arrives well within any per-read timeout; the whole body never would: 408 at the body deadline."""
+    sock = stalled(gateway)
+    stop = threading.Event()
+
+    def drip() -> None:
+        while not stop.wait(0.5):
+            try:
+                sock.sendall(b" ")
+            except OSError:
+                return
+
+    dripper = threading.Thread(target=drip, daemon=True)
+    dripper.start()
+    try:
+        started = time.monotonic()
+        status, body = answer(sock)
+        assert status == 408, body
+        assert body["error"]["code"] == "request_timeout"  # type: ignore[index]
+        assert time.monotonic() - started >= 4.0  # the 5 s deadline, not a per-read timeout (generous either way)
+    finally:
+        stop.set()
+        dripper.join(timeout=30)
+        sock.close()

@@ -60,6 +60,7 @@ _OURS = ("guardrails",)  # request fields the gateway consumes and never forward
 # vLLM extensions that put text into the prompt outside `messages`/`prompt`: forwarded only while no input guard
 # runs (they would carry text past the guards). chat_template_kwargs is let through when it holds no text.
 _PROMPT_TEXT_FIELDS = ("chat_template", "documents", "prompt_embeds", "chat_template_kwargs")
+_UNSCREENABLE_PARTS = {"input_audio": "speech", "audio_url": "speech", "file": "documents"}  # images, video: pass
 _seen_unknown: set[str] = set()
 _NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
@@ -100,7 +101,8 @@ async def completion(
     shadow = GenerationRequest(ctx.request_id, served.name, sampling, prompt=prompt, user=body.user)
     prompts = len(body.prompt) if isinstance(body.prompt, list) and not body.token_prompt() else 1
     token_ids = body.token_prompt()
-    session = await _prepare(raw, shadow, body.n * prompts, slots, served, ctx, services, body, token_ids=token_ids)
+    generated = max(body.n, body.best_of or 1) * prompts  # best_of: the upstream generates that many, returns n
+    session = await _prepare(raw, shadow, generated, slots, served, ctx, services, body, token_ids=token_ids)
     forward = _forward_body(raw, served, body.stream, CompletionRequest)
     if body.stream:
         choices = body.n * prompts
@@ -146,7 +148,8 @@ async def _prepare(
     token_ids: bool = False,
     where: list[int | None] | None = None,
 ) -> GuardSession:
-    """Policy, context check, admission (reserving ``max_tokens`` for each choice), input guards; cheapest first.
+    """Policy, context check, admission (reserving ``max_tokens`` for each of the ``choices`` the upstream
+    generates), input guards; cheapest first.
     ``shadow`` stands for the request where a count is needed: its messages hold the texts the body carries."""
     session = begin(services, ctx, body.requested_policy())
     _refuse_token_ids(session, token_ids, "prompt")
@@ -172,8 +175,22 @@ def _refuse_token_ids(session: GuardSession, token_ids: bool, param: str) -> Non
 
 
 def _refuse_unscreened_text(session: GuardSession, raw: dict[str, Any]) -> None:
+    """Under a policy with input guards, a 400 for what would carry text past them: prompt-shaping fields, and audio
+    or file content parts (speech and documents the guards cannot read; images pass, screened only by the model)."""
     if session.policy is None or not session.policy.input_guards:
         return
+    for i, message in enumerate(raw.get("messages") or []):
+        content = message.get("content") if isinstance(message, dict) else None
+        for j, part in enumerate(content if isinstance(content, list) else []):
+            kind = part.get("type") if isinstance(part, dict) else None
+            if kind in _UNSCREENABLE_PARTS:
+                raise APIError(
+                    400,
+                    f"'{kind}' content parts carry {_UNSCREENABLE_PARTS[kind]} that guardrails policy "
+                    f"'{session.policy.name}' cannot screen; send text, or use a policy without input guards.",
+                    param=f"messages[{i}].content[{j}]",
+                    code="unsupported_parameter",
+                )
     for field in _PROMPT_TEXT_FIELDS:
         value = raw.get(field)
         if value is None or (field == "chat_template_kwargs" and not _holds_text(value)):

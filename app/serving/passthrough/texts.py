@@ -39,8 +39,9 @@ class Slot:
 
 def chat_input_slots(body: dict[str, Any]) -> list[tuple[int, Slot]]:
     """(message index, slot) for every text a chat request carries into the prompt: contents and text parts,
-    earlier turns' reasoning and tool or function calls; tool descriptions and schemas under index -1. The body was
-    validated as a :class:`~app.protocol.ChatCompletionRequest`, so the shapes of the known fields are known."""
+    participants' names, earlier turns' reasoning and tool or function calls; tool descriptions and schemas under
+    index -1. The body was validated as a :class:`~app.protocol.ChatCompletionRequest`, so the shapes of the known
+    fields are known."""
     found: list[tuple[int, Slot]] = []
     for i, message in enumerate(body.get("messages") or []):
         role = _GUARD_ROLES.get(message.get("role"), "user")
@@ -49,6 +50,8 @@ def chat_input_slots(body: dict[str, Any]) -> list[tuple[int, Slot]]:
             found.append((i, Slot(message, "content", role)))
         elif isinstance(content, list):
             found += [(i, Slot(part, "text", role)) for part in content if part.get("type") == "text"]
+        if isinstance(message.get("name"), str):  # chat templates may render a participant's name into the prompt
+            found.append((i, Slot(message, "name", role)))
         # chat templates of reasoning models render earlier turns' reasoning into the prompt
         found += [(i, Slot(message, f, role)) for f in OUTPUT_FIELDS[1:] if isinstance(message.get(f), str)]
         for call in message.get("tool_calls") or []:

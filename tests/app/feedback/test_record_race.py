@@ -1,0 +1,49 @@
+"""Feedback posted the moment an answer arrives finds its record: the record's write, queued when the answer
+ended, is awaited rather than answered with a 404 (a closed-loop client rates faster than a busy gateway writes)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from app.context import RequestContext
+from app.feedback.filestore import FileFeedbackStore
+from app.feedback.model import ResponseRecord
+from app.feedback.service import FeedbackService
+from app.feedback.settings import FeedbackSettings
+
+
+class SlowStore(FileFeedbackStore):
+    """Writes a response record only once ``release`` is set."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.release = asyncio.Event()
+
+    async def put_response(self, record: ResponseRecord, ttl_ms: int, owner_ttl_ms: int) -> None:
+        await self.release.wait()
+        await super().put_response(record, ttl_ms, owner_ttl_ms)
+
+
+class NoScrub:
+    async def scrub(self, texts: list[str]) -> list[str]:
+        return list(texts)
+
+    def close(self) -> None:
+        return None
+
+
+async def test_feedback_waits_for_the_record_being_written(tmp_path: Path) -> None:
+    store = SlowStore(tmp_path / "f.jsonl")
+    service = FeedbackService(FeedbackSettings(file=tmp_path / "f.jsonl"), store, NoScrub(), b"secret")
+    await service.start({})
+    ctx = RequestContext(request_id="r", route="/v1/chat/completions", response_id="chatcmpl-1", status=200)
+    ctx.tenant, ctx.key_id = "acme", "k1"
+    await service.response_finished()(ctx)  # the answer is out; its record is queued
+    rating = asyncio.create_task(service.submit(ctx, {"response_id": "chatcmpl-1", "rating": "up"}, None))
+    await asyncio.sleep(0)  # the rating starts while the write is held
+    assert not rating.done()
+    store.release.set()
+    feedback, replay = await asyncio.wait_for(rating, timeout=30)
+    assert feedback.record_kept and not replay
+    await service.aclose()
