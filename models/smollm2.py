@@ -149,7 +149,8 @@ def import_smollm2(
     model, tokenizer = load_base_from_gguf(gguf)
     written = {"base": save_checkpoint(model, tokenizer, out, base_metadata(GGUF_SHA256))}
     if (adapter_dir / "adapter_config.json").is_file():
-        adapter_meta = json.loads((adapter_dir / "manifest.json").read_text())
+        manifest = adapter_dir / "manifest.json"
+        adapter_meta = json.loads(manifest.read_text()) if manifest.is_file() else {}
         merged = merge_adapter(model, adapter_dir)
         meta = base_metadata(GGUF_SHA256)
         meta.update(recipe=adapter_meta.get("recipe"), adapter=adapter_meta,
