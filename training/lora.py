@@ -173,7 +173,7 @@ def publish(run: Path, target: Path) -> None:
 
     recipe = yaml.safe_load((run / "recipe.yaml").read_text())
     training = json.loads((run / "training.json").read_text())
-    dev = json.loads((run / "dev.json").read_text())
+    dev = json.loads((run / "dev.json").read_text()) if (run / "dev.json").is_file() else {}
     rows = [json.loads(line) for line in (run / "data.jsonl").read_text().splitlines()]
     if target.exists():
         shutil.rmtree(target)

@@ -157,3 +157,15 @@ def main(argv: list[str]) -> int:
         args.out.write_text(json.dumps({"set": str(args.set_file), "results": results}, indent=2) + "\n")
     print(table(results))
     return 0
+
+
+def markdown(results: list[dict[str, Any]]) -> str:
+    """The same numbers as :func:`table`, as a Markdown table (for model cards and the README)."""
+    rows = ["| checkpoint | seed | level | metric | rate | 95% CI | n |", "|---|---|---|---|---|---|---|"]
+    for line in table(results).splitlines()[1:]:
+        parts = line.split()
+        name, seed, level, rate, n = parts[0], parts[1], parts[2], parts[-4], parts[-1]
+        metric = " ".join(parts[3:-4])
+        ci = f"{parts[-3]} {parts[-2]}"
+        rows.append(f"| {name} | {seed} | {level} | {metric} | {rate} | {ci} | {n} |")
+    return "\n".join(rows)
