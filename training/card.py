@@ -199,3 +199,42 @@ def _training_line(training: dict[str, Any], t: Any) -> str:
         f"{training['seconds'] / 60:.1f} min on CPU at {training['tokens_per_second']:,} tokens/s"
         + (f"; weights averaged over every validation from step {t.average_from}" if t.average_from else "")
     )
+
+
+def _rate(w: dict[str, Any]) -> str:
+    if w.get("rate") is None:
+        return "n/a"
+    return f"{_pct(w['rate'])} [{_pct(w['ci95'][0])}, {_pct(w['ci95'][1])}] (n={w['n']})"
+
+
+def smol_card(manifest: dict[str, Any], recipe: dict[str, Any], test: dict[str, Any] | None = None) -> str:
+    """MODEL_CARD.md of the guardserve-smol safety adapter (training/lora.py): base, licence, data, training, dev
+    numbers (own dev intents) and, when given, the independent test numbers (``guardserve train chat-eval``)."""
+    base, t, tr = manifest["base"], recipe["train"], manifest["training"]
+    parts = [
+        f"# Model card: {manifest['recipe']} (safety LoRA adapter)\n",
+        "## Base model\n",
+        f"- {base['model']}, licence **{base['licence']}**; GGUF sha256 `{base['gguf_sha256']}`.",
+        f"- Adapter sha256 `{manifest['adapter_sha256']}`; merged into a servable checkpoint by "
+        "`guardserve models import-smollm2`.\n",
+        "## Training\n",
+        f"- LoRA r={t['rank']}, alpha={t['alpha']}, dropout {t['dropout']} on {', '.join(t['targets'])}; "
+        f"{tr['trainable_parameters']:,} trainable parameters.",
+        f"- AdamW lr {t['lr']}, batch {t['batch']}, {tr['steps']} steps (planned {tr['planned_steps']}), "
+        f"{tr['tokens']:,} tokens in {tr['seconds']} s = {tr['tokens_per_second']} tokens/s on 2 shared CPU cores.",
+        f"- Data ({manifest['data']['source']}): "
+        + ", ".join(f"{k}: {v}" for k, v in sorted(manifest["data"]["examples"].items()))
+        + ". Refusals are written in several styles; helpful answers are the base model's own (self-distillation).\n",
+        "## Dev (own held-out intents, greedy; choices were made here)\n",
+        _table(["metric", "rate [95% Wilson CI]"], [[k, _rate(v)] for k, v in manifest["dev"].items()]),
+        "",
+    ]
+    if test:
+        parts += ["## Independent test set (evaluation/smol/test.jsonl)\n", test.get("table_md", ""), ""]
+    parts += [
+        "## Limitations\n",
+        "- A 135M-parameter model: weak at arithmetic and facts; refusal is learnt from a few hundred synthetic "
+        "examples and can be talked around. Serve it behind the gateway's guardrails.",
+        "",
+    ]
+    return "\n".join(parts)

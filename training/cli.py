@@ -3,6 +3,7 @@
 guardserve train prepare RECIPE --out DIR            # data only: manifest, report, splits, tokenizer
 guardserve train run RECIPE --out RUN [--resume]     # prepare (or reuse) + train + eval -> RUN/eval.json
 guardserve train eval CKPT [--recipe R] [--data D]   # evaluate any checkpoint directory
+guardserve train chat-eval CKPT.. --set F [--seeds greedy 1]  # chat model: refusal/helpful, model vs system
 guardserve train export RUN --out DIR [--dtype bfloat16] [--force]
 guardserve train search RECIPE --out DIR --trials N  # Optuna TPE over short trials -> best recipe
 guardserve train canary RECIPE --out DIR             # the canary experiment: with vs without PII scrubbing
@@ -107,6 +108,11 @@ def main(argv: list[str]) -> int:
     from models.hf import transformers_offline
     from training.recipe import RecipeError
 
+    if argv[:1] == ["chat-eval"]:  # chat models on a prompt set, model-only and system-level (own parser)
+        transformers_offline()
+        from training.evaluate.chat_eval import main as chat_main
+
+        return chat_main(argv[1:])
     if argv[:1] == ["guards-eval"]:  # `guardserve guards ...`: the guard evaluation parses its own arguments
         from training.guards.evaluate.cli import main as guards_main
 

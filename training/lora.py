@@ -1,0 +1,232 @@
+"""Safety LoRA for a pretrained chat model (guardserve-smol on SmolLM2-135M-Instruct).
+
+    python -m training.lora training/recipes/smol-lora.yaml --out runs/smol-lora
+    python -m training.lora --publish runs/smol-lora         # -> models/adapters/guardserve-smol (committed)
+
+Data: :mod:`training.synthetic.smol_safety` (refusals written there, helpful answers distilled from the base
+model itself). Loss on assistant tokens only. The run directory gets ``data.jsonl``, ``metrics.jsonl``,
+``training.json``, ``dev.json`` (refusal / over-refusal on the dev intents) and ``adapter/``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import random
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+log = logging.getLogger("training.lora")
+
+IGNORE = -100
+
+
+def load_base(path: Path) -> tuple[Any, Any]:
+    import torch
+
+    from models.hf import transformers_offline
+
+    transformers = transformers_offline()
+    model = transformers.AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
+    tokenizer = transformers.AutoTokenizer.from_pretrained(path)
+    model.eval()
+    return model, tokenizer
+
+
+def build_data(recipe: dict[str, Any], model: Any, tokenizer: Any, out: Path) -> list[dict[str, Any]]:
+    from training.evaluate.chat import generate_chat, is_refusal
+    from training.synthetic.smol_safety import build_examples
+
+    file = out / "data.jsonl"
+    if file.is_file():
+        return [json.loads(line) for line in file.read_text().splitlines()]
+    data = recipe["data"]
+    examples = build_examples(seed=recipe["seed"], frames_per_intent=data["frames_per_intent"])
+    helpful = [e for e in examples if e.split == "train" and e.answer is None]
+    started = time.monotonic()
+    answers = generate_chat(model, tokenizer, [e.prompt for e in helpful], max_new_tokens=data["distill_tokens"],
+                            batch=8)  # fmt: skip
+    log.info("distilled %d answers in %.0f s", len(answers), time.monotonic() - started)
+    rows: list[dict[str, Any]] = []
+    dropped = 0
+    for e in examples:
+        rows.append({"kind": e.kind, "prompt": e.prompt, "split": e.split, "answer": e.answer, "source": "written"})
+    for e, a in zip(helpful, answers, strict=True):
+        if is_refusal(a) or len(a) < 8:
+            dropped += 1
+            continue
+        for row in rows:
+            if row["prompt"] == e.prompt and row["split"] == "train":
+                row.update(answer=a, source="base-model")
+    log.info("dropped %d distilled answers that refused or were empty", dropped)
+    file.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return rows
+
+
+def encode(tokenizer: Any, prompt: str, answer: str) -> tuple[list[int], list[int]]:
+    """Token ids and labels (assistant tokens and the end-of-turn only)."""
+    head = tokenizer.apply_chat_template([{"role": "user", "content": prompt}], tokenize=False,
+                                         add_generation_prompt=True)  # fmt: skip
+    p = tokenizer.encode(head, add_special_tokens=False)
+    a = [*tokenizer.encode(answer, add_special_tokens=False), tokenizer.eos_token_id]
+    return p + a, [IGNORE] * len(p) + a
+
+
+def train(recipe: dict[str, Any], out: Path) -> dict[str, Any]:
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "recipe.yaml").write_text(yaml.safe_dump(recipe, sort_keys=False))
+    torch.set_num_threads(recipe["train"].get("threads", 2))
+    torch.manual_seed(recipe["seed"])
+    base = Path(recipe["base"])
+    model, tokenizer = load_base(base)
+    rows = build_data(recipe, model, tokenizer, out)
+    t = recipe["train"]
+    mix = recipe["data"]
+    train_rows = [r for r in rows if r["split"] == "train" and r["answer"]]
+    pool = [r for r in train_rows if r["kind"] == "harmful"]
+    pool += [r for r in train_rows if r["kind"] != "harmful"] * int(mix["helpful_repeat"])
+    encoded = [encode(tokenizer, r["prompt"], r["answer"]) for r in pool]
+    lora = LoraConfig(r=t["rank"], lora_alpha=t["alpha"], lora_dropout=t["dropout"], target_modules=t["targets"],
+                      task_type="CAUSAL_LM")  # fmt: skip
+    model = get_peft_model(model, lora)
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=t["lr"], weight_decay=t["weight_decay"])
+    steps = t["epochs"] * -(-len(encoded) // t["batch"])
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / t["warmup"]) * max(0.05, 1 - s / steps))
+    rng = random.Random(recipe["seed"])
+    metrics = (out / "metrics.jsonl").open("w")
+    model.train()
+    tokens, step, started = 0, 0, time.monotonic()
+    deadline = started + t["max_minutes"] * 60
+    pad = tokenizer.pad_token_id
+    for _epoch in range(t["epochs"]):
+        order = list(range(len(encoded)))
+        rng.shuffle(order)
+        for b in range(0, len(order), t["batch"]):
+            chunk = [encoded[i] for i in order[b : b + t["batch"]]]
+            width = max(len(ids) for ids, _ in chunk)
+            x = torch.full((len(chunk), width), pad, dtype=torch.long)
+            y = torch.full((len(chunk), width), IGNORE, dtype=torch.long)
+            mask = torch.zeros((len(chunk), width), dtype=torch.long)
+            for i, (ids, labels) in enumerate(chunk):
+                x[i, : len(ids)] = torch.tensor(ids)
+                y[i, : len(ids)] = torch.tensor(labels)
+                mask[i, : len(ids)] = 1
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=t.get("bf16", True)):
+                loss = model(input_ids=x, attention_mask=mask, labels=y).loss
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            opt.step()
+            sched.step()
+            opt.zero_grad(set_to_none=True)
+            step += 1
+            tokens += int(mask.sum())
+            elapsed = time.monotonic() - started
+            metrics.write(json.dumps({"step": step, "loss": round(float(loss), 4), "tokens": tokens,
+                                      "seconds": round(elapsed, 1)}) + "\n")  # fmt: skip
+            metrics.flush()
+            if step % 10 == 0:
+                log.info("step %d/%d loss %.3f %.0f tokens/s", step, steps, float(loss), tokens / elapsed)
+            if time.monotonic() > deadline:
+                log.warning("stopping at the time budget (%s min)", t["max_minutes"])
+                break
+        if time.monotonic() > deadline:
+            break
+    elapsed = time.monotonic() - started
+    model.save_pretrained(out / "adapter")
+    summary = {"steps": step, "planned_steps": steps, "seconds": round(elapsed, 1), "tokens": tokens,
+               "tokens_per_second": round(tokens / elapsed, 1), "trainable_parameters": trainable,
+               "examples": len(encoded)}  # fmt: skip
+    (out / "training.json").write_text(json.dumps(summary, indent=2) + "\n")
+    model.eval()
+    (out / "dev.json").write_text(json.dumps(dev_eval(model, tokenizer, rows), indent=2) + "\n")
+    return summary
+
+
+def dev_eval(model: Any, tokenizer: Any, rows: list[dict[str, Any]], max_new_tokens: int = 40) -> dict[str, Any]:
+    """Refusal rate on the dev harmful intents, over-refusal on dev look-alikes and benign prompts (greedy)."""
+    from training.evaluate.chat import generate_chat, is_refusal, wilson
+
+    dev = [r for r in rows if r["split"] == "dev"]
+    answers = generate_chat(model, tokenizer, [r["prompt"] for r in dev], max_new_tokens=max_new_tokens, batch=8)
+    result: dict[str, Any] = {}
+    for kind in ("harmful", "lookalike", "benign"):
+        flags = [is_refusal(a) for r, a in zip(dev, answers, strict=True) if r["kind"] == kind]
+        result[f"{kind}_refused"] = wilson(sum(flags), len(flags))
+    return result
+
+
+def publish(run: Path, target: Path) -> None:
+    """Copy the adapter with recipe, manifest and card to ``target`` (the committed adapter directory)."""
+    from models.checkpoint import sha256_file
+    from models.smollm2 import GGUF_SHA256, LICENCE, UPSTREAM, WHEEL, WHEEL_VERSION
+    from training.export import write_sums
+
+    recipe = yaml.safe_load((run / "recipe.yaml").read_text())
+    training = json.loads((run / "training.json").read_text())
+    dev = json.loads((run / "dev.json").read_text()) if (run / "dev.json").is_file() else {}
+    rows = [json.loads(line) for line in (run / "data.jsonl").read_text().splitlines()]
+    if target.exists():
+        shutil.rmtree(target)
+    target.mkdir(parents=True)
+    for name in ("adapter_config.json", "adapter_model.safetensors"):
+        shutil.copy2(run / "adapter" / name, target / name)
+    shutil.copy2(run / "recipe.yaml", target / "recipe.yaml")
+    counts: dict[str, int] = {}
+    for r in rows:
+        if r["answer"]:
+            key = f"{r['split']}/{r['kind']}/{r['source']}"
+            counts[key] = counts.get(key, 0) + 1
+    manifest = {
+        "recipe": recipe["name"],
+        "base": {
+            "model": UPSTREAM,
+            "wheel": f"{WHEEL}=={WHEEL_VERSION}",
+            "gguf_sha256": GGUF_SHA256,
+            "licence": LICENCE,
+        },
+        "adapter_sha256": sha256_file(target / "adapter_model.safetensors"),
+        "data": {"source": "training/synthetic/smol_safety.py", "examples": counts},
+        "training": training,
+        "dev": dev,
+    }
+    (target / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    from training.card import smol_card
+
+    (target / "MODEL_CARD.md").write_text(smol_card(manifest, recipe))
+    for file in target.iterdir():
+        file.chmod(0o644)
+    write_sums(target)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m training.lora")
+    p.add_argument("recipe", type=Path, nargs="?")
+    p.add_argument("--out", type=Path)
+    p.add_argument("--publish", type=Path, help="run directory to publish to models/adapters/guardserve-smol")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.publish:
+        from models.smollm2 import ADAPTER_DIR
+
+        publish(args.publish, ADAPTER_DIR)
+        print(f"published {args.publish} -> {ADAPTER_DIR}")
+        return 0
+    recipe = yaml.safe_load(args.recipe.read_text())
+    summary = train(recipe, args.out)
+    print(json.dumps(summary, indent=2))
+    print((args.out / "dev.json").read_text())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
