@@ -25,7 +25,11 @@ from tests.support.processes import ServerProcess, clean_env, free_port, wait_re
 from tests.support.waits import STARTUP_S, SUBPROCESS_S
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("app", "guardrails", "models", "training")
+# The repository's directories app/, guardrails/, models/, training/ install as subpackages of one import package,
+# guardserve (pyproject.toml's package-dir): no generic top-level names, none shared with other distributions
+# (`guardrails` is guardrails-ai's import name).
+SOURCES = ("app", "guardrails", "models", "training")
+PACKAGES = tuple(f"guardserve.{s}" for s in SOURCES)
 
 pytestmark = pytest.mark.slow
 
@@ -56,32 +60,80 @@ def installed(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     with zipfile.ZipFile(wheel) as archive:  # what `pip install --no-deps` does for a pure wheel, minus pip
         archive.extractall(site)
     (site / "zz-borrowed-deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n", encoding="utf-8")
+    (target,) = entry_points(wheel)  # what pip writes as bin/guardserve, minus pip
+    module, _, function = target.partition(":")
     entry = env_dir / "bin" / "guardserve"
-    entry.write_text(f"#!{python}\nimport sys\nfrom app.cli import main\nsys.exit(main())\n", encoding="utf-8")
+    entry.write_text(
+        f"#!{python}\nimport sys\nfrom {module} import {function}\nsys.exit({function}())\n", encoding="utf-8"
+    )
     entry.chmod(0o755)
     return python
+
+
+def entry_points(wheel: Path) -> list[str]:
+    """The wheel's console scripts named ``guardserve``: their ``module:function`` targets."""
+    with zipfile.ZipFile(wheel) as archive:
+        (name,) = [n for n in archive.namelist() if n.endswith(".dist-info/entry_points.txt")]
+        text = archive.read(name).decode()
+    section = text.split("[console_scripts]", 1)[1].split("\n[", 1)[0]
+    pairs = [line.split("=", 1) for line in section.splitlines() if "=" in line]
+    return [target.strip() for script, target in pairs if script.strip() == "guardserve"]
 
 
 def test_the_wheel_carries_what_the_defaults_need(wheel: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
     needed = [
-        "guardrails/policies.yaml",
-        "guardrails/pii/recognizers.yaml",
-        "models/registry.yaml",
-        "models/checkpoints/guardserve-tiny/model.safetensors",
-        "models/checkpoints/guardserve-tiny/tokenizer.json",
-        "models/checkpoints/guardserve-tiny/config.json",
-        "models/guards/guardserve-guards/heads.safetensors",
-        "models/guards/minilm-l6-static-256/model.safetensors",
-        "app/ui/static/index.html",
+        "guardserve/__init__.py",
+        "guardserve/guardrails/policies.yaml",
+        "guardserve/guardrails/pii/recognizers.yaml",
+        "guardserve/models/registry.yaml",
+        "guardserve/models/checkpoints/guardserve-tiny/model.safetensors",
+        "guardserve/models/checkpoints/guardserve-tiny/tokenizer.json",
+        "guardserve/models/checkpoints/guardserve-tiny/config.json",
+        "guardserve/models/guards/guardserve-guards/heads.safetensors",
+        "guardserve/models/guards/minilm-l6-static-256/model.safetensors",
+        "guardserve/app/ui/static/index.html",
     ]
     assert [n for n in needed if n not in names] == []
     assert not [n for n in names if n.startswith(("tests/", "runs/", ".venv/"))]
 
 
+def test_the_wheel_installs_one_top_level_package(wheel: Path) -> None:
+    """Only ``guardserve`` (and the dist-info): not app, models, training, nor guardrails (guardrails-ai's name)."""
+    with zipfile.ZipFile(wheel) as archive:
+        names = archive.namelist()
+        (top_level,) = [n for n in names if n.endswith(".dist-info/top_level.txt")]
+        declared = archive.read(top_level).decode().split()
+    tops = {n.split("/", 1)[0] for n in names if not n.split("/", 1)[0].endswith(".dist-info")}
+    assert tops == {"guardserve"}, tops
+    assert declared == ["guardserve"], declared
+    assert entry_points(wheel) == ["guardserve.app.cli:main"]
+
+
+def test_the_wheel_carries_every_module_of_the_tree(wheel: Path) -> None:
+    """setup.py finds the subpackages (namespace ones included): a module added anywhere under them is shipped."""
+    names = set(zipfile.ZipFile(wheel).namelist())
+    sources = [
+        f.relative_to(ROOT).as_posix()
+        for s in SOURCES
+        for f in sorted((ROOT / s).rglob("*.py"))
+        if "__pycache__" not in f.parts
+    ]
+    assert sources and [f for f in sources if f"guardserve/{f}" not in names] == []
+
+
+def test_the_installed_wheel_provides_none_of_the_old_top_level_names(installed: Path, tmp_path: Path) -> None:
+    code = "import importlib.util, json; print(json.dumps([importlib.util.find_spec(n) is None for n in "
+    code += repr(list(SOURCES)) + "]))"
+    out = subprocess.run(
+        [str(installed), "-c", code], check=True, capture_output=True, text=True, cwd=tmp_path, env=clean_env()
+    )
+    assert json.loads(out.stdout) == [True] * len(SOURCES), dict(zip(SOURCES, json.loads(out.stdout), strict=True))
+
+
 def test_imports_come_from_the_installed_wheel(installed: Path, tmp_path: Path) -> None:
     code = "import json, " + ", ".join(PACKAGES) + "; print(json.dumps([m.__file__ for m in (" + ", ".join(PACKAGES)
-    code += ")]))"
+    code += ")]))"  # namespace packages have no __file__: each of the four has an __init__.py
     out = subprocess.run(
         [str(installed), "-c", code], check=True, capture_output=True, text=True, cwd=tmp_path, env=clean_env()
     )
