@@ -3,7 +3,7 @@
 :meth:`Access.build` (no IO, in the app factory) checks the configuration; production mode refuses to start
 without real secrets and Redis. :meth:`Access.start` (in the lifespan) reaches Redis, starts the lease renewer,
 and in dev mode says loudly where keys and limits live and, unless an admin key is configured (``guardserve serve``
-configures its kept dev key, :mod:`app.auth.devkey`), prints a fresh key.
+configures its kept dev key, :mod:`guardserve.app.auth.devkey`), prints a fresh key.
 """
 
 from __future__ import annotations
@@ -17,24 +17,24 @@ from fastapi import FastAPI, Request
 from redis.exceptions import RedisError
 from starlette.responses import Response
 
-from app.auth.keys import PREFIX
-from app.auth.middleware import AuthMiddleware
-from app.auth.service import KeyService
-from app.auth.settings import DEV_PEPPER
-from app.auth.store import MemoryKeyStore, RedisKeyStore
-from app.errors import SERVER_ERROR, APIError
-from app.limits.admission import RateLimitAdmission
-from app.limits.counting import TokenCounters
-from app.limits.events import LimitEvents
-from app.limits.memory import MemoryLimiter
-from app.limits.model import RateLimiter
-from app.limits.redis_limiter import RedisLimiter
-from app.limits.resilient import ResilientLimiter
-from app.observability.recorder import MetricsRecorder
-from app.services import Admission, AdmitAll
-from app.settings import Settings
-from app.store.backend import BackendUnavailableError, RedisBackend
-from app.store.connection import connect
+from guardserve.app.auth.keys import PREFIX
+from guardserve.app.auth.middleware import AuthMiddleware
+from guardserve.app.auth.service import KeyService
+from guardserve.app.auth.settings import DEV_PEPPER
+from guardserve.app.auth.store import MemoryKeyStore, RedisKeyStore
+from guardserve.app.errors import SERVER_ERROR, APIError
+from guardserve.app.limits.admission import RateLimitAdmission
+from guardserve.app.limits.counting import TokenCounters
+from guardserve.app.limits.events import LimitEvents
+from guardserve.app.limits.memory import MemoryLimiter
+from guardserve.app.limits.model import RateLimiter
+from guardserve.app.limits.redis_limiter import RedisLimiter
+from guardserve.app.limits.resilient import ResilientLimiter
+from guardserve.app.observability.recorder import MetricsRecorder
+from guardserve.app.services import Admission, AdmitAll
+from guardserve.app.settings import Settings
+from guardserve.app.store.backend import BackendUnavailableError, RedisBackend
+from guardserve.app.store.connection import connect
 
 log = logging.getLogger(__name__)
 

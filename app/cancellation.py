@@ -16,7 +16,7 @@ from typing import TypeVar
 
 from starlette.requests import Request
 
-from app.errors import ClientDisconnectedError
+from guardserve.app.errors import ClientDisconnectedError
 
 T = TypeVar("T")
 

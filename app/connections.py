@@ -130,7 +130,7 @@ def ledger() -> Ledger:
     """This worker's ledger, made from the environment's settings on first use (each worker is its own process)."""
     global _ledger
     if _ledger is None:
-        from app.settings import Settings
+        from guardserve.app.settings import Settings
 
         _ledger = Ledger(Settings().connections)
     return _ledger

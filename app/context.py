@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 
 from starlette.requests import Request
 
-from app.errors import log_unexpected
-from guardrails.types import Decision
+from guardserve.app.errors import log_unexpected
+from guardserve.guardrails.types import Decision
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
@@ -45,7 +45,7 @@ class RequestContext:
     first_sent_at: float | None = None  # the first text sent to the client, after the output guards (streams)
     status: int | None = None  # HTTP status sent (499: client went away first)
     disconnected: bool = False  # the client left before the answer was complete
-    # The API key's identity (set by app.auth before any route runs; never the raw key).
+    # The API key's identity (set by guardserve.app.auth before any route runs; never the raw key).
     key_id: str | None = None
     tenant: str | None = None
     role: str | None = None  # "user", "tenant_admin" or "admin"

@@ -17,14 +17,14 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
-from models.engine import (
+from guardserve.models.engine import (
     EngineError,
     EngineTimeoutError,
     EngineUnavailableError,
     InvalidRequestError,
     UpstreamError,
 )
-from models.unicode import valid_unicode
+from guardserve.models.unicode import valid_unicode
 
 log = logging.getLogger(__name__)
 

@@ -12,12 +12,12 @@ from typing import Any
 from starlette.types import Receive, Scope, Send
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from app.connections import STATE_KEY, Ticket, ledger
+from guardserve.app.connections import STATE_KEY, Ticket, ledger
 
 
 async def busy(scope: Scope, receive: Receive, send: Send) -> None:
     """The answer to a request beyond the worker's cap: 503 in OpenAI's envelope, retry in a second."""
-    from app.errors import APIError
+    from guardserve.app.errors import APIError
 
     await APIError(
         503,

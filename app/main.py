@@ -12,22 +12,22 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from app.access import Access
-from app.errors import install_error_handlers
-from app.feedback.service import build_feedback
-from app.heap import freeze_startup_heap
-from app.middleware import BodyLimitMiddleware, JSONBodyMiddleware, RequestContextMiddleware
-from app.observability.audit import AuditLog, AuditMiddleware
-from app.observability.core import Observability
-from app.observability.instrumented import TracedAdmission
-from app.observability.middleware import ObservabilityMiddleware
-from app.openapi import install_openapi
-from app.routers import admin, feedback, health, metrics, moderations, openai
-from app.services import Services
-from app.settings import GuardrailSettings, Settings
-from app.ui import router as ui
-from guardrails.runtime import Guardrails
-from models.registry import ModelEntry, ServedModel, load_registry, start_engine
+from guardserve.app.access import Access
+from guardserve.app.errors import install_error_handlers
+from guardserve.app.feedback.service import build_feedback
+from guardserve.app.heap import freeze_startup_heap
+from guardserve.app.middleware import BodyLimitMiddleware, JSONBodyMiddleware, RequestContextMiddleware
+from guardserve.app.observability.audit import AuditLog, AuditMiddleware
+from guardserve.app.observability.core import Observability
+from guardserve.app.observability.instrumented import TracedAdmission
+from guardserve.app.observability.middleware import ObservabilityMiddleware
+from guardserve.app.openapi import install_openapi
+from guardserve.app.routers import admin, feedback, health, metrics, moderations, openai
+from guardserve.app.services import Services
+from guardserve.app.settings import GuardrailSettings, Settings
+from guardserve.app.ui import router as ui
+from guardserve.guardrails.runtime import Guardrails
+from guardserve.models.registry import ModelEntry, ServedModel, load_registry, start_engine
 
 log = logging.getLogger(__name__)
 

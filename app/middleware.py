@@ -17,8 +17,8 @@ from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.context import RequestContext, new_request_id
-from app.errors import APIError
+from guardserve.app.context import RequestContext, new_request_id
+from guardserve.app.errors import APIError
 
 
 class RequestContextMiddleware:

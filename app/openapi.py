@@ -12,7 +12,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
-from app.protocol import ErrorResponse
+from guardserve.app.protocol import ErrorResponse
 
 _REF = "#/components/schemas/{model}"
 _ERROR = {"application/json": {"schema": {"$ref": _REF.format(model="ErrorResponse")}}}

@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from models.unicode import LONE_SURROGATE
+from guardserve.models.unicode import LONE_SURROGATE
 
 # --- requests -------------------------------------------------------------------------------------------------
 
@@ -148,7 +148,7 @@ class _SamplingFields(_Request):
 
     def features(self) -> list[tuple[str, str]]:
         """(feature, param) for each option this request uses that a plain text engine lacks (see
-        :data:`models.registry.FEATURES`); an engine without one refuses the request naming the param."""
+        :data:`guardserve.models.registry.FEATURES`); an engine without one refuses the request naming the param."""
         found = []
         if self.n != 1:
             found.append(("n", "n"))

@@ -9,14 +9,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from app.context import RequestContext
-from app.limits.counting import TokenCounters
-from app.observability.recorder import MetricsRecorder, NoMetrics
-from app.observability.tracing import NoTracer, Tracer
-from app.settings import Settings
-from guardrails.runtime import Guardrails
-from models.engine import GenerationRequest
-from models.registry import ServedModel
+from guardserve.app.context import RequestContext
+from guardserve.app.limits.counting import TokenCounters
+from guardserve.app.observability.recorder import MetricsRecorder, NoMetrics
+from guardserve.app.observability.tracing import NoTracer, Tracer
+from guardserve.app.settings import Settings
+from guardserve.guardrails.runtime import Guardrails
+from guardserve.models.engine import GenerationRequest
+from guardserve.models.registry import ServedModel
 
 
 class Admission(Protocol):

@@ -1,7 +1,7 @@
 """Gateway settings: environment variables with the ``GUARDSERVE_`` prefix, nested with ``__``.
 
 Examples: ``GUARDSERVE_PORT=9000``, ``GUARDSERVE_CPU__MAX_BATCH=32``, ``GUARDSERVE_HTTP__READ_TIMEOUT=60``.
-Loaded once (in the CLI or the ASGI factory) and passed to :func:`app.main.create_app`.
+Loaded once (in the CLI or the ASGI factory) and passed to :func:`guardserve.app.main.create_app`.
 """
 
 from __future__ import annotations
@@ -12,15 +12,15 @@ from typing import Literal
 from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from app.auth.settings import AuthSettings
-from app.connections import ConnectionSettings
-from app.feedback.settings import FeedbackSettings
-from app.limits.settings import LimitSettings
-from app.store.settings import RedisSettings
-from guardrails.policy import DEFAULT_POLICY_FILE
-from models.cpu.config import CPUEngineConfig
-from models.openai_http import HTTPEngineConfig
-from models.registry import DEFAULT_REGISTRY, ModelEntry
+from guardserve.app.auth.settings import AuthSettings
+from guardserve.app.connections import ConnectionSettings
+from guardserve.app.feedback.settings import FeedbackSettings
+from guardserve.app.limits.settings import LimitSettings
+from guardserve.app.store.settings import RedisSettings
+from guardserve.guardrails.policy import DEFAULT_POLICY_FILE
+from guardserve.models.cpu.config import CPUEngineConfig
+from guardserve.models.openai_http import HTTPEngineConfig
+from guardserve.models.registry import DEFAULT_REGISTRY, ModelEntry
 
 # Each engine's settings are its own config model, defined next to the engine. The old names stay for importers.
 CPUSettings = CPUEngineConfig

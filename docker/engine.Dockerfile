@@ -13,13 +13,14 @@ WORKDIR /src
 RUN python -m venv /opt/guardserve
 COPY ${LOCK} /tmp/requirements.lock
 RUN /opt/guardserve/bin/pip install --extra-index-url "${TORCH_INDEX}" -r /tmp/requirements.lock
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md setup.py ./
+COPY guardserve ./guardserve
 COPY app ./app
 COPY guardrails ./guardrails
 COPY models ./models
 COPY training ./training
 RUN /opt/guardserve/bin/pip install --no-deps . \
-    && /opt/guardserve/bin/python -c "import torch, models.cpu.engine"
+    && /opt/guardserve/bin/python -c "import torch, guardserve.models.cpu.engine"
 
 FROM ${PYTHON_REPO}:${PYTHON_VERSION}-slim-bookworm
 # the checkpoint served by default (baked in); mount another at /models/NAME and pass --checkpoint

@@ -12,14 +12,15 @@ RUN python -m venv /opt/guardserve
 COPY ${LOCK} /tmp/requirements.lock
 # exact versions from the lock file: nothing is resolved here
 RUN /opt/guardserve/bin/pip install -r /tmp/requirements.lock
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md setup.py ./
+COPY guardserve ./guardserve
 COPY app ./app
 COPY guardrails ./guardrails
 COPY models ./models
 COPY training ./training
 # a regular (non-editable) install: the wheel carries the policy file, the registry and the guard classifiers
 RUN /opt/guardserve/bin/pip install --no-deps . \
-    && /opt/guardserve/bin/python -c "import app.main, guardrails.policy"
+    && /opt/guardserve/bin/python -c "import guardserve.app.main, guardserve.guardrails.policy"
 
 FROM ${PYTHON_REPO}:${PYTHON_VERSION}-slim-bookworm
 ENV PATH=/opt/guardserve/bin:$PATH \

@@ -2,17 +2,22 @@
 
 Public API::
 
-    from guardrails import PIIEngine, PIIConfig, Pseudonymizer, Action, Finding, Decision, Stage
-    from guardrails import ToxicityClassifier, ProfanityClassifier, build_classifier
+    from guardserve.guardrails import PIIEngine, PIIConfig, Pseudonymizer, Action, Finding, Decision, Stage
+    from guardserve.guardrails import ToxicityClassifier, ProfanityClassifier, build_classifier
 
-The synchronous engines here are CPU-bound; async code calls them through :mod:`guardrails.guards`.
+The synchronous engines here are CPU-bound; async code calls them through :mod:`guardserve.guardrails.guards`.
 """
 
-from guardrails.pii.config import CustomRecognizer, PatternSpec, PIIConfig
-from guardrails.pii.engine import PIIEngine
-from guardrails.pii.pseudonyms import Pseudonymizer, StreamRestorer
-from guardrails.toxicity import ProfanityClassifier, ToxicityClassifier, TransformersClassifier, build_classifier
-from guardrails.types import Action, Decision, Finding, Stage
+from guardserve.guardrails.pii.config import CustomRecognizer, PatternSpec, PIIConfig
+from guardserve.guardrails.pii.engine import PIIEngine
+from guardserve.guardrails.pii.pseudonyms import Pseudonymizer, StreamRestorer
+from guardserve.guardrails.toxicity import (
+    ProfanityClassifier,
+    ToxicityClassifier,
+    TransformersClassifier,
+    build_classifier,
+)
+from guardserve.guardrails.types import Action, Decision, Finding, Stage
 
 __all__ = [
     "Action",

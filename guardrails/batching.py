@@ -104,7 +104,7 @@ class PreparedBatcher:
     """Run concurrent requests' worker jobs in one worker call, with shared preparation done once for all of them.
 
     For the PII guard: every job is one request's :meth:`~guardrails.guards.PIIGuard.inspect_many`; ``prepare``
-    (:meth:`~guardrails.pii.engine.PIIEngine.prepared`) runs the NER model over all the batch's texts in one
+    (:meth:`~guardserve.guardrails.pii.engine.PIIEngine.prepared`) runs the NER model over all the batch's texts in one
     ``nlp.pipe`` call, then each job runs as it would alone, in arrival order. Per-request semantics stay: a job
     whose ``state`` is abandoned before the batch starts is skipped (its texts are not even prepared); one abandoned
     while the batch runs stops where it checks (before each text). Dispatch as in :class:`MicroBatcher`: a job

@@ -18,7 +18,7 @@ from collections import OrderedDict
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from guardrails.guards import Inspection
+    from guardserve.guardrails.guards import Inspection
 
 
 class ScreeningCache:

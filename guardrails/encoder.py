@@ -55,7 +55,7 @@ def directory_digest(files: Mapping[str, str]) -> str:
 
 def verify_files(directory: Path, files: Mapping[str, str]) -> None:
     """Raise :class:`IntegrityError` unless every listed file exists with its recorded sha256."""
-    from models.checkpoint import sha256_file
+    from guardserve.models.checkpoint import sha256_file
 
     for name, expected in files.items():
         path = directory / name
@@ -97,7 +97,7 @@ class StaticEncoder:
 
     The table stays float16 when stored so (half the memory per worker); only the gathered rows become float32.
     Texts are cut at ``max_chars`` before tokenizing and at ``max_tokens`` after, so one huge text costs bounded time
-    (callers that need all of a long text score it in windows, as :mod:`guardrails.semantic` does).
+    (callers that need all of a long text score it in windows, as :mod:`guardserve.guardrails.semantic` does).
     """
 
     def __init__(self, path: str | Path, *, max_tokens: int = 512, max_chars: int = 4096) -> None:

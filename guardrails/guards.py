@@ -23,13 +23,13 @@ from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-from guardrails.batching import MicroBatcher, PreparedBatcher
-from guardrails.injection import InjectionDetector
-from guardrails.pii.engine import PIIEngine
-from guardrails.pii.overlaps import resolve_overlaps
-from guardrails.pii.pseudonyms import Pseudonymizer
-from guardrails.tails import number_start, word_start
-from guardrails.types import Action, Finding
+from guardserve.guardrails.batching import MicroBatcher, PreparedBatcher
+from guardserve.guardrails.injection import InjectionDetector
+from guardserve.guardrails.pii.engine import PIIEngine
+from guardserve.guardrails.pii.overlaps import resolve_overlaps
+from guardserve.guardrails.pii.pseudonyms import Pseudonymizer
+from guardserve.guardrails.tails import number_start, word_start
+from guardserve.guardrails.types import Action, Finding
 
 INLINE_LIMIT = 2048  # regex work on texts up to this many characters is cheap enough to run inline
 FAST_LANE_LIMIT = 4096  # Presidio work on this many characters at most goes to the fast lane: never behind big ones

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from guardrails.validation import Regex
+from guardserve.guardrails.validation import Regex
 
 
 class InjectionRule(BaseModel):

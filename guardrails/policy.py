@@ -22,9 +22,9 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from guardrails.injection import InjectionRule
-from guardrails.pii.config import PIIConfig
-from guardrails.types import Action
+from guardserve.guardrails.injection import InjectionRule
+from guardserve.guardrails.pii.config import PIIConfig
+from guardserve.guardrails.types import Action
 
 DEFAULT_POLICY_FILE = Path(__file__).with_name("policies.yaml")
 

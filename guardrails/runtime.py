@@ -5,7 +5,7 @@ Presidio engine per distinct PII configuration (they all share one spaCy pipelin
 per classifier kind, thread pools for guard work: one for whole texts (with a bulk lane for long ones) and one of
 its own for stream windows, so a stream's windows never queue behind input screenings (their ``window_timeout_s``
 counts queued time). :class:`Policy` is what a request uses: screen the input, screen
-a whole answer, or open a :class:`~guardrails.streaming.StreamScreen` for a streamed one.
+a whole answer, or open a :class:`~guardserve.guardrails.streaming.StreamScreen` for a streamed one.
 
 Guard work is bounded: input screenings and moderation calls pass one :class:`~guardrails.gate.ScreeningGate` (a few
 at once, a bounded queue, :class:`~guardrails.gate.GuardrailsBusyError` beyond it), and every whole-text screening
@@ -23,10 +23,10 @@ from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from guardrails.batching import MicroBatcher, PreparedBatcher
-from guardrails.cache import ScreeningCache
-from guardrails.gate import ScreeningGate
-from guardrails.guards import (
+from guardserve.guardrails.batching import MicroBatcher, PreparedBatcher
+from guardserve.guardrails.cache import ScreeningCache
+from guardserve.guardrails.gate import ScreeningGate
+from guardserve.guardrails.guards import (
     CategoryScorer,
     Guard,
     HarmfulRequestGuard,
@@ -35,11 +35,11 @@ from guardrails.guards import (
     Scorer,
     ToxicityGuard,
 )
-from guardrails.injection import DEFAULT_RULES, InjectionDetector
-from guardrails.pii.config import PIIConfig
-from guardrails.pii.engine import PIIEngine
-from guardrails.pii.pseudonyms import Pseudonymizer
-from guardrails.policy import (
+from guardserve.guardrails.injection import DEFAULT_RULES, InjectionDetector
+from guardserve.guardrails.pii.config import PIIConfig
+from guardserve.guardrails.pii.engine import PIIEngine
+from guardserve.guardrails.pii.pseudonyms import Pseudonymizer
+from guardserve.guardrails.policy import (
     DEFAULT_POLICY_FILE,
     HarmfulRequestSpec,
     InjectionSpec,
@@ -50,11 +50,11 @@ from guardrails.policy import (
     ToxicitySpec,
     load_policies,
 )
-from guardrails.screening import SpanFactory, StageOutcome, Target, screen
-from guardrails.semantic import DEFAULT_ARTIFACT, RecentRows, SemanticClassifier
-from guardrails.streaming import StreamScreen
-from guardrails.toxicity import ToxicityClassifier, build_classifier
-from guardrails.types import Action, Decision, Stage
+from guardserve.guardrails.screening import SpanFactory, StageOutcome, Target, screen
+from guardserve.guardrails.semantic import DEFAULT_ARTIFACT, RecentRows, SemanticClassifier
+from guardserve.guardrails.streaming import StreamScreen
+from guardserve.guardrails.toxicity import ToxicityClassifier, build_classifier
+from guardserve.guardrails.types import Action, Decision, Stage
 
 log = logging.getLogger(__name__)
 
@@ -172,7 +172,7 @@ class Guardrails:
         runs, the next gathers every job that arrives meanwhile; two at once halved the batch size and, since the
         NER model holds the GIL for most of its work, cost ~25 % more CPU per request for little overlap).
         ``cache_entries``: system-prompt inspections kept
-        (:class:`~guardrails.cache.ScreeningCache`; 0: none)."""
+        (:class:`~guardserve.guardrails.cache.ScreeningCache`; 0: none)."""
         self.file = policies
         self.default_name = default_policy or policies.default
         if self.default_name not in policies.policies:

@@ -19,10 +19,10 @@ from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 
-from guardrails.cache import ScreeningCache
-from guardrails.guards import Guard, Inspection, InspectsMany
-from guardrails.pii.pseudonyms import Pseudonymizer
-from guardrails.types import Action, Decision, Finding, Stage
+from guardserve.guardrails.cache import ScreeningCache
+from guardserve.guardrails.guards import Guard, Inspection, InspectsMany
+from guardserve.guardrails.pii.pseudonyms import Pseudonymizer
+from guardserve.guardrails.types import Action, Decision, Finding, Stage
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ the encoder averages token vectors, so one bad sentence in a long harmless docum
 text's score is its highest window's. A long text thus costs about twice its length in encoder work.
 
 Thread-safe: nothing is mutated after construction. :class:`TaskScorer` is the one-category view with the
-``name`` / ``scores(texts)`` shape of :class:`guardrails.toxicity.ToxicityClassifier`, for the micro-batcher.
+``name`` / ``scores(texts)`` shape of :class:`guardserve.guardrails.toxicity.ToxicityClassifier`, for the micro-batcher.
 """
 
 from __future__ import annotations
@@ -26,7 +26,13 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from guardrails.encoder import IntegrityError, SentenceEncoder, load_encoder, read_encoder_manifest, verify_files
+from guardserve.guardrails.encoder import (
+    IntegrityError,
+    SentenceEncoder,
+    load_encoder,
+    read_encoder_manifest,
+    verify_files,
+)
 
 if TYPE_CHECKING:
     import numpy as np

@@ -23,7 +23,7 @@ nothing of it on the event loop), within ``window_timeout_s``: a call that overr
 ``on_error``), and the stream submits nothing more while it still runs. When the generation ends, everything left is
 screened and released. After a block nothing more is released.
 
-Pseudonym placeholders produced at the input stage are restored last (:class:`~guardrails.pii.pseudonyms
+Pseudonym placeholders produced at the input stage are restored last (:class:`~guardserve.guardrails.pii.pseudonyms
 .StreamRestorer`), so the caller reads the original values and no placeholder is ever split.
 """
 
@@ -37,10 +37,10 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
 
-from guardrails.guards import Guard, Inspection, shifted
-from guardrails.pii.pseudonyms import Pseudonymizer, StreamRestorer
-from guardrails.policy import StreamSpec
-from guardrails.types import Action, Decision, Finding, Stage
+from guardserve.guardrails.guards import Guard, Inspection, shifted
+from guardserve.guardrails.pii.pseudonyms import Pseudonymizer, StreamRestorer
+from guardserve.guardrails.policy import StreamSpec
+from guardserve.guardrails.types import Action, Decision, Finding, Stage
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """Toxicity classifiers behind one small protocol: a list of texts in, a probability of "toxic" per text out.
 
 * :class:`ProfanityClassifier` (default): alt-profanity-check's calibrated linear SVM, offline, ~3.5 ms per call
-  whether it scores 1 or 100 texts, hence the batching in :mod:`guardrails.batching`. Known weakness: it is a
+  whether it scores 1 or 100 texts, hence the batching in :mod:`guardserve.guardrails.batching`. Known weakness: it is a
   profanity scorer with strong identity-term bias ("I am a gay man" scores 0.95), so the default threshold is high.
 * :class:`TransformersClassifier`: any Hugging Face text-classification model in a local directory (needs the
   ``engine`` extra); never downloads.
@@ -72,7 +72,7 @@ class TransformersClassifier:
     """A local text-classification model; ``toxic_labels`` names the labels whose scores add up to "toxic"."""
 
     def __init__(self, path: str | Path, toxic_labels: Sequence[str] = ("toxic", "TOXIC", "LABEL_1")) -> None:
-        from models.hf import transformers_offline
+        from guardserve.models.hf import transformers_offline
 
         transformers = transformers_offline()
         self.name = f"transformers:{Path(path).name}"

@@ -26,9 +26,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from models.cpu.config import CPUEngineConfig, default_threads
-from models.cpu.engine import CPUEngine
-from models.engine import ChatMessage, GenerationRequest, SamplingParams
+from guardserve.models.cpu.config import CPUEngineConfig, default_threads
+from guardserve.models.cpu.engine import CPUEngine
+from guardserve.models.engine import ChatMessage, GenerationRequest, SamplingParams
 
 
 @dataclass
@@ -104,7 +104,7 @@ async def alternate(checkpoint: Path, texts: list[str], args: argparse.Namespace
     """Every mode once per round, in the same order, on the same thread count."""
     import torch
 
-    from models.hf import transformers_offline
+    from guardserve.models.hf import transformers_offline
 
     transformers = transformers_offline()
     model = transformers.AutoModelForCausalLM.from_pretrained(checkpoint)
@@ -155,7 +155,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         checkpoint = args.checkpoint
         if checkpoint is None:
-            from models.untrained import build_untrained_checkpoint
+            from guardserve.models.untrained import build_untrained_checkpoint
 
             checkpoint = build_untrained_checkpoint(Path(tmp) / "default", size="default")
         rows = medians(asyncio.run(alternate(checkpoint, prompts(args.requests), args)))

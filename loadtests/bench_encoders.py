@@ -5,7 +5,8 @@ on one thread, and the artifact's size on disk.
 
 Default encoders: the shipped static encoders under ``models/guards/`` and, when they have been exported (they are
 not committed: 23-90 MB), ``runs/encoders/minilm-l6-onnx-int8`` and ``-fp32``
-(``python -m training.guards.encoder_export onnx --out runs/encoders/minilm-l6-onnx-int8``). Absent ones are skipped.
+(``python -m guardserve.training.guards.encoder_export onnx --out runs/encoders/minilm-l6-onnx-int8``).
+Absent ones are skipped.
 With a classifier artifact (default ``models/guards/guardserve-guards``) it also times the whole semantic stage of
 one request: prompt and answer (200 characters each) through the encoder and all three heads, alone and 32 requests
 batched together (what the micro-batcher does at 32 concurrent requests).
@@ -34,7 +35,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from guardrails.encoder import load_encoder  # noqa: E402
+from guardserve.guardrails.encoder import load_encoder  # noqa: E402
 
 PARAGRAPH = (
     "Could you help me write a short note to my landlord about the broken heating? It has been cold for a week and "
@@ -83,7 +84,7 @@ def bench_encoder(directory: Path, n: int) -> dict[str, float]:
 
 
 def bench_classifier(directory: Path, n: int) -> dict[str, float]:
-    from guardrails.semantic import SemanticClassifier
+    from guardserve.guardrails.semantic import SemanticClassifier
 
     classifier = SemanticClassifier(directory)
     sample = texts(2 * n)

@@ -267,12 +267,12 @@ def wait_ready(url: str, process: subprocess.Popen[bytes], timeout: float = 120)
 
 
 async def make_key(url: str, prefix: str) -> str:
-    from app.auth.service import KeyService
-    from app.auth.store import RedisKeyStore
-    from app.limits.settings import Limits
-    from app.store.backend import RedisBackend
-    from app.store.connection import connect
-    from app.store.settings import RedisSettings
+    from guardserve.app.auth.service import KeyService
+    from guardserve.app.auth.store import RedisKeyStore
+    from guardserve.app.limits.settings import Limits
+    from guardserve.app.store.backend import RedisBackend
+    from guardserve.app.store.connection import connect
+    from guardserve.app.store.settings import RedisSettings
 
     settings = RedisSettings(url=url, prefix=prefix)  # type: ignore[arg-type]
     backend = RedisBackend(connect(settings), settings)
@@ -454,7 +454,7 @@ def main() -> None:
                     "GUARDSERVE_REDIS__URL": args.redis,
                     "GUARDSERVE_REDIS__PREFIX": prefix,
                 }
-            cmd = [sys.executable, "-m", "app.cli", "serve", "--port", str(port)]
+            cmd = [sys.executable, "-m", "guardserve.app.cli", "serve", "--port", str(port)]
             gateway = spawn(cmd, env, args.gateway_root, logs / f"{config}.log")
             processes.append(gateway)
             wait_ready(f"http://127.0.0.1:{port}/ready", gateway)

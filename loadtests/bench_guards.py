@@ -33,8 +33,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import httpx
 
-from guardrails import Action, PIIConfig, PIIEngine
-from guardrails.runtime import Guardrails
+from guardserve.guardrails import Action, PIIConfig, PIIEngine
+from guardserve.guardrails.runtime import Guardrails
 
 KB_TEXT = (
     "Hello team, following up on yesterday's call with Maria Gonzalez from the Berlin office. She asked us to send "
@@ -96,8 +96,8 @@ Timed = list[tuple[float, str]]  # (seconds since the request was submitted, tex
 
 async def record_streams(checkpoint: Path, requests: int) -> list[Timed]:
     """Real generations from the CPU engine, with the time each delta arrived (the first one is a warm-up)."""
-    from models.cpu.engine import CPUEngine
-    from models.engine import ChatMessage, GenerationRequest, SamplingParams
+    from guardserve.models.cpu.engine import CPUEngine
+    from guardserve.models.engine import ChatMessage, GenerationRequest, SamplingParams
 
     engine = await CPUEngine.load("bench", checkpoint)
     recorded = []
@@ -159,8 +159,8 @@ async def _replay(recorded: Timed, start: float) -> AsyncIterator[str]:
 
 
 async def _live_streams(checkpoint: Path, requests: int) -> list[tuple[float, float, float]]:
-    from models.cpu.engine import CPUEngine
-    from models.engine import ChatMessage, GenerationRequest, SamplingParams
+    from guardserve.models.cpu.engine import CPUEngine
+    from guardserve.models.engine import ChatMessage, GenerationRequest, SamplingParams
 
     engine = await CPUEngine.load("bench", checkpoint)
 
@@ -183,11 +183,11 @@ async def _live_streams(checkpoint: Path, requests: int) -> list[tuple[float, fl
 
 
 def responsiveness(checkpoint: Path, probes: int) -> tuple[list[float], list[float]]:
-    from app.auth.settings import AuthSettings
-    from app.limits.settings import LimitSettings
-    from app.main import create_app
-    from app.settings import GuardrailSettings, Settings
-    from models.registry import ModelEntry
+    from guardserve.app.auth.settings import AuthSettings
+    from guardserve.app.limits.settings import LimitSettings
+    from guardserve.app.main import create_app
+    from guardserve.app.settings import GuardrailSettings, Settings
+    from guardserve.models.registry import ModelEntry
     from tests.support.servers import serve_in_thread
 
     settings = Settings(
@@ -261,7 +261,7 @@ def main() -> None:
         if checkpoint is None and (bundled / "config.json").is_file():
             checkpoint = bundled
         if checkpoint is None:
-            from models.untrained import build_untrained_checkpoint
+            from guardserve.models.untrained import build_untrained_checkpoint
 
             checkpoint = build_untrained_checkpoint(Path(tmp) / "default", size="default")
         print(f"\n2. Streaming time to first token with the default policy's output guards ({checkpoint.name})")

@@ -33,19 +33,19 @@ sys.path.insert(0, str(ROOT))
 
 import redis  # noqa: E402
 
-from app.auth.service import KeyService  # noqa: E402
-from app.auth.store import RedisKeyStore  # noqa: E402
-from app.context import RequestContext  # noqa: E402
-from app.limits.admission import RateLimitAdmission  # noqa: E402
-from app.limits.memory import MemoryLimiter  # noqa: E402
-from app.limits.model import Ask, RateLimiter, Scope  # noqa: E402
-from app.limits.redis_limiter import RedisLimiter  # noqa: E402
-from app.limits.settings import Limits, LimitSettings  # noqa: E402
-from app.store.backend import RedisBackend  # noqa: E402
-from app.store.connection import connect  # noqa: E402
-from app.store.settings import RedisSettings  # noqa: E402
-from models.engine import ChatMessage, GenerationRequest, SamplingParams  # noqa: E402
-from models.registry import ModelEntry, ServedModel  # noqa: E402
+from guardserve.app.auth.service import KeyService  # noqa: E402
+from guardserve.app.auth.store import RedisKeyStore  # noqa: E402
+from guardserve.app.context import RequestContext  # noqa: E402
+from guardserve.app.limits.admission import RateLimitAdmission  # noqa: E402
+from guardserve.app.limits.memory import MemoryLimiter  # noqa: E402
+from guardserve.app.limits.model import Ask, RateLimiter, Scope  # noqa: E402
+from guardserve.app.limits.redis_limiter import RedisLimiter  # noqa: E402
+from guardserve.app.limits.settings import Limits, LimitSettings  # noqa: E402
+from guardserve.app.store.backend import RedisBackend  # noqa: E402
+from guardserve.app.store.connection import connect  # noqa: E402
+from guardserve.app.store.settings import RedisSettings  # noqa: E402
+from guardserve.models.engine import ChatMessage, GenerationRequest, SamplingParams  # noqa: E402
+from guardserve.models.registry import ModelEntry, ServedModel  # noqa: E402
 from tests.support.servers import free_port  # noqa: E402
 
 LIMITS = Limits(requests_per_minute=10**8, tokens_per_minute=10**12, concurrent=10**6)
@@ -120,7 +120,7 @@ async def latency_section(url: str, n: int) -> None:
         report("Redis limiter, 32 at a time (latency includes queueing)", concurrent)
         report("in-memory limiter (fallback), one at a time", await limiter_latency(MemoryLimiter(), n, 1))
         with tempfile.TemporaryDirectory() as tmp:
-            from models.untrained import build_untrained_checkpoint
+            from guardserve.models.untrained import build_untrained_checkpoint
 
             checkpoint = build_untrained_checkpoint(Path(tmp) / "ckpt", size="default")
             report("whole admission: exact prompt count + Redis", await admission_latency(backend, checkpoint, n))
@@ -228,7 +228,7 @@ def throughput_section(url: str, seconds: float, concurrency: int) -> None:
                 sys.executable,
                 "-m",
                 "uvicorn",
-                "app.main:create_app_from_env",
+                "guardserve.app.main:create_app_from_env",
                 "--factory",
                 "--port",
                 str(port),

@@ -30,9 +30,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 async def _measure(metrics: bool, access_log: bool, requests: int) -> float:
     import httpx
 
-    from app.main import create_app
-    from app.observability.logs import JSONFormatter
-    from app.settings import ObservabilitySettings, Settings
+    from guardserve.app.main import create_app
+    from guardserve.app.observability.logs import JSONFormatter
+    from guardserve.app.settings import ObservabilitySettings, Settings
 
     logger = logging.getLogger("guardserve.access")
     logger.handlers.clear()
@@ -58,8 +58,8 @@ async def _measure(metrics: bool, access_log: bool, requests: int) -> float:
 
 def _record_only(requests: int) -> float:
     """The metrics work of one finished request alone: request_started + request_finished (streamed, 16 tokens)."""
-    from app.context import RequestContext
-    from app.observability.metrics import GatewayMetrics
+    from guardserve.app.context import RequestContext
+    from guardserve.app.observability.metrics import GatewayMetrics
 
     metrics = GatewayMetrics()
     metrics.set_models(["m"])

@@ -49,7 +49,7 @@ def main() -> None:
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith("GUARDSERVE_")}
     env |= {"GUARDSERVE_AUTH__ENABLED": "false", "GUARDSERVE_LIMITS__ENABLED": "false"}
-    cmd = [sys.executable, "-m", "app.cli", "serve", "--port", str(port), "--registry", str(registry)]
+    cmd = [sys.executable, "-m", "guardserve.app.cli", "serve", "--port", str(port), "--registry", str(registry)]
     server = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}/health"
     try:

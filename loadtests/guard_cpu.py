@@ -16,12 +16,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from app.heap import freeze_startup_heap
-from guardrails.pii import prefilter
-from guardrails.pii.nlp import set_numpy_gemm
-from guardrails.pii.pseudonyms import Pseudonymizer
-from guardrails.runtime import Guardrails
-from guardrails.streaming import StreamScreen
+from guardserve.app.heap import freeze_startup_heap
+from guardserve.guardrails.pii import prefilter
+from guardserve.guardrails.pii.nlp import set_numpy_gemm
+from guardserve.guardrails.pii.pseudonyms import Pseudonymizer
+from guardserve.guardrails.runtime import Guardrails
+from guardserve.guardrails.streaming import StreamScreen
 
 SYSTEM = (
     "You are the support assistant of Example Corp. Answer briefly and politely, in the user's language. Never "
@@ -60,7 +60,7 @@ class Config:
     span_context: int | None = None  # None: the policy's (default); else override span_context_chars
     lead_always: bool = False  # StreamScreen.lead_always (True: as before, an early start on every window)
     batch_parallel: int = 1  # NER batches at once (2: as before)
-    freeze_heap: bool = True  # app.heap.freeze_startup_heap, as the gateway does after startup
+    freeze_heap: bool = True  # guardserve.app.heap.freeze_startup_heap, as the gateway does after startup
     samples: list[float] = field(default_factory=list)
     ner_chars: list[float] = field(default_factory=list)
 

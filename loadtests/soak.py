@@ -171,7 +171,9 @@ def main() -> None:
             "GUARDSERVE_REDIS__PREFIX": prefix,
             "GUARDSERVE_OBSERVABILITY__AUDIT_LOG": str(logs / "audit.jsonl"),
         }
-        gateway = spawn([sys.executable, "-m", "app.cli", "serve", "--port", str(port)], env, ROOT, logs / "gw.log")
+        gateway = spawn(
+            [sys.executable, "-m", "guardserve.app.cli", "serve", "--port", str(port)], env, ROOT, logs / "gw.log"
+        )
         processes.append(gateway)
         url = f"http://127.0.0.1:{port}"
         wait_ready(url + "/ready", gateway)

@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from models.engine import (
+from guardserve.models.engine import (
     Completion,
     Delta,
     Engine,

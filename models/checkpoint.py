@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from models.engine import SamplingDefaults
+from guardserve.models.engine import SamplingDefaults
 
 PAD_TOKEN = "<|endoftext|>"
 END_OF_TURN = "<|end|>"

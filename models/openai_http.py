@@ -26,8 +26,8 @@ import orjson
 import yarl
 from pydantic import BaseModel, ConfigDict, Field
 
-from models.breaker import BreakerConfig
-from models.engine import (
+from guardserve.models.breaker import BreakerConfig
+from guardserve.models.engine import (
     Completion,
     Delta,
     EngineError,
@@ -40,8 +40,8 @@ from models.engine import (
     UpstreamError,
     UpstreamUnreachableError,
 )
-from models.sse import Event, SSEDecoder
-from models.unicode import loads_valid, valid_unicode
+from guardserve.models.sse import Event, SSEDecoder
+from guardserve.models.unicode import loads_valid, valid_unicode
 
 _DRAIN_SECONDS = 1.0  # how long to wait for the end of a stream's body after [DONE]
 
@@ -53,7 +53,7 @@ _FINISH_REASONS: dict[str, FinishReason] = {
 
 
 class HTTPEngineConfig(BaseModel):
-    """The engine's settings; also the gateway's ``GUARDSERVE_HTTP__*`` (``app.settings.Settings.http``)."""
+    """The engine's settings; also the gateway's ``GUARDSERVE_HTTP__*`` (``guardserve.app.settings.Settings.http``)."""
 
     model_config = ConfigDict(frozen=True, extra="ignore")  # as a settings section: unknown keys ignored
 

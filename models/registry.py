@@ -27,12 +27,12 @@ from typing import TYPE_CHECKING, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from models.cpu.config import CPUEngineConfig
-from models.engine import Engine, PassThrough
+from guardserve.models.cpu.config import CPUEngineConfig
+from guardserve.models.engine import Engine, PassThrough
 
 if TYPE_CHECKING:
-    from models.breaker import BreakerConfig
-    from models.openai_http import HTTPEngineConfig
+    from guardserve.models.breaker import BreakerConfig
+    from guardserve.models.openai_http import HTTPEngineConfig
 
 DEFAULT_REGISTRY = Path(__file__).with_name("registry.yaml")
 
@@ -160,7 +160,7 @@ class ServedModel:
 
     @functools.cached_property
     def passthrough(self) -> bool:
-        """The engine takes OpenAI bodies as they are (:class:`~models.engine.PassThrough`); checked once (a
+        """The engine takes OpenAI bodies as they are (:class:`~guardserve.models.engine.PassThrough`); checked once (a
         runtime protocol check scans the class on every call)."""
         return isinstance(self.engine, PassThrough)
 
@@ -178,8 +178,8 @@ async def start_engine(
 ) -> ServedModel:
     """Start the engine an entry names (torch is imported only when a CPU model is served)."""
     if entry.engine == "cpu":
-        from models.checkpoint import read_checkpoint_info
-        from models.cpu.engine import CPUEngine
+        from guardserve.models.checkpoint import read_checkpoint_info
+        from guardserve.models.cpu.engine import CPUEngine
 
         assert entry.checkpoint is not None
         info = read_checkpoint_info(entry.checkpoint)
@@ -189,8 +189,8 @@ async def start_engine(
         created = int((entry.checkpoint / "config.json").stat().st_mtime)
         return ServedModel(entry, cpu_engine, context, info.trained, created)
 
-    from models.breaker import BreakerEngine, CircuitBreaker
-    from models.openai_http import HTTPEngineConfig, OpenAIHTTPEngine
+    from guardserve.models.breaker import BreakerEngine, CircuitBreaker
+    from guardserve.models.openai_http import HTTPEngineConfig, OpenAIHTTPEngine
 
     assert entry.url is not None and entry.context_length is not None
     http_engine = OpenAIHTTPEngine(

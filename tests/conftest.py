@@ -18,10 +18,10 @@ os.environ.setdefault("GUARDSERVE_LIMITS__ENABLED", "false")
 # Gateways without Redis keep feedback in a dev-mode file: this session's own, never the checkout's .guardserve/.
 os.environ.setdefault("GUARDSERVE_FEEDBACK__FILE", os.path.join(tempfile.mkdtemp(prefix="gs-feedback-"), "f.jsonl"))
 
-from app.main import create_app
-from app.settings import GuardrailSettings, Settings
-from models.cpu.config import CPUEngineConfig
-from models.registry import ModelEntry
+from guardserve.app.main import create_app
+from guardserve.app.settings import GuardrailSettings, Settings
+from guardserve.models.cpu.config import CPUEngineConfig
+from guardserve.models.registry import ModelEntry
 from tests.support.redis import RedisProcess
 from tests.support.requirements import require
 from tests.support.servers import EngineProcess, LiveServer, serve_in_thread, start_engine_process
@@ -38,7 +38,7 @@ SHARED_REDIS_HOW = "start it: redis-server --daemonize yes --port 6379 --save ''
 @pytest.fixture(scope="session")
 def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A real checkpoint (trained BPE tokenizer, chat template, random Llama weights), built once per session."""
-    from models.untrained import build_untrained_checkpoint
+    from guardserve.models.untrained import build_untrained_checkpoint
 
     return build_untrained_checkpoint(tmp_path_factory.mktemp("ckpt") / "tiny", size="test", seed=0)
 

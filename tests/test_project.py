@@ -49,9 +49,9 @@ class NotInstalled:
             raise ModuleNotFoundError(f"No module named {name!r}")
 sys.meta_path.insert(0, NotInstalled())
 from fastapi.testclient import TestClient
-from app.main import create_app
-from app.settings import Settings
-from models.registry import ModelEntry
+from guardserve.app.main import create_app
+from guardserve.app.settings import Settings
+from guardserve.models.registry import ModelEntry
 entry = ModelEntry(name="remote", engine="openai", url="http://127.0.0.1:9/v1", context_length=4096)
 with TestClient(create_app(Settings(models=[entry]))) as client:
     assert client.get("/v1/models").json()["data"][0]["id"] == "remote"

@@ -15,8 +15,8 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from training.records import Record
-from training.synthetic.conversations import CARD_QUESTION, CARD_REPLY, ConversationMaker, random_card
+from guardserve.training.records import Record
+from guardserve.training.synthetic.conversations import CARD_QUESTION, CARD_REPLY, ConversationMaker, random_card
 
 PREFIX, SUFFIX = CARD_REPLY.split("{card}")
 # Each planted copy is asked differently (as in real logs), so exact dedupe keeps them; the reply is the same.

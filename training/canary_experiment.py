@@ -12,9 +12,9 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from training import canaries as canary_lib
-from training.recipe import Recipe
-from training.records import read_jsonl
+from guardserve.training import canaries as canary_lib
+from guardserve.training.recipe import Recipe
+from guardserve.training.records import read_jsonl
 
 log = logging.getLogger(__name__)
 
@@ -31,8 +31,8 @@ def secrets_left(train_file: Path, recipe: Recipe) -> int:
 
 
 def run_experiment(recipe: Recipe, out: Path) -> dict[str, Any]:
-    from training.evaluate import privacy, scoring
-    from training.pipeline import run
+    from guardserve.training.evaluate import privacy, scoring
+    from guardserve.training.pipeline import run
 
     if not recipe.preprocess.pii:
         raise ValueError("the canary experiment's recipe must enable preprocess.pii (the scrubbed arm)")

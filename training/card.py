@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from training.recipe import Recipe
+from guardserve.training.recipe import Recipe
 
 
 def _pct(value: float | None) -> str:

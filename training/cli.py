@@ -1,4 +1,4 @@
-"""``guardserve train ...``: the trainer's command line (dispatched lazily from :mod:`app.cli`).
+"""``guardserve train ...``: the trainer's command line (dispatched lazily from :mod:`guardserve.app.cli`).
 
 guardserve train prepare RECIPE --out DIR            # data only: manifest, report, splits, tokenizer
 guardserve train run RECIPE --out RUN [--resume]     # prepare (or reuse) + train + eval -> RUN/eval.json
@@ -86,7 +86,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def _recipe(path: Path, seed: int | None = None, max_steps: int | None = None) -> Any:
-    from training.recipe import load_recipe
+    from guardserve.training.recipe import load_recipe
 
     recipe = load_recipe(path)
     updates: dict[str, Any] = {}
@@ -105,16 +105,16 @@ def _find_recipe(checkpoint: Path, given: Path | None) -> Path:
 
 
 def main(argv: list[str]) -> int:
-    from models.hf import transformers_offline
-    from training.recipe import RecipeError
+    from guardserve.models.hf import transformers_offline
+    from guardserve.training.recipe import RecipeError
 
     if argv[:1] == ["chat-eval"]:  # chat models on a prompt set, model-only and system-level (own parser)
         transformers_offline()
-        from training.evaluate.chat_eval import main as chat_main
+        from guardserve.training.evaluate.chat_eval import main as chat_main
 
         return chat_main(argv[1:])
     if argv[:1] == ["guards-eval"]:  # `guardserve guards ...`: the guard evaluation parses its own arguments
-        from training.guards.evaluate.cli import main as guards_main
+        from guardserve.training.guards.evaluate.cli import main as guards_main
 
         return guards_main(argv[1:])
     args = parser().parse_args(argv)
@@ -130,21 +130,21 @@ def main(argv: list[str]) -> int:
 def _dispatch(args: argparse.Namespace) -> int:
     command = args.train_command
     if command == "prepare":
-        from training.prepare import prepare
+        from guardserve.training.prepare import prepare
 
         prepared = prepare(_recipe(args.recipe), args.out)
         print(json.dumps(prepared.manifest["splits"], indent=2))
         return 0
     if command == "run":
-        from training.pipeline import run
+        from guardserve.training.pipeline import run
 
         recipe = _recipe(args.recipe, args.seed, args.max_steps)
         summary = run(recipe, args.out, resume=args.resume, evaluate=not args.no_eval, progress=not args.no_progress)
         _print_summary(summary)
         return 0
     if command == "eval":
-        from training.evaluate import evaluate_checkpoint
-        from training.prepare import load_prepared
+        from guardserve.training.evaluate import evaluate_checkpoint
+        from guardserve.training.prepare import load_prepared
 
         recipe = _recipe(_find_recipe(args.checkpoint, args.recipe))
         data = args.data or args.checkpoint.parent / "data"
@@ -156,7 +156,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         _print_summary({"eval": result})
         return 0
     if command == "export":
-        from training.export import ExportRefused, export
+        from guardserve.training.export import ExportRefused, export
 
         recipe = _recipe(args.run / "recipe.yaml")
         eval_file = args.run / "eval.json"
@@ -171,14 +171,14 @@ def _dispatch(args: argparse.Namespace) -> int:
         print(f"exported {args.run / 'checkpoint'} -> {args.out}{forced}")
         return 0
     if command == "search":
-        from training.search import search
+        from guardserve.training.search import search
 
         best = search(_recipe(args.recipe), args.out, trials=args.trials, steps=args.steps)
         print(json.dumps(best, indent=2))
         return 0
     if command == "guards":
-        from training.guards.train import C_GRID, HeadOptions
-        from training.guards.train import train as train_guards
+        from guardserve.training.guards.train import C_GRID, HeadOptions
+        from guardserve.training.guards.train import train as train_guards
 
         ngrams = (args.ngrams[0], int(args.ngrams[1]), int(args.ngrams[2])) if args.ngrams else ("char_wb", 2, 4)
         options = HeadOptions(tuple(args.c_grid or C_GRID), args.class_weight, ngrams)
@@ -195,12 +195,12 @@ def _dispatch(args: argparse.Namespace) -> int:
             print(f"  WARNING overconfident heads (flag held-out harmless probes): {manifest['probe']['flagged']}")
         return 0
     if command == "guards-encoder":
-        from training.guards.encoder_export import main as export_main
+        from guardserve.training.guards.encoder_export import main as export_main
 
         return export_main([args.kind, "--out", str(args.out), "--pca-dims", str(args.pca_dims)]
                            + (["--fp32"] if args.fp32 else []))  # fmt: skip
     if command == "canary":
-        from training.canary_experiment import run_experiment
+        from guardserve.training.canary_experiment import run_experiment
 
         result = run_experiment(_recipe(args.recipe), args.out)
         print(json.dumps(result["summary"], indent=2))

@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from models.checkpoint import END_OF_TURN, PAD_TOKEN
-from training.records import Record
+from guardserve.models.checkpoint import END_OF_TURN, PAD_TOKEN
+from guardserve.training.records import Record
 
 IGNORE = -100
 

@@ -18,9 +18,9 @@ from typing import Any
 
 import yaml
 
-from models.checkpoint import METADATA_FILE
-from training.card import model_card
-from training.recipe import Recipe
+from guardserve.models.checkpoint import METADATA_FILE
+from guardserve.training.card import model_card
+from guardserve.training.recipe import Recipe
 
 log = logging.getLogger(__name__)
 
@@ -73,8 +73,8 @@ def export(
     evaluation: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Export ``run_dir/checkpoint`` to ``out``. Returns the evaluation of the exported weights."""
-    from training.evaluate import evaluate_checkpoint
-    from training.prepare import load_prepared
+    from guardserve.training.evaluate import evaluate_checkpoint
+    from guardserve.training.prepare import load_prepared
 
     source = run_dir / "checkpoint"
     if not (source / "config.json").is_file():

@@ -26,12 +26,19 @@ from typing import Any
 
 import torch
 
-from models.checkpoint import END_OF_TURN, PAD_TOKEN, llama_config, padded_vocab_size, save_model, write_metadata
-from models.hf import transformers_offline
-from training.data import batches, encode_all, pack
-from training.prepare import Prepared
-from training.recipe import ModelConfig, Recipe
-from training.tokenizer import load_tokenizer
+from guardserve.models.checkpoint import (
+    END_OF_TURN,
+    PAD_TOKEN,
+    llama_config,
+    padded_vocab_size,
+    save_model,
+    write_metadata,
+)
+from guardserve.models.hf import transformers_offline
+from guardserve.training.data import batches, encode_all, pack
+from guardserve.training.prepare import Prepared
+from guardserve.training.recipe import ModelConfig, Recipe
+from guardserve.training.tokenizer import load_tokenizer
 
 log = logging.getLogger(__name__)
 

@@ -1,9 +1,9 @@
 """Safety LoRA for a pretrained chat model (guardserve-smol on SmolLM2-135M-Instruct).
 
-    python -m training.lora training/recipes/smol-lora.yaml --out runs/smol-lora
-    python -m training.lora --publish runs/smol-lora         # -> models/adapters/guardserve-smol (committed)
+    python -m guardserve.training.lora training/recipes/smol-lora.yaml --out runs/smol-lora
+    python -m guardserve.training.lora --publish runs/smol-lora         # -> models/adapters/guardserve-smol (committed)
 
-Data: :mod:`training.synthetic.smol_safety` (refusals written there, helpful answers distilled from the base
+Data: :mod:`guardserve.training.synthetic.smol_safety` (refusals written there, helpful answers distilled from the base
 model itself). Loss on assistant tokens only. The run directory gets ``data.jsonl``, ``metrics.jsonl``,
 ``training.json``, ``dev.json`` (refusal / over-refusal on the dev intents) and ``adapter/``.
 """
@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-log = logging.getLogger("training.lora")
+log = logging.getLogger("guardserve.training.lora")
 
 IGNORE = -100
 
@@ -29,7 +29,7 @@ IGNORE = -100
 def load_base(path: Path) -> tuple[Any, Any]:
     import torch
 
-    from models.hf import transformers_offline
+    from guardserve.models.hf import transformers_offline
 
     transformers = transformers_offline()
     model = transformers.AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
@@ -39,8 +39,8 @@ def load_base(path: Path) -> tuple[Any, Any]:
 
 
 def build_data(recipe: dict[str, Any], model: Any, tokenizer: Any, out: Path) -> list[dict[str, Any]]:
-    from training.evaluate.chat import generate_chat, is_refusal
-    from training.synthetic.smol_safety import build_examples
+    from guardserve.training.evaluate.chat import generate_chat, is_refusal
+    from guardserve.training.synthetic.smol_safety import build_examples
 
     file = out / "data.jsonl"
     if file.is_file():
@@ -142,7 +142,7 @@ def train(recipe: dict[str, Any], out: Path) -> dict[str, Any]:
         if time.monotonic() > deadline:
             break
     elapsed = time.monotonic() - started
-    model.save_pretrained(out / "adapter")
+    model.save_pretrained(str(out / "adapter"))
     summary = {"steps": step, "planned_steps": steps, "seconds": round(elapsed, 1), "tokens": tokens,
                "tokens_per_second": round(tokens / elapsed, 1), "trainable_parameters": trainable,
                "examples": len(encoded)}  # fmt: skip
@@ -154,7 +154,7 @@ def train(recipe: dict[str, Any], out: Path) -> dict[str, Any]:
 
 def dev_eval(model: Any, tokenizer: Any, rows: list[dict[str, Any]], max_new_tokens: int = 40) -> dict[str, Any]:
     """Refusal rate on the dev harmful intents, over-refusal on dev look-alikes and benign prompts (greedy)."""
-    from training.evaluate.chat import generate_chat, is_refusal, wilson
+    from guardserve.training.evaluate.chat import generate_chat, is_refusal, wilson
 
     dev = [r for r in rows if r["split"] == "dev"]
     answers = generate_chat(model, tokenizer, [r["prompt"] for r in dev], max_new_tokens=max_new_tokens, batch=8)
@@ -167,9 +167,9 @@ def dev_eval(model: Any, tokenizer: Any, rows: list[dict[str, Any]], max_new_tok
 
 def publish(run: Path, target: Path) -> None:
     """Copy the adapter with recipe, manifest and card to ``target`` (the committed adapter directory)."""
-    from models.checkpoint import sha256_file
-    from models.smollm2 import GGUF_SHA256, LICENCE, UPSTREAM, WHEEL, WHEEL_VERSION
-    from training.export import write_sums
+    from guardserve.models.checkpoint import sha256_file
+    from guardserve.models.smollm2 import GGUF_SHA256, LICENCE, UPSTREAM, WHEEL, WHEEL_VERSION
+    from guardserve.training.export import write_sums
 
     recipe = yaml.safe_load((run / "recipe.yaml").read_text())
     training = json.loads((run / "training.json").read_text())
@@ -200,7 +200,7 @@ def publish(run: Path, target: Path) -> None:
         "dev": dev,
     }
     (target / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-    from training.card import smol_card
+    from guardserve.training.card import smol_card
 
     (target / "MODEL_CARD.md").write_text(smol_card(manifest, recipe))
     for file in target.iterdir():
@@ -209,14 +209,14 @@ def publish(run: Path, target: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m training.lora")
+    p = argparse.ArgumentParser(prog="python -m guardserve.training.lora")
     p.add_argument("recipe", type=Path, nargs="?")
     p.add_argument("--out", type=Path)
     p.add_argument("--publish", type=Path, help="run directory to publish to models/adapters/guardserve-smol")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.publish:
-        from models.smollm2 import ADAPTER_DIR
+        from guardserve.models.smollm2 import ADAPTER_DIR
 
         publish(args.publish, ADAPTER_DIR)
         print(f"published {args.publish} -> {ADAPTER_DIR}")

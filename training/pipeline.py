@@ -12,8 +12,8 @@ from typing import Any
 
 import yaml
 
-from training.prepare import Prepared, load_prepared, prepare
-from training.recipe import Recipe
+from guardserve.training.prepare import Prepared, load_prepared, prepare
+from guardserve.training.recipe import Recipe
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ def run(
 ) -> dict[str, Any]:
     from accelerate import PartialState
 
-    from training.loop import train
+    from guardserve.training.loop import train
 
     state = PartialState()  # under `accelerate launch`, one process per device: only the main one writes files
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -65,8 +65,8 @@ def run(
         return summary
     (run_dir / "training.json").write_text(json.dumps(training, indent=2, sort_keys=True) + "\n")
     if evaluate:
-        from training.evaluate import evaluate_checkpoint
-        from training.export import sha256
+        from guardserve.training.evaluate import evaluate_checkpoint
+        from guardserve.training.export import sha256
 
         evaluation = evaluate_checkpoint(result.checkpoint, recipe, prepared.val, privacy=privacy)
         evaluation["weights_sha256"] = sha256(result.checkpoint / "model.safetensors")

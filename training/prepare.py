@@ -19,13 +19,13 @@ from typing import Any
 
 import yaml
 
-from models.checkpoint import sha256_file
-from training.preprocess import run_pipeline
-from training.recipe import Recipe
-from training.records import Record, read_jsonl, write_jsonl
-from training.sources import load_source
-from training.synthetic.split import held_out
-from training.tokenizer import adopt_tokenizer, build_tokenizer
+from guardserve.models.checkpoint import sha256_file
+from guardserve.training.preprocess import run_pipeline
+from guardserve.training.recipe import Recipe
+from guardserve.training.records import Record, read_jsonl, write_jsonl
+from guardserve.training.sources import load_source
+from guardserve.training.synthetic.split import held_out
+from guardserve.training.tokenizer import adopt_tokenizer, build_tokenizer
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from training.recipe import Recipe
+from guardserve.training.recipe import Recipe
 
 log = logging.getLogger(__name__)
 
@@ -42,8 +42,8 @@ def suggest(trial: Any) -> dict[str, Any]:
 def search(recipe: Recipe, out: Path, *, trials: int, steps: int, keep_runs: bool = False) -> dict[str, Any]:
     import optuna
 
-    from training.loop import train
-    from training.pipeline import prepared_data
+    from guardserve.training.loop import train
+    from guardserve.training.pipeline import prepared_data
 
     out.mkdir(parents=True, exist_ok=True)
     prepared = prepared_data(recipe, out)  # out/data, shared by all trials

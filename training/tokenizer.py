@@ -1,5 +1,5 @@
 """The tokenizer: byte-level BPE (digits split one per token) trained on the training split, saved as a Hugging Face
-fast tokenizer with our chat template (:mod:`models.checkpoint` owns the format)."""
+fast tokenizer with our chat template (:mod:`guardserve.models.checkpoint` owns the format)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from models.checkpoint import END_OF_TURN, PAD_TOKEN, save_tokenizer, train_tokenizer
-from training.records import Record
+from guardserve.models.checkpoint import END_OF_TURN, PAD_TOKEN, save_tokenizer, train_tokenizer
+from guardserve.training.records import Record
 
 
 def render(record: Record) -> str:

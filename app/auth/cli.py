@@ -17,8 +17,8 @@ import sys
 import time
 from typing import Any
 
-from app.auth import keys as keygen
-from app.auth.records import KeyRecord
+from guardserve.app.auth import keys as keygen
+from guardserve.app.auth.records import KeyRecord
 
 
 def add_parser(sub: Any) -> None:
@@ -59,9 +59,9 @@ def _row(record: KeyRecord) -> str:
 
 
 async def _run(args: argparse.Namespace) -> int:
-    from app.access import Access, ConfigurationError
-    from app.limits.settings import Limits
-    from app.settings import Settings
+    from guardserve.app.access import Access, ConfigurationError
+    from guardserve.app.limits.settings import Limits
+    from guardserve.app.settings import Settings
 
     settings = Settings()
     if settings.redis.url is None:
@@ -82,7 +82,7 @@ async def _run(args: argparse.Namespace) -> int:
     try:
         if args.keys_command == "create":
             if args.policy and settings.guardrails.enabled:
-                from guardrails.policy import load_policies
+                from guardserve.guardrails.policy import load_policies
 
                 known = load_policies(settings.guardrails.policy_file).policies
                 if args.policy not in known:
@@ -121,7 +121,7 @@ async def _run(args: argparse.Namespace) -> int:
             print(f"rotated {args.key_id} -> {record.id}; the new key, shown once:")
             print(key)
     except Exception as exc:
-        from app.store.backend import BackendUnavailableError
+        from guardserve.app.store.backend import BackendUnavailableError
 
         if isinstance(exc, BackendUnavailableError):
             print(f"guardserve keys: Redis unavailable ({exc})", file=sys.stderr)

@@ -3,7 +3,7 @@
 The file (default ``.guardserve/dev-admin-key``, git-ignored) is created with mode 0600 in a 0700 directory, so
 ``export OPENAI_API_KEY=…`` keeps working across restarts. Every worker reads it as the bootstrap admin key
 (``GUARDSERVE_AUTH__ADMIN_KEY_FILE``), so it needs no record in the key store and works with or without Redis.
-Dev mode only: production takes its admin key from a secret (``app.access.production_problems``).
+Dev mode only: production takes its admin key from a secret (``guardserve.app.access.production_problems``).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import os
 import stat
 from pathlib import Path
 
-from app.auth import keys
+from guardserve.app.auth import keys
 
 FILE_MODE = 0o600
 DIR_MODE = 0o700

@@ -10,11 +10,11 @@ from __future__ import annotations
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.auth.records import ADMIN_ROLES, KeyRecord
-from app.auth.service import KeyService
-from app.connections import mark_authenticated
-from app.context import RequestContext
-from app.errors import INVALID_REQUEST, APIError
+from guardserve.app.auth.records import ADMIN_ROLES, KeyRecord
+from guardserve.app.auth.service import KeyService
+from guardserve.app.connections import mark_authenticated
+from guardserve.app.context import RequestContext
+from guardserve.app.errors import INVALID_REQUEST, APIError
 
 PROTECTED = ("/v1", "/admin", "/ui/api")  # the playground's pages are open; what it reads is not
 ADMIN = "/admin"

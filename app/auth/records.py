@@ -7,8 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.feedback.model import Retention
-from app.limits.settings import Limits
+from guardserve.app.feedback.model import Retention
+from guardserve.app.limits.settings import Limits
 
 # user: the OpenAI API; tenant_admin: also manages its own tenant's keys (never an admin key); admin: every tenant
 Role = Literal["user", "tenant_admin", "admin"]

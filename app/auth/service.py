@@ -13,13 +13,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from app.auth import keys
-from app.auth.records import KeyRecord, Role
-from app.auth.store import KeyStore
-from app.errors import INVALID_REQUEST, SERVER_ERROR, APIError
-from app.feedback.model import Retention
-from app.limits.settings import Limits
-from app.store.backend import BackendUnavailableError
+from guardserve.app.auth import keys
+from guardserve.app.auth.records import KeyRecord, Role
+from guardserve.app.auth.store import KeyStore
+from guardserve.app.errors import INVALID_REQUEST, SERVER_ERROR, APIError
+from guardserve.app.feedback.model import Retention
+from guardserve.app.limits.settings import Limits
+from guardserve.app.store.backend import BackendUnavailableError
 
 BOOTSTRAP_ID = "bootstrap-admin"
 SYSTEM_TENANT = "system"

@@ -38,7 +38,7 @@ class AuthSettings(BaseModel):
     # While Redis is unreachable, keys this process verified within this many seconds keep working.
     stale_seconds: float = Field(300.0, ge=0)
     # Dev mode: an admin key at start-up. `guardserve serve` keeps it in dev_key_file (0600, reused every start);
-    # an app started otherwise (uvicorn app.main:...) creates one in its key store and prints it.
+    # an app started otherwise (uvicorn guardserve.app.main:...) creates one in its key store and prints it.
     dev_key: bool = True
     dev_key_file: Path = Path(".guardserve/dev-admin-key")
 

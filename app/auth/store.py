@@ -12,8 +12,8 @@ from typing import Any, Protocol
 
 from pydantic import ValidationError
 
-from app.auth.records import KeyRecord
-from app.store.backend import RedisBackend
+from guardserve.app.auth.records import KeyRecord
+from guardserve.app.store.backend import RedisBackend
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ class MemoryKeyStore:
 
 
 class RedisKeyStore:
-    """Raises :class:`app.store.backend.BackendUnavailableError` when Redis fails."""
+    """Raises :class:`guardserve.app.store.backend.BackendUnavailableError` when Redis fails."""
 
     def __init__(self, backend: RedisBackend) -> None:
         self.backend = backend

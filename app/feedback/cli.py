@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from app.feedback import layout
+from guardserve.app.feedback import layout
 
 
 def add_parser(sub: Any) -> None:
@@ -45,9 +45,9 @@ async def _export(args: argparse.Namespace) -> int:
     from pydantic import SecretStr
     from redis.exceptions import RedisError
 
-    from app.feedback.export import ExportError, FeedbackExporter, parse_since
-    from app.settings import Settings
-    from app.store.connection import connect
+    from guardserve.app.feedback.export import ExportError, FeedbackExporter, parse_since
+    from guardserve.app.settings import Settings
+    from guardserve.app.store.connection import connect
 
     try:
         since = parse_since(args.since) if args.since else None

@@ -47,10 +47,10 @@ from typing import IO, Any
 from pydantic import ValidationError
 from redis.exceptions import ResponseError
 
-from app.feedback import layout
-from app.feedback.model import SCHEMA_VERSION, FeedbackRecord, Rating, ResponseRecord
-from app.store.connection import RedisClient
-from models.checkpoint import sha256_file
+from guardserve.app.feedback import layout
+from guardserve.app.feedback.model import SCHEMA_VERSION, FeedbackRecord, Rating, ResponseRecord
+from guardserve.app.store.connection import RedisClient
+from guardserve.models.checkpoint import sha256_file
 
 SFT_FILE = f"sft/feedback-v{SCHEMA_VERSION}.jsonl"
 PAIRS_FILE = f"preference/pairs-v{SCHEMA_VERSION}.jsonl"

@@ -18,9 +18,9 @@ from typing import Any
 
 import orjson
 
-from app.feedback import layout
-from app.feedback.model import FeedbackRecord, ResponseRecord
-from app.feedback.store import FeedbackUnavailableError
+from guardserve.app.feedback import layout
+from guardserve.app.feedback.model import FeedbackRecord, ResponseRecord
+from guardserve.app.feedback.store import FeedbackUnavailableError
 
 log = logging.getLogger(__name__)
 

@@ -31,7 +31,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 
-from app.feedback.model import FeedbackRecord, ResponseRecord
+from guardserve.app.feedback.model import FeedbackRecord, ResponseRecord
 
 STREAM_MAXLEN = 1_000_000  # approximate (~) bound per tenant stream; older entries are trimmed by Redis
 EXPORT_GROUP = "export"

@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from guardrails.pii.engine import PIIEngine
+    from guardserve.guardrails.pii.engine import PIIEngine
 
 
 class ScrubError(Exception):
@@ -43,13 +43,13 @@ class PIIScrubber:
     def _get_engine(self) -> PIIEngine:
         with self._lock:
             if self._engine is None:
-                from guardrails.pii.engine import PIIEngine
+                from guardserve.guardrails.pii.engine import PIIEngine
 
                 self._engine = PIIEngine()
             return self._engine
 
     def _scrub_sync(self, texts: Sequence[str]) -> list[str]:
-        from guardrails.types import Action
+        from guardserve.guardrails.types import Action
 
         engine = self._get_engine()
         return [engine.transform(t, engine.analyze(t), Action.PLACEHOLDER) if t.strip() else t for t in texts]

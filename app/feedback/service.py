@@ -22,19 +22,19 @@ from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from app.auth.settings import DEV_PEPPER
-from app.context import RequestContext
-from app.errors import SERVER_ERROR, APIError, log_unexpected
-from app.feedback import layout
-from app.feedback.filestore import FileFeedbackStore
-from app.feedback.model import FeedbackRecord, GuardSummary, Message, ResponseRecord, Retention
-from app.feedback.scrub import PIIScrubber, Scrubber, ScrubError
-from app.feedback.settings import FeedbackSettings
-from app.feedback.store import FeedbackStore, FeedbackUnavailableError, RedisFeedbackStore
-from app.observability.recorder import MetricsRecorder, NoMetrics
-from app.settings import Settings
-from app.store.backend import RedisBackend
-from models.checkpoint import checkpoint_sha256
+from guardserve.app.auth.settings import DEV_PEPPER
+from guardserve.app.context import RequestContext
+from guardserve.app.errors import SERVER_ERROR, APIError, log_unexpected
+from guardserve.app.feedback import layout
+from guardserve.app.feedback.filestore import FileFeedbackStore
+from guardserve.app.feedback.model import FeedbackRecord, GuardSummary, Message, ResponseRecord, Retention
+from guardserve.app.feedback.scrub import PIIScrubber, Scrubber, ScrubError
+from guardserve.app.feedback.settings import FeedbackSettings
+from guardserve.app.feedback.store import FeedbackStore, FeedbackUnavailableError, RedisFeedbackStore
+from guardserve.app.observability.recorder import MetricsRecorder, NoMetrics
+from guardserve.app.settings import Settings
+from guardserve.app.store.backend import RedisBackend
+from guardserve.models.checkpoint import checkpoint_sha256
 
 log = logging.getLogger(__name__)
 

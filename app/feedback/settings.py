@@ -14,8 +14,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field, SecretStr
 
-from app.feedback.layout import STREAM_MAXLEN
-from app.feedback.model import Retention
+from guardserve.app.feedback.layout import STREAM_MAXLEN
+from guardserve.app.feedback.model import Retention
 
 DAY_S = 86_400
 

@@ -1,6 +1,6 @@
 """Where response records and feedback live: the :class:`FeedbackStore` protocol, in Redis
-(:class:`RedisFeedbackStore`, the production store, layout in :mod:`app.feedback.layout`) or in a local
-append-only file (:class:`app.feedback.filestore.FileFeedbackStore`, dev mode without Redis).
+(:class:`RedisFeedbackStore`, the production store, layout in :mod:`guardserve.app.feedback.layout`) or in a local
+append-only file (:class:`guardserve.app.feedback.filestore.FileFeedbackStore`, dev mode without Redis).
 
 Durability: :meth:`FeedbackStore.add_feedback` returns only once the feedback is in the tenant's Stream (Redis:
 one Lua script, so the XADD, the record and its indexes are applied together or not at all, and AOF logs them as
@@ -17,9 +17,9 @@ from typing import Any, Protocol
 import orjson
 from pydantic import ValidationError
 
-from app.feedback import layout
-from app.feedback.model import FeedbackRecord, ResponseRecord
-from app.store.backend import BackendUnavailableError, RedisBackend
+from guardserve.app.feedback import layout
+from guardserve.app.feedback.model import FeedbackRecord, ResponseRecord
+from guardserve.app.store.backend import BackendUnavailableError, RedisBackend
 
 log = logging.getLogger(__name__)
 

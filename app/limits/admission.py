@@ -1,4 +1,4 @@
-"""The :class:`app.services.Admission` the serving layer calls: rate limits per key and per tenant.
+"""The :class:`guardserve.app.services.Admission` the serving layer calls: rate limits per key and per tenant.
 
 Per request: count the prompt with the served model's tokenizer (or take the count the context-length check
 made, ``ctx.counted_prompt_tokens``), reserve ``prompt + max_tokens`` (what the request may at most use) together
@@ -18,16 +18,16 @@ import math
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 
-from app.context import RequestContext
-from app.errors import SERVER_ERROR, APIError
-from app.limits.counting import TokenCounters
-from app.limits.events import METRIC_LIMITS, LimitEvents
-from app.limits.headers import duration, rate_limit_headers
-from app.limits.model import Ask, Decision, Lease, RateLimiter, Scope
-from app.limits.settings import Limits, LimitSettings
-from app.store.backend import BackendUnavailableError
-from models.engine import GenerationRequest
-from models.registry import ServedModel
+from guardserve.app.context import RequestContext
+from guardserve.app.errors import SERVER_ERROR, APIError
+from guardserve.app.limits.counting import TokenCounters
+from guardserve.app.limits.events import METRIC_LIMITS, LimitEvents
+from guardserve.app.limits.headers import duration, rate_limit_headers
+from guardserve.app.limits.model import Ask, Decision, Lease, RateLimiter, Scope
+from guardserve.app.limits.settings import Limits, LimitSettings
+from guardserve.app.store.backend import BackendUnavailableError
+from guardserve.models.engine import GenerationRequest
+from guardserve.models.registry import ServedModel
 
 ANONYMOUS = "anonymous"  # key and tenant of requests when auth is disabled
 RATE_LIMITED = "rate_limit_exceeded"

@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from models.engine import GenerationRequest
-from models.registry import ServedModel
-from models.tokens import EstimateCounter, TokenCounter, TokenizerCounter, request_chars
+from guardserve.models.engine import GenerationRequest
+from guardserve.models.registry import ServedModel
+from guardserve.models.tokens import EstimateCounter, TokenCounter, TokenizerCounter, request_chars
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """Rate-limit decisions and the degraded flag, for metrics, without the limiter knowing about Prometheus.
 
 * :attr:`LimitEvents.decisions` counts ``(limit, result)`` pairs and :meth:`LimitEvents.subscribe` passes each to a
-  listener; :meth:`app.access.Access.report_to` connects them to ``MetricsRecorder.ratelimit_decision``
+  listener; :meth:`guardserve.app.access.Access.report_to` connects them to ``MetricsRecorder.ratelimit_decision``
   (``guardserve_ratelimit_decisions_total{limit,result}``). ``result`` is ``allowed``, ``limited`` (429),
   ``fail_open`` (Redis down, decided by the per-process fallback) or ``fail_closed`` (Redis down, 503); ``limit``
   is the kind that refused (``requests``, ``tokens``, ``concurrency``, ``tokens_per_day``), ``all`` otherwise.
@@ -16,7 +16,7 @@ import logging
 from collections import Counter
 from collections.abc import Callable
 
-from app.observability.recorder import RateLimitResult
+from guardserve.app.observability.recorder import RateLimitResult
 
 log = logging.getLogger(__name__)
 

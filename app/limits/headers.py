@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.limits.model import Ask, ScopeUsage
+from guardserve.app.limits.model import Ask, ScopeUsage
 
 
 def duration(ms: int) -> str:

@@ -1,4 +1,4 @@
-"""The Lua scripts behind :class:`app.limits.redis.RedisLimiter`: one atomic script per admission.
+"""The Lua scripts behind :class:`guardserve.app.limits.redis.RedisLimiter`: one atomic script per admission.
 
 Algorithm: a **sliding-window log**, not GCRA. GCRA (a token bucket) is O(1) and exact for *its* definition,
 but with a burst of N and a refill of N per minute it admits up to 2N requests in some 60-second windows (a full

@@ -1,6 +1,6 @@
 """The same limits in process memory: dev mode without Redis, and the fail-open fallback while Redis is down.
 
-Same algorithm and answers as the Lua script (:mod:`app.limits.lua`): a sliding-window log per scope for
+Same algorithm and answers as the Lua script (:mod:`guardserve.app.limits.lua`): a sliding-window log per scope for
 requests/min and tokens/min, a set of slots for concurrency, a counter per UTC day. As the fail-open fallback it
 is built with ``divisor`` = the number of gateway processes, so that N processes together stay within the limit.
 Everything runs on the event loop without awaiting, so each admission is atomic here too.
@@ -14,8 +14,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
-from app.limits.model import WINDOW_MS, Ask, Decision, Lease, LimitName, Scope, ScopeUsage, Usage
-from app.limits.redis_limiter import utc_day
+from guardserve.app.limits.model import WINDOW_MS, Ask, Decision, Lease, LimitName, Scope, ScopeUsage, Usage
+from guardserve.app.limits.redis_limiter import utc_day
 
 
 @dataclass

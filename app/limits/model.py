@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-from app.limits.settings import Limits
+from guardserve.app.limits.settings import Limits
 
 LimitName = Literal["requests", "tokens", "concurrent", "tokens_per_day"]
 WINDOW_MS = 60_000  # requests/min and tokens/min share one sliding minute

@@ -20,10 +20,10 @@ from typing import Any, Literal
 from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import NoScriptError
 
-from app.limits.lua import ADMIT, RENEW, SETTLE, USAGE
-from app.limits.model import WINDOW_MS, Ask, Decision, Lease, LimitName, Scope, ScopeUsage, Usage
-from app.limits.settings import Limits
-from app.store.backend import BackendUnavailableError, RedisBackend
+from guardserve.app.limits.lua import ADMIT, RENEW, SETTLE, USAGE
+from guardserve.app.limits.model import WINDOW_MS, Ask, Decision, Lease, LimitName, Scope, ScopeUsage, Usage
+from guardserve.app.limits.settings import Limits
+from guardserve.app.store.backend import BackendUnavailableError, RedisBackend
 
 Unsettled = tuple[float, list[str], list[Any]]  # (released at, monotonic; the settle script's keys and args)
 _MAX_UNSETTLED = 10_000

@@ -13,10 +13,10 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Literal
 
-from app.limits.memory import MemoryLimiter
-from app.limits.model import Ask, Decision, Lease, Usage
-from app.limits.redis_limiter import RedisLimiter
-from app.store.backend import BackendUnavailableError
+from guardserve.app.limits.memory import MemoryLimiter
+from guardserve.app.limits.model import Ask, Decision, Lease, Usage
+from guardserve.app.limits.redis_limiter import RedisLimiter
+from guardserve.app.store.backend import BackendUnavailableError
 
 
 class ResilientLimiter:

@@ -39,8 +39,8 @@ from typing import IO, Any
 import orjson
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.context import RequestContext
-from app.observability.labels import UNMATCHED, status_label
+from guardserve.app.context import RequestContext
+from guardserve.app.observability.labels import UNMATCHED, status_label
 
 AUDITED = ("/v1", "/admin")
 

@@ -14,15 +14,15 @@ import asyncio
 import contextlib
 from dataclasses import dataclass, field
 
-from app.observability.exporter import MetricsServer, start_metrics_server
-from app.observability.health import poll_engine_health
-from app.observability.instrumented import instrument
-from app.observability.metrics import GatewayMetrics
-from app.observability.multiproc import worker_exited
-from app.observability.recorder import MetricsRecorder, NoMetrics
-from app.observability.tracing import NoTracer, Tracer, build_tracer
-from app.settings import ObservabilitySettings, Settings
-from models.registry import ServedModel
+from guardserve.app.observability.exporter import MetricsServer, start_metrics_server
+from guardserve.app.observability.health import poll_engine_health
+from guardserve.app.observability.instrumented import instrument
+from guardserve.app.observability.metrics import GatewayMetrics
+from guardserve.app.observability.multiproc import worker_exited
+from guardserve.app.observability.recorder import MetricsRecorder, NoMetrics
+from guardserve.app.observability.tracing import NoTracer, Tracer, build_tracer
+from guardserve.app.settings import ObservabilitySettings, Settings
+from guardserve.models.registry import ServedModel
 
 
 @dataclass

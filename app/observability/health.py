@@ -10,8 +10,8 @@ import asyncio
 import logging
 from collections.abc import Mapping
 
-from app.observability.metrics import GatewayMetrics
-from models.registry import ServedModel
+from guardserve.app.observability.metrics import GatewayMetrics
+from guardserve.models.registry import ServedModel
 
 log = logging.getLogger(__name__)
 

@@ -15,12 +15,20 @@ import contextlib
 from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any
 
-from app.context import RequestContext
-from app.observability.metrics import GatewayMetrics
-from app.observability.tracing import Span, Tracer
-from app.services import Admission
-from models.engine import Completion, Delta, Engine, EngineError, EngineHealth, GenerationRequest, PassThrough
-from models.registry import ServedModel
+from guardserve.app.context import RequestContext
+from guardserve.app.observability.metrics import GatewayMetrics
+from guardserve.app.observability.tracing import Span, Tracer
+from guardserve.app.services import Admission
+from guardserve.models.engine import (
+    Completion,
+    Delta,
+    Engine,
+    EngineError,
+    EngineHealth,
+    GenerationRequest,
+    PassThrough,
+)
+from guardserve.models.registry import ServedModel
 
 
 class InstrumentedEngine:
@@ -101,7 +109,7 @@ class InstrumentedEngine:
 
 
 class InstrumentedPassThrough(InstrumentedEngine):
-    """The same for an engine that forwards OpenAI bodies (:class:`~models.engine.PassThrough`)."""
+    """The same for an engine that forwards OpenAI bodies (:class:`~guardserve.models.engine.PassThrough`)."""
 
     inner: Any
 

@@ -84,7 +84,7 @@ def logging_config(level: str, fmt: str) -> dict[str, Any]:
     """
     level = level.upper()
     formatter: dict[str, Any] = (
-        {"()": "app.observability.logs.JSONFormatter"} if fmt == "json" else {"format": TEXT_FORMAT}
+        {"()": "guardserve.app.observability.logs.JSONFormatter"} if fmt == "json" else {"format": TEXT_FORMAT}
     )
     return {
         "version": 1,

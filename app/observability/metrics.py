@@ -25,10 +25,10 @@ from prometheus_client import (
 )
 from prometheus_client.exposition import choose_encoder
 
-from app.context import RequestContext
-from app.observability import multiproc
-from app.observability.labels import FixedLabel, ModelLabel, NamedLabel, status_label
-from app.observability.recorder import (
+from guardserve.app.context import RequestContext
+from guardserve.app.observability import multiproc
+from guardserve.app.observability.labels import FixedLabel, ModelLabel, NamedLabel, status_label
+from guardserve.app.observability.recorder import (
     FEEDBACK_RATINGS,
     GUARD_ACTIONS,
     GUARD_STAGES,
@@ -66,7 +66,7 @@ def time_per_output_token(ctx: RequestContext) -> float | None:
 
 
 class GatewayMetrics:
-    """The metric objects and the recording API (:class:`~app.observability.recorder.MetricsRecorder`)."""
+    """The metric objects and the recording API (:class:`~guardserve.app.observability.recorder.MetricsRecorder`)."""
 
     def __init__(self, multiprocess_dir: str | None = None) -> None:
         self.multiprocess_dir = multiprocess_dir if multiprocess_dir is not None else multiproc.directory()

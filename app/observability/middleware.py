@@ -1,6 +1,6 @@
 """Per-request observability, pure ASGI: the request span, the request id in logs, metrics and the access line.
 
-Sits inside :class:`~app.middleware.RequestContextMiddleware` (the context exists) and outside the body limit
+Sits inside :class:`~guardserve.app.middleware.RequestContextMiddleware` (the context exists) and outside the body limit
 (a 413 is counted). Metrics and the access line are recorded by a request finalizer registered first, so it runs
 last, once the response is over however it ended, with the final status and token counts.
 
@@ -19,11 +19,11 @@ from typing import Any
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.context import RequestContext
-from app.observability.core import Observability
-from app.observability.labels import UNMATCHED, status_label
-from app.observability.logs import request_id_var
-from app.observability.metrics import time_to_first_token
+from guardserve.app.context import RequestContext
+from guardserve.app.observability.core import Observability
+from guardserve.app.observability.labels import UNMATCHED, status_label
+from guardserve.app.observability.logs import request_id_var
+from guardserve.app.observability.metrics import time_to_first_token
 
 access_log = logging.getLogger("guardserve.access")
 

@@ -1,4 +1,4 @@
-"""The OpenTelemetry implementation of :class:`~app.observability.tracing.Tracer` (the ``otel`` extra).
+"""The OpenTelemetry implementation of :class:`~guardserve.app.observability.tracing.Tracer` (the ``otel`` extra).
 
 Imported only when tracing is enabled. Each app gets its own ``TracerProvider`` (no global provider is set), so
 tests can hand one with an in-memory exporter to :class:`OTelTracer`. Exceptions are not recorded as span events
@@ -14,7 +14,7 @@ from contextlib import AbstractContextManager, contextmanager
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from app.observability.tracing import Attribute, Attributes, Span
+from guardserve.app.observability.tracing import Attribute, Attributes, Span
 
 
 class OTelSpan:

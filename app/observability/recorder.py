@@ -15,7 +15,7 @@ GuardStage = Literal["input", "output", "moderation"]  # moderation: /v1/moderat
 GuardAction = Literal["allow", "flag", "mask", "redact", "placeholder", "hash", "pseudonymize", "block", "error"]
 RateLimitResult = Literal["allowed", "limited", "fail_open", "fail_closed"]
 FeedbackRating = Literal["up", "down"]
-RecordResult = Literal["written", "failed"]  # a response record (app.feedback) stored, or not
+RecordResult = Literal["written", "failed"]  # a response record (guardserve.app.feedback) stored, or not
 
 GUARD_STAGES: tuple[str, ...] = get_args(GuardStage)
 GUARD_ACTIONS: tuple[str, ...] = get_args(GuardAction)

@@ -18,7 +18,7 @@ from contextlib import AbstractContextManager, contextmanager
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from app.settings import ObservabilitySettings
+    from guardserve.app.settings import ObservabilitySettings
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +96,7 @@ def build_tracer(settings: ObservabilitySettings) -> Tracer:
     if not settings.otel_enabled:
         return NoTracer()
     try:
-        from app.observability.otel import otlp_tracer
+        from guardserve.app.observability.otel import otlp_tracer
 
         return otlp_tracer(settings.otel_service_name, settings.otel_endpoint)
     except ImportError:

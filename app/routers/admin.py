@@ -20,14 +20,14 @@ from fastapi import APIRouter, Request
 from pydantic import ConfigDict, Field
 from starlette.responses import Response
 
-from app.auth.records import NAME_PATTERN, KeyRecord, Role
-from app.auth.service import KeyService
-from app.context import RequestContext, get_context
-from app.errors import APIError
-from app.feedback.model import Retention
-from app.limits.settings import Limits
-from app.protocol import RequestBody
-from guardrails.runtime import PolicyNotAllowedError, UnknownPolicyError
+from guardserve.app.auth.records import NAME_PATTERN, KeyRecord, Role
+from guardserve.app.auth.service import KeyService
+from guardserve.app.context import RequestContext, get_context
+from guardserve.app.errors import APIError
+from guardserve.app.feedback.model import Retention
+from guardserve.app.limits.settings import Limits
+from guardserve.app.protocol import RequestBody
+from guardserve.guardrails.runtime import PolicyNotAllowedError, UnknownPolicyError
 
 router = APIRouter(prefix="/admin")
 

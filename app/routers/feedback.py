@@ -1,5 +1,5 @@
 """``/v1/feedback``: rate an answer, read and delete feedback; ``DELETE /v1/responses/{id}`` and
-``POST /admin/erasure``: the privacy operations. The logic lives in :mod:`app.feedback.service`.
+``POST /admin/erasure``: the privacy operations. The logic lives in :mod:`guardserve.app.feedback.service`.
 
 Every lookup is scoped to the caller's tenant: another tenant's ids are 404s, exactly like ids that never existed.
 """
@@ -14,13 +14,13 @@ from fastapi import APIRouter, Request
 from pydantic import ConfigDict, Field, StrictInt
 from starlette.responses import Response
 
-from app.auth.records import NAME_PATTERN
-from app.auth.service import SYSTEM_TENANT
-from app.context import get_context
-from app.errors import APIError
-from app.feedback.model import Category
-from app.feedback.service import FeedbackService, public, response_not_found
-from app.protocol import RequestBody
+from guardserve.app.auth.records import NAME_PATTERN
+from guardserve.app.auth.service import SYSTEM_TENANT
+from guardserve.app.context import get_context
+from guardserve.app.errors import APIError
+from guardserve.app.feedback.model import Category
+from guardserve.app.feedback.service import FeedbackService, public, response_not_found
+from guardserve.app.protocol import RequestBody
 
 router = APIRouter()
 

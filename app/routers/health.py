@@ -9,7 +9,7 @@ import orjson
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from models.registry import ServedModel
+from guardserve.models.registry import ServedModel
 
 log = logging.getLogger(__name__)
 router = APIRouter()

@@ -11,7 +11,7 @@ import asyncio
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from app.observability.core import Observability
+from guardserve.app.observability.core import Observability
 
 router = APIRouter()
 

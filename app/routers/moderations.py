@@ -13,14 +13,14 @@ import uuid
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from app.cancellation import until_disconnect
-from app.context import get_context
-from app.errors import SERVER_ERROR, APIError, ClientDisconnectedError
-from app.protocol import Moderation, ModerationRequest, ModerationResult
-from app.services import Services
-from app.serving.caps import check_moderation
-from app.serving.guarding import guardrails_busy, record_guard_metrics
-from guardrails.gate import GuardrailsBusyError
+from guardserve.app.cancellation import until_disconnect
+from guardserve.app.context import get_context
+from guardserve.app.errors import SERVER_ERROR, APIError, ClientDisconnectedError
+from guardserve.app.protocol import Moderation, ModerationRequest, ModerationResult
+from guardserve.app.services import Services
+from guardserve.app.serving.caps import check_moderation
+from guardserve.app.serving.guarding import guardrails_busy, record_guard_metrics
+from guardserve.guardrails.gate import GuardrailsBusyError
 
 router = APIRouter(prefix="/v1")
 

@@ -1,4 +1,4 @@
-"""OpenAI-compatible routes. Thin: resolve the model, hand over to ``app.serving``, race the client."""
+"""OpenAI-compatible routes. Thin: resolve the model, hand over to ``guardserve.app.serving``, race the client."""
 
 from __future__ import annotations
 
@@ -10,11 +10,11 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel
 from starlette.responses import Response
 
-from app.cancellation import until_disconnect
-from app.context import RequestContext, get_context
-from app.errors import APIError, ClientDisconnectedError
-from app.feedback.service import FeedbackService
-from app.protocol import (
+from guardserve.app.cancellation import until_disconnect
+from guardserve.app.context import RequestContext, get_context
+from guardserve.app.errors import APIError, ClientDisconnectedError
+from guardserve.app.feedback.service import FeedbackService
+from guardserve.app.protocol import (
     ChatCompletion,
     ChatCompletionRequest,
     Completion,
@@ -23,11 +23,11 @@ from app.protocol import (
     ModelCard,
     ModelList,
 )
-from app.services import Services
-from app.serving.chat import chat_completion, chat_completion_stream
-from app.serving.completions import text_completion, text_completion_stream
-from app.serving.passthrough import handlers as passthrough
-from models.registry import ServedModel
+from guardserve.app.services import Services
+from guardserve.app.serving.chat import chat_completion, chat_completion_stream
+from guardserve.app.serving.completions import text_completion, text_completion_stream
+from guardserve.app.serving.passthrough import handlers as passthrough
+from guardserve.models.registry import ServedModel
 
 router = APIRouter(prefix="/v1")
 # With "stream": true the answer is server-sent events: each event's data a JSON chunk, the last "[DONE]".
@@ -80,7 +80,7 @@ async def _respond(
     records: FeedbackService | None = request.app.state.feedback
     if records is None:
         ctx.retention = "off"
-    else:  # the response record is written once the answer is over (app.feedback)
+    else:  # the response record is written once the answer is over (guardserve.app.feedback)
         ctx.retention = records.retention_for(ctx)
         ctx.on_finish(records.response_finished())
     try:

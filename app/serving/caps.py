@@ -1,15 +1,15 @@
 """Size caps, checked before anything costly (token counting, admission, guards): each refusal names its cap.
 
 Guard work grows with the text (Presidio most of all), so an unbounded prompt or message list would buy unbounded
-CPU time before any limit could refuse it. The caps live in :class:`app.settings.RequestCaps`.
+CPU time before any limit could refuse it. The caps live in :class:`guardserve.app.settings.RequestCaps`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from app.errors import APIError
-from app.settings import RequestCaps
+from guardserve.app.errors import APIError
+from guardserve.app.settings import RequestCaps
 
 PROMPT_TOO_LARGE = "prompt_too_large"
 TOO_MANY = "too_many_inputs"

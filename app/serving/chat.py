@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from starlette.responses import Response
 
-from app.context import RequestContext
-from app.protocol import (
+from guardserve.app.context import RequestContext
+from guardserve.app.protocol import (
     AssistantMessage,
     ChatChoice,
     ChatChunkChoice,
@@ -16,11 +16,19 @@ from app.protocol import (
     Explanation,
     Usage,
 )
-from app.services import Services
-from app.serving.driver import ChunkEvents, json_response, new_response_id, prepare, run_stream, run_whole, usage_of
-from app.serving.requests import chat_request
-from models.engine import FinishReason
-from models.registry import ServedModel
+from guardserve.app.services import Services
+from guardserve.app.serving.driver import (
+    ChunkEvents,
+    json_response,
+    new_response_id,
+    prepare,
+    run_stream,
+    run_whole,
+    usage_of,
+)
+from guardserve.app.serving.requests import chat_request
+from guardserve.models.engine import FinishReason
+from guardserve.models.registry import ServedModel
 
 
 async def chat_completion(

@@ -4,13 +4,21 @@ from __future__ import annotations
 
 from starlette.responses import Response
 
-from app.context import RequestContext
-from app.protocol import Completion, CompletionChoice, CompletionRequest, Explanation, Usage
-from app.services import Services
-from app.serving.driver import ChunkEvents, json_response, new_response_id, prepare, run_stream, run_whole, usage_of
-from app.serving.requests import completion_request
-from models.engine import FinishReason
-from models.registry import ServedModel
+from guardserve.app.context import RequestContext
+from guardserve.app.protocol import Completion, CompletionChoice, CompletionRequest, Explanation, Usage
+from guardserve.app.services import Services
+from guardserve.app.serving.driver import (
+    ChunkEvents,
+    json_response,
+    new_response_id,
+    prepare,
+    run_stream,
+    run_whole,
+    usage_of,
+)
+from guardserve.app.serving.requests import completion_request
+from guardserve.models.engine import FinishReason
+from guardserve.models.registry import ServedModel
 
 
 async def text_completion(

@@ -24,15 +24,15 @@ from typing import Protocol
 from pydantic import BaseModel
 from starlette.responses import Response
 
-from app.context import RequestContext
-from app.errors import SERVER_ERROR, APIError, from_engine_error, log_unexpected
-from app.protocol import Explanation, Usage
-from app.services import Services
-from app.serving.guarding import GuardSession, begin
-from app.serving.streams import DONE, PrimedStream, SSEResponse, open_stream, sse_error, sse_event
-from guardrails.streaming import StreamScreen, StreamStep
-from models.engine import ChatMessage, Delta, EngineError, FinishReason, GenerationRequest
-from models.registry import ServedModel
+from guardserve.app.context import RequestContext
+from guardserve.app.errors import SERVER_ERROR, APIError, from_engine_error, log_unexpected
+from guardserve.app.protocol import Explanation, Usage
+from guardserve.app.services import Services
+from guardserve.app.serving.guarding import GuardSession, begin
+from guardserve.app.serving.streams import DONE, PrimedStream, SSEResponse, open_stream, sse_error, sse_event
+from guardserve.guardrails.streaming import StreamScreen, StreamStep
+from guardserve.models.engine import ChatMessage, Delta, EngineError, FinishReason, GenerationRequest
+from guardserve.models.registry import ServedModel
 
 
 class ChunkFormatter(Protocol):
@@ -82,12 +82,12 @@ async def prepare(
     """Cheapest refusal first: the policy, the context length (a token count), admission, then the input guards
     (the costly part, bounded by the guard stage's queue and deadline). Returns what the engine sees.
 
-    The size caps were checked when ``request`` was built (:mod:`app.serving.requests`)."""
+    The size caps were checked when ``request`` was built (:mod:`guardserve.app.serving.requests`)."""
     session = begin(services, ctx, requested_policy)
     await check_context(served, request, ctx, services)
     await services.admission.admit(ctx, served, request)
     screened = await session.screen_input(request)
-    if ctx.retention == "scrubbed":  # the response record keeps a scrubbed copy (app.feedback)
+    if ctx.retention == "scrubbed":  # the response record keeps a scrubbed copy (guardserve.app.feedback)
         messages = screened.messages or (ChatMessage("user", screened.prompt or ""),)
         ctx.transcript = tuple((m.role, m.content) for m in messages)
         ctx.answer_parts = []

@@ -13,16 +13,16 @@ import dataclasses
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from app.context import RequestContext
-from app.errors import SERVER_ERROR, APIError
-from app.observability.recorder import GuardStage, MetricsRecorder
-from app.services import Services
-from guardrails.gate import GuardrailsBusyError
-from guardrails.pii.pseudonyms import Pseudonymizer
-from guardrails.runtime import Policy, PolicyNotAllowedError, UnknownPolicyError
-from guardrails.streaming import StreamScreen
-from guardrails.types import Action, Decision, Stage
-from models.engine import ChatMessage, FinishReason, GenerationRequest
+from guardserve.app.context import RequestContext
+from guardserve.app.errors import SERVER_ERROR, APIError
+from guardserve.app.observability.recorder import GuardStage, MetricsRecorder
+from guardserve.app.services import Services
+from guardserve.guardrails.gate import GuardrailsBusyError
+from guardserve.guardrails.pii.pseudonyms import Pseudonymizer
+from guardserve.guardrails.runtime import Policy, PolicyNotAllowedError, UnknownPolicyError
+from guardserve.guardrails.streaming import StreamScreen
+from guardserve.guardrails.types import Action, Decision, Stage
+from guardserve.models.engine import ChatMessage, FinishReason, GenerationRequest
 
 
 def begin(services: Services, ctx: RequestContext, requested: str | None) -> GuardSession:

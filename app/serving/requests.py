@@ -1,17 +1,17 @@
 """Turn a validated OpenAI request into an engine :class:`GenerationRequest`, refusing what we cannot honour.
 
-The size caps (:mod:`app.serving.caps`) are checked here, first: nothing costly has run yet.
+The size caps (:mod:`guardserve.app.serving.caps`) are checked here, first: nothing costly has run yet.
 """
 
 from __future__ import annotations
 
-from app.context import RequestContext
-from app.errors import APIError
-from app.protocol import ChatCompletionRequest, CompletionRequest
-from app.serving.caps import check_messages, check_prompt_chars
-from app.settings import Settings
-from models.engine import ChatMessage, GenerationRequest, Role, SamplingParams
-from models.registry import FEATURES, ServedModel
+from guardserve.app.context import RequestContext
+from guardserve.app.errors import APIError
+from guardserve.app.protocol import ChatCompletionRequest, CompletionRequest
+from guardserve.app.serving.caps import check_messages, check_prompt_chars
+from guardserve.app.settings import Settings
+from guardserve.models.engine import ChatMessage, GenerationRequest, Role, SamplingParams
+from guardserve.models.registry import FEATURES, ServedModel
 
 _ROLES: dict[str, Role] = {
     "system": "system",

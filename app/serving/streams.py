@@ -4,7 +4,7 @@
   starts, so a request the engine rejects still gets a proper status code instead of a 200 stream.
 * :class:`SSEResponse` frames events as OpenAI does and, however the response ends (finished, client gone before
   or during streaming), closes the engine stream, which cancels the generation.
-* :func:`sse_event` / :func:`sse_error` / :data:`DONE`: the event bytes, framed by :mod:`models.sse`.
+* :func:`sse_event` / :func:`sse_error` / :data:`DONE`: the event bytes, framed by :mod:`guardserve.models.sse`.
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from pydantic import BaseModel
 from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
-from app.errors import APIError
-from models.engine import Delta, Engine, GenerationRequest
-from models.sse import DONE, encode_data
+from guardserve.app.errors import APIError
+from guardserve.models.engine import Delta, Engine, GenerationRequest
+from guardserve.models.sse import DONE, encode_data
 
 __all__ = ["DONE", "PrimedStream", "SSEResponse", "open_stream", "sse_error", "sse_event"]
 

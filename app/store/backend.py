@@ -15,10 +15,10 @@ from typing import TypeVar
 
 from redis.exceptions import RedisError
 
-from app.store.breaker import CircuitBreaker
-from app.store.connection import RedisClient, describe
-from app.store.deadline import lag_tolerant_timeout
-from app.store.settings import RedisSettings
+from guardserve.app.store.breaker import CircuitBreaker
+from guardserve.app.store.connection import RedisClient, describe
+from guardserve.app.store.deadline import lag_tolerant_timeout
+from guardserve.app.store.settings import RedisSettings
 
 log = logging.getLogger(__name__)
 

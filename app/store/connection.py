@@ -23,7 +23,7 @@ from redis.asyncio.sentinel import Sentinel
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from app.store.settings import RedisSettings
+from guardserve.app.store.settings import RedisSettings
 
 RedisClient = Redis | RedisCluster
 

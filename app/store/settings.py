@@ -6,7 +6,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field, SecretStr, model_validator
 
-from app.auth.settings import read_secret
+from guardserve.app.auth.settings import read_secret
 
 
 class RedisSettings(BaseModel):

@@ -17,9 +17,9 @@ import orjson
 from fastapi import APIRouter, Request
 from starlette.responses import RedirectResponse, Response
 
-from app.context import get_context
-from app.errors import APIError
-from guardrails.policy import HarmfulRequestSpec, InjectionSpec, PIIGuardSpec, PolicySpec, ToxicitySpec
+from guardserve.app.context import get_context
+from guardserve.app.errors import APIError
+from guardserve.guardrails.policy import HarmfulRequestSpec, InjectionSpec, PIIGuardSpec, PolicySpec, ToxicitySpec
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
 
@@ -53,7 +53,7 @@ FILES = (
 
 @cache
 def _static(name: str) -> bytes:
-    return resources.files("app.ui").joinpath("static", name).read_bytes()
+    return resources.files("guardserve.app.ui").joinpath("static", name).read_bytes()
 
 
 def _file(name: str) -> Response:

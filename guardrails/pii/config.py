@@ -6,8 +6,8 @@ import re
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from guardrails.pii.phones import NEGATIVE_CONTEXT
-from guardrails.validation import Regex
+from guardserve.guardrails.pii.phones import NEGATIVE_CONTEXT
+from guardserve.guardrails.validation import Regex
 
 DEFAULT_ENTITIES = (
     "EMAIL_ADDRESS",

@@ -2,7 +2,7 @@
 
 Detection and transformation stay apart, as in Presidio: :meth:`PIIEngine.analyze` returns :class:`Finding` spans;
 :meth:`PIIEngine.transform` applies one operator to them. Both are CPU-bound: async callers run them in a thread
-(see :mod:`guardrails.guards`). The trainer uses the same engine to scrub data.
+(see :mod:`guardserve.guardrails.guards`). The trainer uses the same engine to scrub data.
 """
 
 from __future__ import annotations
@@ -13,14 +13,14 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
-from guardrails.pii.config import PIIConfig
-from guardrails.pii.names import shape_names
-from guardrails.pii.nlp import NlpEngineInfo, build_nlp_engine, presidio_offline
-from guardrails.pii.overlaps import resolve_overlaps
-from guardrails.pii.phones import drop_non_phones
-from guardrails.pii.prefilter import skip_impossible_phones
-from guardrails.pii.recognizers import add_guardserve_recognizers
-from guardrails.types import Action, Finding
+from guardserve.guardrails.pii.config import PIIConfig
+from guardserve.guardrails.pii.names import shape_names
+from guardserve.guardrails.pii.nlp import NlpEngineInfo, build_nlp_engine, presidio_offline
+from guardserve.guardrails.pii.overlaps import resolve_overlaps
+from guardserve.guardrails.pii.phones import drop_non_phones
+from guardserve.guardrails.pii.prefilter import skip_impossible_phones
+from guardserve.guardrails.pii.recognizers import add_guardserve_recognizers
+from guardserve.guardrails.types import Action, Finding
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +83,7 @@ class PIIEngine:
     def analyze(self, text: str) -> list[Finding]:
         """Non-overlapping findings, in text order. Phone-like identifiers and unix times are dropped
         (:mod:`~guardrails.pii.phones`), model and cue names reshaped (:mod:`~guardrails.pii.names`), and overlapping
-        findings merged into their union (:func:`~guardrails.pii.overlaps.resolve_overlaps`)."""
+        findings merged into their union (:func:`~guardserve.guardrails.pii.overlaps.resolve_overlaps`)."""
         if not text.strip():
             return []
         results = self._analyzer.analyze(

@@ -21,7 +21,7 @@ from collections.abc import Iterable
 
 import regex  # type: ignore[import-untyped]
 
-from guardrails.types import Finding
+from guardserve.guardrails.types import Finding
 
 
 def _set(words: str) -> frozenset[str]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from guardrails.types import Finding
+from guardserve.guardrails.types import Finding
 
 
 def _strength(f: Finding) -> tuple[float, int, int, str]:

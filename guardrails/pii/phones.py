@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 
-from guardrails.types import Finding
+from guardserve.guardrails.types import Finding
 
 NEGATIVE_CONTEXT = (
     "sku",

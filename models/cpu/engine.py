@@ -27,13 +27,13 @@ from typing import Any
 
 import torch
 
-from models.checkpoint import read_checkpoint_info
-from models.cpu.batch import RunningBatch
-from models.cpu.config import CPUEngineConfig, default_threads
-from models.cpu.detokenizer import IncrementalDetokenizer
-from models.cpu.sampling import RowSampler, SamplingError
-from models.cpu.stops import StopMatcher
-from models.engine import (
+from guardserve.models.checkpoint import read_checkpoint_info
+from guardserve.models.cpu.batch import RunningBatch
+from guardserve.models.cpu.config import CPUEngineConfig, default_threads
+from guardserve.models.cpu.detokenizer import IncrementalDetokenizer
+from guardserve.models.cpu.sampling import RowSampler, SamplingError
+from guardserve.models.cpu.stops import StopMatcher
+from guardserve.models.engine import (
     Completion,
     Delta,
     EngineError,
@@ -43,7 +43,7 @@ from models.engine import (
     GenerationRequest,
     InvalidRequestError,
 )
-from models.hf import transformers_offline
+from guardserve.models.hf import transformers_offline
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ import secrets
 
 import torch
 
-from models.engine import SamplingParams
+from guardserve.models.engine import SamplingParams
 
 
 class SamplingError(Exception):

@@ -13,14 +13,14 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from app.access import ConfigurationError
-from app.auth import keys
-from app.auth.settings import DEV_PEPPER, AuthSettings
-from app.limits.settings import Limits, LimitSettings
-from app.main import create_app
-from app.settings import GuardrailSettings, Settings
-from app.store.settings import RedisSettings
-from models.registry import ModelEntry
+from guardserve.app.access import ConfigurationError
+from guardserve.app.auth import keys
+from guardserve.app.auth.settings import DEV_PEPPER, AuthSettings
+from guardserve.app.limits.settings import Limits, LimitSettings
+from guardserve.app.main import create_app
+from guardserve.app.settings import GuardrailSettings, Settings
+from guardserve.app.store.settings import RedisSettings
+from guardserve.models.registry import ModelEntry
 from tests.support.redis import RedisProcess, new_prefix
 from tests.support.servers import free_port, serve_in_thread
 from tests.support.waits import SUBPROCESS_S
@@ -82,7 +82,11 @@ def test_serve_in_prod_without_secrets_exits_with_the_reason() -> None:
         "GUARDSERVE_PORT": str(free_port()),
     }
     result = subprocess.run(
-        [sys.executable, "-m", "app.cli", "serve"], env=env, capture_output=True, text=True, timeout=SUBPROCESS_S
+        [sys.executable, "-m", "guardserve.app.cli", "serve"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=SUBPROCESS_S,
     )
     assert result.returncode != 0 and "refusing to start in production mode" in result.stderr
 

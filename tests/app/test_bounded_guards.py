@@ -16,11 +16,11 @@ import httpx
 import openai
 import pytest
 
-from app.main import create_app
-from app.settings import GuardrailSettings
-from guardrails.guards import PIIGuard, pieces
-from guardrails.runtime import Guardrails
-from models.registry import ModelEntry, ServedModel
+from guardserve.app.main import create_app
+from guardserve.app.settings import GuardrailSettings
+from guardserve.guardrails.guards import PIIGuard, pieces
+from guardserve.guardrails.runtime import Guardrails
+from guardserve.models.registry import ModelEntry, ServedModel
 from tests.conftest import TINY, cpu_settings
 from tests.support.scripted_engine import ScriptedEngine
 from tests.support.servers import LiveServer, serve_in_thread, wait_until

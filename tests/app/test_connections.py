@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from app.auth import keys
+from guardserve.app.auth import keys
 from tests.support.gateway_process import GatewayProcess, start_gateway_process
 from tests.support.processes import free_port
 from tests.support.waits import SETTLE_S, wait_until

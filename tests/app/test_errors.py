@@ -11,10 +11,10 @@ import httpx
 import openai
 import pytest
 
-from app.main import create_app
-from app.settings import Settings
-from models.cpu.config import CPUEngineConfig
-from models.registry import ModelEntry
+from guardserve.app.main import create_app
+from guardserve.app.settings import Settings
+from guardserve.models.cpu.config import CPUEngineConfig
+from guardserve.models.registry import ModelEntry
 from tests.conftest import NO_GUARDS, TINY, cpu_settings
 from tests.support.servers import LiveServer, free_port, serve_in_thread
 
@@ -250,8 +250,8 @@ def test_engine_at_capacity_is_503(tiny_checkpoint: Path) -> None:
 
 
 def test_an_error_message_with_a_lone_surrogate_is_still_encodable() -> None:
-    from app.errors import APIError
-    from app.serving.streams import sse_error
+    from guardserve.app.errors import APIError
+    from guardserve.app.serving.streams import sse_error
 
     error = APIError(400, "upstream said \ud800", param="p\udfff", code="c\ud800")
     assert error.message == "upstream said \ufffd" and error.param == "p\ufffd" and error.code == "c\ufffd"

@@ -11,9 +11,9 @@ import httpx
 import openai
 import pytest
 
-from app.main import create_app
-from app.settings import GuardrailSettings, Settings
-from models.registry import ModelEntry
+from guardserve.app.main import create_app
+from guardserve.app.settings import GuardrailSettings, Settings
+from guardserve.models.registry import ModelEntry
 from tests.support.fake_upstream import FakeUpstream
 from tests.support.long_runs import ANSWERS, RUNS, SECRETS
 from tests.support.servers import LiveServer, serve_in_thread

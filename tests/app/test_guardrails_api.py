@@ -9,10 +9,10 @@ import httpx
 import openai
 import pytest
 
-from app.main import create_app
-from app.settings import GuardrailSettings
-from models.engine import GenerationRequest
-from models.registry import ModelEntry, ServedModel
+from guardserve.app.main import create_app
+from guardserve.app.settings import GuardrailSettings
+from guardserve.models.engine import GenerationRequest
+from guardserve.models.registry import ModelEntry, ServedModel
 from tests.conftest import TINY, cpu_settings
 from tests.support.scripted_engine import ScriptedEngine
 from tests.support.servers import LiveServer, serve_in_thread
@@ -191,7 +191,7 @@ def test_ready_reports_guardrails(guarded: LiveServer) -> None:
 def test_bad_policy_file_stops_start_up(tiny_checkpoint: Path, tmp_path: Path) -> None:
     from fastapi.testclient import TestClient
 
-    from guardrails.policy import PolicyError
+    from guardserve.guardrails.policy import PolicyError
 
     bad = tmp_path / "policies.yaml"
     bad.write_text("default: a\npolicies:\n  a:\n    input:\n      toxicity: {threshold: 7}\n")

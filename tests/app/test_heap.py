@@ -5,7 +5,7 @@ from __future__ import annotations
 import gc
 import weakref
 
-from app.heap import freeze_startup_heap
+from guardserve.app.heap import freeze_startup_heap
 
 
 class _Node:

@@ -8,11 +8,11 @@ import httpx
 import openai
 import pytest
 
-from app.main import create_app
-from app.settings import Settings
-from models.engine import EngineTimeoutError, EngineUnavailableError, InvalidRequestError, UpstreamError
-from models.openai_http import _error_from_response
-from models.registry import ModelEntry
+from guardserve.app.main import create_app
+from guardserve.app.settings import Settings
+from guardserve.models.engine import EngineTimeoutError, EngineUnavailableError, InvalidRequestError, UpstreamError
+from guardserve.models.openai_http import _error_from_response
+from guardserve.models.registry import ModelEntry
 from tests.conftest import NO_GUARDS, TINY
 from tests.support.servers import EngineProcess, LiveServer, serve_in_thread, start_engine_process
 

@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 from starlette.types import Receive, Scope, Send
 
-from models import openai_http
-from models.engine import EngineTimeoutError, EngineUnavailableError, InvalidRequestError, UpstreamError
-from models.openai_http import HTTPEngineConfig, OpenAIHTTPEngine
+from guardserve.models import openai_http
+from guardserve.models.engine import EngineTimeoutError, EngineUnavailableError, InvalidRequestError, UpstreamError
+from guardserve.models.openai_http import HTTPEngineConfig, OpenAIHTTPEngine
 from tests.support.asgi import read_body
 from tests.support.scripted_upstream import ScriptedUpstream, chat_event
 from tests.support.servers import LiveServer, serve_in_thread

@@ -10,8 +10,8 @@ from starlette.responses import PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from app.context import RequestContext, get_context
-from app.middleware import RequestContextMiddleware
+from guardserve.app.context import RequestContext, get_context
+from guardserve.app.middleware import RequestContextMiddleware
 
 seen: list[tuple[str, int | None]] = []
 

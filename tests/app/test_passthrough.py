@@ -19,9 +19,9 @@ import httpx
 import openai
 import pytest
 
-from app.main import create_app
-from app.settings import Settings
-from models.registry import ModelEntry
+from guardserve.app.main import create_app
+from guardserve.app.settings import Settings
+from guardserve.models.registry import ModelEntry
 from tests.conftest import TINY
 from tests.support.openai_upstream import SAID_EMAIL, OpenAIUpstream
 from tests.support.servers import LiveServer, serve_in_thread

@@ -12,9 +12,9 @@ import orjson
 import pytest
 from starlette.types import Receive, Scope, Send
 
-from app.main import create_app
-from app.settings import Settings
-from models.registry import ModelEntry
+from guardserve.app.main import create_app
+from guardserve.app.settings import Settings
+from guardserve.models.registry import ModelEntry
 from tests.support.asgi import lifespan, read_body
 from tests.support.servers import LiveServer, serve_in_thread
 

@@ -11,9 +11,9 @@ import orjson
 import pytest
 from starlette.types import Message, Receive, Scope, Send
 
-from app.main import create_app
-from app.settings import Settings
-from models.registry import ModelEntry
+from guardserve.app.main import create_app
+from guardserve.app.settings import Settings
+from guardserve.models.registry import ModelEntry
 from tests.conftest import NO_GUARDS, TINY
 from tests.support.asgi import read_body
 from tests.support.fake_upstream import FakeUpstream

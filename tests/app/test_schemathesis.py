@@ -24,7 +24,7 @@ from schemathesis.core.result import Err, Ok
 from schemathesis.generation.case import Case
 from schemathesis.generation.modes import GenerationMode
 
-from app.settings import GuardrailSettings
+from guardserve.app.settings import GuardrailSettings
 from tests.support.access import ADMIN_KEY, secure_gateway
 from tests.support.servers import LiveServer
 

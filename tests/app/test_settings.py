@@ -4,9 +4,9 @@ import json
 
 import pytest
 
-from app.settings import Settings
-from models.cpu.config import CPUEngineConfig
-from models.openai_http import HTTPEngineConfig
+from guardserve.app.settings import Settings
+from guardserve.models.cpu.config import CPUEngineConfig
+from guardserve.models.openai_http import HTTPEngineConfig
 
 
 def test_environment_with_prefix_and_nesting(monkeypatch: pytest.MonkeyPatch) -> None:

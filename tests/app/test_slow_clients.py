@@ -13,9 +13,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from app.main import create_app
-from app.settings import Settings
-from models.registry import ModelEntry
+from guardserve.app.main import create_app
+from guardserve.app.settings import Settings
+from guardserve.models.registry import ModelEntry
 from tests.conftest import NO_GUARDS, TINY
 from tests.support.metrics import scrape
 from tests.support.servers import LiveServer, serve_in_thread, wait_until

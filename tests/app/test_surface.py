@@ -9,9 +9,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from app.main import create_app
-from app.settings import Settings
-from models.registry import ModelEntry
+from guardserve.app.main import create_app
+from guardserve.app.settings import Settings
+from guardserve.models.registry import ModelEntry
 from tests.conftest import NO_GUARDS, TINY
 from tests.support.servers import LiveServer, serve_in_thread
 
@@ -54,7 +54,7 @@ def test_security_headers_on_api_answers_and_errors(closed: LiveServer) -> None:
         assert response.headers["referrer-policy"] == "no-referrer"
         assert response.headers["cache-control"] == "no-store"
         assert response.headers["content-security-policy"] == "default-src 'none'; frame-ancestors 'none'"
-        assert "server" not in response.headers  # no banner (app.cli.UVICORN_OPTIONS)
+        assert "server" not in response.headers  # no banner (guardserve.app.cli.UVICORN_OPTIONS)
     body = {"model": TINY, "messages": [{"role": "user", "content": "hi"}], "max_tokens": 2, "stream": True}
     with httpx.stream("POST", f"{closed.v1}/chat/completions", json=body, timeout=60) as stream:
         assert stream.headers["cache-control"] == "no-cache"  # the stream's own, not overridden

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import httpx
 
-from app.main import create_app
-from app.settings import HTTPSettings, Settings
-from models.registry import ModelEntry
+from guardserve.app.main import create_app
+from guardserve.app.settings import HTTPSettings, Settings
+from guardserve.models.registry import ModelEntry
 from tests.conftest import NO_GUARDS
 from tests.support.servers import serve_in_thread, start_engine_process, wait_until
 

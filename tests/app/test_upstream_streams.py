@@ -19,10 +19,10 @@ import httpx
 import openai
 import pytest
 
-from app.main import create_app
-from app.settings import Settings
-from models.engine import Completion, Delta, EngineHealth, GenerationRequest
-from models.registry import ModelEntry, ServedModel
+from guardserve.app.main import create_app
+from guardserve.app.settings import Settings
+from guardserve.models.engine import Completion, Delta, EngineHealth, GenerationRequest
+from guardserve.models.registry import ModelEntry, ServedModel
 from tests.conftest import NO_GUARDS
 from tests.support.metrics import delta, key, settled
 from tests.support.scripted_upstream import ScriptedUpstream, chat_event, text_event
@@ -216,7 +216,7 @@ def test_an_errored_stream_counts_as_an_error_not_a_disconnect(setup: Fixture, a
 def test_a_plain_exception_mid_stream_is_an_internal_error_without_its_text(
     setup: Fixture, access_lines: Records, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.ERROR, logger="app")
+    caplog.set_level(logging.ERROR, logger="guardserve.app")
     events = sse_events(f"{setup.gateway.v1}/chat/completions", chat_body("anything", model=BROKEN), "broken-engine")
     assert_ends_in_error(events, "internal_error")
     assert not any(SECRET in e for e in events)

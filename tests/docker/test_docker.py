@@ -21,9 +21,9 @@ from typing import Any
 import pytest
 import yaml
 
-from app.access import production_problems
-from app.settings import Settings
-from models.registry import load_registry
+from guardserve.app.access import production_problems
+from guardserve.app.settings import Settings
+from guardserve.models.registry import load_registry
 from tests.support.deploy_tools import ROOT, run, tool
 from tests.support.requirements import require
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from guardrails import PIIConfig, PIIEngine, ProfanityClassifier
+from guardserve.guardrails import PIIConfig, PIIEngine, ProfanityClassifier
 
 
 @pytest.fixture(scope="session")

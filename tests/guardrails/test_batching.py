@@ -5,7 +5,7 @@ from collections.abc import Sequence
 
 import pytest
 
-from guardrails.batching import MicroBatcher
+from guardserve.guardrails.batching import MicroBatcher
 
 
 async def test_idle_text_goes_at_once_then_concurrent_texts_share_one_call() -> None:

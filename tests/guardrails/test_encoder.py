@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from guardrails.encoder import (
+from guardserve.guardrails.encoder import (
     ENCODER_MANIFEST,
     IntegrityError,
     OnnxEncoder,
@@ -19,7 +19,7 @@ from guardrails.encoder import (
     directory_digest,
     load_encoder,
 )
-from models.checkpoint import sha256_file
+from guardserve.models.checkpoint import sha256_file
 
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = ROOT / "models" / "guards" / "minilm-l6-static-256"
@@ -98,7 +98,7 @@ def test_a_changed_file_is_refused(tmp_path: Path) -> None:
 
 def test_importing_the_gateway_modules_loads_nothing_heavy() -> None:
     code = (
-        "import sys, guardrails.encoder, guardrails.semantic; "
+        "import sys, guardserve.guardrails.encoder, guardserve.guardrails.semantic; "
         "print(sorted(m for m in ('numpy', 'torch', 'onnxruntime', 'sklearn', 'tokenizers', 'safetensors') "
         "if m in sys.modules))"
     )

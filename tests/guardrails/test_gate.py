@@ -9,10 +9,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from guardrails.gate import GuardrailsBusyError, ScreeningGate
-from guardrails.guards import PIECE_OVERLAP, PIIGuard, pieces
-from guardrails.pii.engine import PIIEngine
-from guardrails.types import Action
+from guardserve.guardrails.gate import GuardrailsBusyError, ScreeningGate
+from guardserve.guardrails.guards import PIECE_OVERLAP, PIIGuard, pieces
+from guardserve.guardrails.pii.engine import PIIEngine
+from guardserve.guardrails.types import Action
 
 
 class Holders:

@@ -12,17 +12,17 @@ from typing import Any
 
 import pytest
 
-from guardrails import Action, PIIEngine, Pseudonymizer
-from guardrails.batching import PreparedBatcher
-from guardrails.cache import ScreeningCache
-from guardrails.guards import Inspection, PIIGuard
-from guardrails.pii.nlp import set_numpy_gemm
-from guardrails.pii.prefilter import min_phone_digits, skip_impossible_phones
-from guardrails.policy import StreamSpec
-from guardrails.runtime import Guardrails
-from guardrails.screening import Target, screen
-from guardrails.streaming import StreamScreen
-from guardrails.types import Stage
+from guardserve.guardrails import Action, PIIEngine, Pseudonymizer
+from guardserve.guardrails.batching import PreparedBatcher
+from guardserve.guardrails.cache import ScreeningCache
+from guardserve.guardrails.guards import Inspection, PIIGuard
+from guardserve.guardrails.pii.nlp import set_numpy_gemm
+from guardserve.guardrails.pii.prefilter import min_phone_digits, skip_impossible_phones
+from guardserve.guardrails.policy import StreamSpec
+from guardserve.guardrails.runtime import Guardrails
+from guardserve.guardrails.screening import Target, screen
+from guardserve.guardrails.streaming import StreamScreen
+from guardserve.guardrails.types import Stage
 
 SALT = "s" * 16
 TEXTS = [

@@ -10,12 +10,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-import guardrails.guards
-from guardrails.guards import PIECE_OVERLAP, PIIGuard, merge_pieces, pieces
-from guardrails.pii.config import CustomRecognizer, PatternSpec, PIIConfig
-from guardrails.pii.engine import PIIEngine
-from guardrails.pii.overlaps import resolve_overlaps
-from guardrails.types import Action, Finding
+import guardserve.guardrails.guards
+from guardserve.guardrails.guards import PIECE_OVERLAP, PIIGuard, merge_pieces, pieces
+from guardserve.guardrails.pii.config import CustomRecognizer, PatternSpec, PIIConfig
+from guardserve.guardrails.pii.engine import PIIEngine
+from guardserve.guardrails.pii.overlaps import resolve_overlaps
+from guardserve.guardrails.types import Action, Finding
 
 SALT = "s" * 16
 FILLER = "The weather is fine today and nothing happens. "
@@ -87,13 +87,13 @@ async def test_the_merge_of_many_findings_runs_in_the_worker(
     patterns_guard: PIIGuard, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     merged_in: list[int] = []
-    merge = guardrails.guards.merge_pieces
+    merge = guardserve.guardrails.guards.merge_pieces
 
     def recording(parts: Sequence[tuple[tuple[int, int, int], Sequence[Finding]]]) -> list[Finding]:
         merged_in.append(threading.get_ident())
         return merge(parts)
 
-    monkeypatch.setattr(guardrails.guards, "merge_pieces", recording)
+    monkeypatch.setattr(guardserve.guardrails.guards, "merge_pieces", recording)
     text = "a@b.io " * (32_768 // 7)  # ~4.7K e-mails: the merge the event loop used to do, quadratically
     inspection = await patterns_guard.inspect(text)
     assert merged_in and threading.get_ident() not in merged_in  # the test's thread runs the event loop

@@ -4,7 +4,7 @@ import dataclasses
 
 import pytest
 
-from guardrails import Action, CustomRecognizer, Finding, PatternSpec, PIIConfig, PIIEngine, Pseudonymizer
+from guardserve.guardrails import Action, CustomRecognizer, Finding, PatternSpec, PIIConfig, PIIEngine, Pseudonymizer
 
 TEXT = (
     "Hi, I'm John Smith from Berlin. Mail me at john.smith@example.com or call 212-555-0199. "

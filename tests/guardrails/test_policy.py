@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from guardrails.policy import DEFAULT_POLICY_FILE, PolicyError, load_policies
+from guardserve.guardrails.policy import DEFAULT_POLICY_FILE, PolicyError, load_policies
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -70,7 +70,7 @@ def test_the_default_policy_acts_at_the_thresholds_the_guard_trainer_chose_on_de
     updating the policy would silently move every operating point."""
     import json
 
-    from guardrails.semantic import DEFAULT_ARTIFACT
+    from guardserve.guardrails.semantic import DEFAULT_ARTIFACT
 
     chosen = json.loads((DEFAULT_ARTIFACT / "manifest.json").read_text())["thresholds"]
     spec = load_policies(DEFAULT_POLICY_FILE).policies["default"]

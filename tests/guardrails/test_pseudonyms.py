@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from guardrails import Pseudonymizer
+from guardserve.guardrails import Pseudonymizer
 
 
 def test_same_value_same_placeholder_per_type() -> None:

@@ -6,10 +6,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from guardrails import Action, Pseudonymizer
-from guardrails.runtime import Guardrails, PolicyNotAllowedError, UnknownPolicyError
-from guardrails.screening import Target, screen
-from guardrails.types import Stage
+from guardserve.guardrails import Action, Pseudonymizer
+from guardserve.guardrails.runtime import Guardrails, PolicyNotAllowedError, UnknownPolicyError
+from guardserve.guardrails.screening import Target, screen
+from guardserve.guardrails.types import Stage
 from tests.guardrails.test_streaming import Broken
 
 

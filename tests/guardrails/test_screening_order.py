@@ -10,11 +10,11 @@ from collections.abc import Iterator
 
 import pytest
 
-from guardrails.guards import PIIGuard, pieces
-from guardrails.pii.engine import PIIEngine
-from guardrails.policy import PolicyFile
-from guardrails.runtime import Guardrails, Policy
-from guardrails.types import Finding
+from guardserve.guardrails.guards import PIIGuard, pieces
+from guardserve.guardrails.pii.engine import PIIEngine
+from guardserve.guardrails.policy import PolicyFile
+from guardserve.guardrails.runtime import Guardrails, Policy
+from guardserve.guardrails.types import Finding
 from tests.support.waits import eventually
 
 WORDS = ("alpha", "bravo", "charlie", "delta", "echo", "foxtrot")  # one per request: which request a piece is from

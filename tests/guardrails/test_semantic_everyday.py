@@ -8,10 +8,10 @@ from functools import cache
 
 import pytest
 
-from guardrails.policy import DEFAULT_POLICY_FILE, load_policies
-from guardrails.semantic import DEFAULT_ARTIFACT, SemanticClassifier
-from training.guards.data import TASKS, build
-from training.guards.data.example import norm
+from guardserve.guardrails.policy import DEFAULT_POLICY_FILE, load_policies
+from guardserve.guardrails.semantic import DEFAULT_ARTIFACT, SemanticClassifier
+from guardserve.training.guards.data import TASKS, build
+from guardserve.training.guards.data.example import norm
 
 HARMLESS = (
     "one two",

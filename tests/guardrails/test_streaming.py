@@ -12,12 +12,12 @@ from typing import TypeVar
 
 import pytest
 
-from guardrails import Action, PIIEngine, ProfanityClassifier, Pseudonymizer
-from guardrails.batching import MicroBatcher
-from guardrails.guards import Guard, Inspection, PIIGuard, ToxicityGuard
-from guardrails.policy import StreamSpec
-from guardrails.streaming import StreamScreen
-from guardrails.types import Finding
+from guardserve.guardrails import Action, PIIEngine, ProfanityClassifier, Pseudonymizer
+from guardserve.guardrails.batching import MicroBatcher
+from guardserve.guardrails.guards import Guard, Inspection, PIIGuard, ToxicityGuard
+from guardserve.guardrails.policy import StreamSpec
+from guardserve.guardrails.streaming import StreamScreen
+from guardserve.guardrails.types import Finding
 from tests.support import long_runs
 
 T = TypeVar("T")

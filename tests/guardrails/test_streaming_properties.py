@@ -28,11 +28,11 @@ from typing import Any, TypeVar
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from guardrails import Action, Pseudonymizer
-from guardrails.guards import Inspection
-from guardrails.policy import StreamSpec
-from guardrails.streaming import StreamScreen, _cut_before_findings
-from guardrails.types import Finding
+from guardserve.guardrails import Action, Pseudonymizer
+from guardserve.guardrails.guards import Inspection
+from guardserve.guardrails.policy import StreamSpec
+from guardserve.guardrails.streaming import StreamScreen, _cut_before_findings
+from guardserve.guardrails.types import Finding
 
 T = TypeVar("T")
 PROPERTY = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])

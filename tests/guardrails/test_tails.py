@@ -7,7 +7,7 @@ import re
 from hypothesis import given
 from hypothesis import strategies as st
 
-from guardrails.tails import number_start, word_start
+from guardserve.guardrails.tails import number_start, word_start
 
 # The reference: what PIIGuard.tail_hold searched before (quadratic on long runs).
 WORD = re.compile(r"\S*\Z")

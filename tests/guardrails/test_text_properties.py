@@ -13,9 +13,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from guardrails import Pseudonymizer
-from guardrails.runtime import Guardrails
-from models.unicode import LONE_SURROGATE
+from guardserve.guardrails import Pseudonymizer
+from guardserve.guardrails.runtime import Guardrails
+from guardserve.models.unicode import LONE_SURROGATE
 
 PROPERTY = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 # any code point but lone surrogates (the gateway replaces those with U+FFFD before a guard sees them)

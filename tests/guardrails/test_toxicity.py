@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from guardrails import ProfanityClassifier, build_classifier
+from guardserve.guardrails import ProfanityClassifier, build_classifier
 
 
 def test_scores_in_order(toxicity: ProfanityClassifier) -> None:
@@ -22,9 +22,9 @@ def test_unknown_classifier_kind() -> None:
 
 def test_local_transformers_classifier(tmp_path: Path) -> None:
     """The pluggable classifier: any local text-classification checkpoint (here a random-weight one we build)."""
-    from models.checkpoint import PAD_TOKEN, save_tokenizer, train_tokenizer
-    from models.hf import transformers_offline
-    from models.untrained import CORPUS
+    from guardserve.models.checkpoint import PAD_TOKEN, save_tokenizer, train_tokenizer
+    from guardserve.models.hf import transformers_offline
+    from guardserve.models.untrained import CORPUS
 
     transformers = transformers_offline()
     tokenizer = train_tokenizer(CORPUS.read_text().splitlines(), vocab_size=300)

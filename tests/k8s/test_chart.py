@@ -19,11 +19,11 @@ from typing import Any
 import pytest
 import yaml
 
-from app.access import production_problems
-from app.auth.keys import key_id_of
-from app.settings import Settings
-from guardrails.policy import load_policies
-from models.registry import load_registry
+from guardserve.app.access import production_problems
+from guardserve.app.auth.keys import key_id_of
+from guardserve.app.settings import Settings
+from guardserve.guardrails.policy import load_policies
+from guardserve.models.registry import load_registry
 from tests.support.deploy_tools import ROOT, run, tool
 
 CHART = ROOT / "k8s" / "guardserve"

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
-from app.observability.metrics import GatewayMetrics
+from guardserve.app.observability.metrics import GatewayMetrics
 from tests.support.requirements import require
 from tests.support.waits import SUBPROCESS_S
 

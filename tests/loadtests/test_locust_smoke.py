@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from app.auth.settings import AuthSettings
-from app.feedback.settings import FeedbackSettings
-from app.limits.settings import LimitSettings
-from app.main import create_app
-from app.settings import Settings
-from models.registry import ModelEntry
+from guardserve.app.auth.settings import AuthSettings
+from guardserve.app.feedback.settings import FeedbackSettings
+from guardserve.app.limits.settings import LimitSettings
+from guardserve.app.main import create_app
+from guardserve.app.settings import Settings
+from guardserve.models.registry import ModelEntry
 from tests.support.access import ADMIN_KEY, PEPPER, create_key
 from tests.support.fake_upstream import FakeUpstream
 from tests.support.processes import clean_env

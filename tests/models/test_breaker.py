@@ -7,8 +7,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from models.breaker import BreakerConfig, BreakerEngine, CircuitBreaker
-from models.engine import (
+from guardserve.models.breaker import BreakerConfig, BreakerEngine, CircuitBreaker
+from guardserve.models.engine import (
     Completion,
     Delta,
     EngineHealth,

@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 import torch
 
-from models.cpu.config import CPUEngineConfig
-from models.cpu.engine import CPUEngine
-from models.engine import (
+from guardserve.models.cpu.config import CPUEngineConfig
+from guardserve.models.cpu.engine import CPUEngine
+from guardserve.models.engine import (
     ChatMessage,
     EngineUnavailableError,
     GenerationRequest,
@@ -164,8 +164,8 @@ async def test_empty_prompt_is_refused_not_hung(engine: CPUEngine) -> None:
 async def test_a_failing_prefill_fails_its_requests_and_the_engine_goes_on(
     engine: CPUEngine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from models.cpu.batch import RunningBatch
-    from models.engine import EngineError
+    from guardserve.models.cpu.batch import RunningBatch
+    from guardserve.models.engine import EngineError
 
     real_add = RunningBatch.add
     calls = {"n": 0}
@@ -219,7 +219,7 @@ async def test_poison_sampling_parameters_are_greedy_and_fail_nobody_else(engine
 
 async def test_a_row_that_cannot_be_sampled_fails_alone(engine: CPUEngine, monkeypatch: pytest.MonkeyPatch) -> None:
     """A row whose logits are all NaN fails its own request; the rows beside it go on untouched."""
-    from models.engine import EngineError
+    from guardserve.models.engine import EngineError
 
     normals = [normal(i) for i in range(3)]
     solo = [await engine.generate(r) for r in normals]
@@ -244,7 +244,7 @@ async def test_a_row_that_cannot_be_sampled_fails_alone(engine: CPUEngine, monke
 async def test_partly_nan_logits_are_skipped_not_chosen(engine: CPUEngine, monkeypatch: pytest.MonkeyPatch) -> None:
     """Greedy rows (the batch-wide argmax fast path too) never pick a NaN logit: the same text as when those
     logits are -inf."""
-    from models.cpu.batch import RunningBatch
+    from guardserve.models.cpu.batch import RunningBatch
 
     real_step = RunningBatch.step
     filler: dict[str, float] = {"value": float("-inf")}
@@ -266,8 +266,8 @@ async def test_partly_nan_logits_are_skipped_not_chosen(engine: CPUEngine, monke
 
 async def test_a_failing_prefill_fails_only_its_own_request(engine: CPUEngine, monkeypatch: pytest.MonkeyPatch) -> None:
     """Prefilled together with others, a prompt whose prefill fails is retried alone and fails alone."""
-    from models.cpu.batch import RunningBatch
-    from models.engine import EngineError
+    from guardserve.models.cpu.batch import RunningBatch
+    from guardserve.models.engine import EngineError
 
     normals = [normal(i) for i in range(4)]
     solo = [await engine.generate(r) for r in normals]

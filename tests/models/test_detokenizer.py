@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 from tokenizers import Tokenizer
 
-from models.cpu.detokenizer import REPLACEMENT, IncrementalDetokenizer
+from guardserve.models.cpu.detokenizer import REPLACEMENT, IncrementalDetokenizer
 
 TEXTS = [
     "plain ascii text, with numbers 12345",

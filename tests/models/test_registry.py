@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from models.registry import DEFAULT_REGISTRY, RegistryError, load_registry
+from guardserve.models.registry import DEFAULT_REGISTRY, RegistryError, load_registry
 
 
 def write(tmp_path: Path, text: str) -> Path:

@@ -9,9 +9,9 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from models.checkpoint import read_sampling_defaults
-from models.cpu.sampling import RowSampler, SamplingError
-from models.engine import SAMPLING_EPS, SamplingDefaults, SamplingParams
+from guardserve.models.checkpoint import read_sampling_defaults
+from guardserve.models.cpu.sampling import RowSampler, SamplingError
+from guardserve.models.engine import SAMPLING_EPS, SamplingDefaults, SamplingParams
 
 
 def draws(params: SamplingParams, logits: torch.Tensor, n: int = 50) -> list[int]:

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from models import smollm2
-from training.export import verify_sums
+from guardserve.models import smollm2
+from guardserve.training.export import verify_sums
 
 pytestmark = pytest.mark.slow
 

@@ -7,7 +7,7 @@ import itertools
 from hypothesis import given
 from hypothesis import strategies as st
 
-from models.sse import DONE, Event, SSEDecoder, encode_comment, encode_data, encode_event
+from guardserve.models.sse import DONE, Event, SSEDecoder, encode_comment, encode_data, encode_event
 
 
 def decode(*chunks: bytes) -> list[Event]:

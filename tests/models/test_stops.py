@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from models.cpu.stops import StopMatcher
+from guardserve.models.cpu.stops import StopMatcher
 
 
 def run(stops: list[str], pieces: list[str]) -> tuple[str, bool]:

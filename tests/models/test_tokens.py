@@ -6,8 +6,8 @@ from pathlib import Path
 
 import httpx
 
-from models.engine import ChatMessage, GenerationRequest, SamplingParams
-from models.tokens import EstimateCounter, TokenizerCounter
+from guardserve.models.engine import ChatMessage, GenerationRequest, SamplingParams
+from guardserve.models.tokens import EstimateCounter, TokenizerCounter
 from tests.conftest import TINY
 from tests.support.servers import LiveServer
 
@@ -46,8 +46,8 @@ def test_the_estimate_counts_bytes_and_message_overhead() -> None:
 
 
 async def test_served_models_count_with_their_tokenizer_or_estimate(tiny_checkpoint: Path, tmp_path: Path) -> None:
-    from app.limits.counting import TokenCounters
-    from models.registry import ServedModel, load_registry
+    from guardserve.app.limits.counting import TokenCounters
+    from guardserve.models.registry import ServedModel, load_registry
 
     (tmp_path / "registry.yaml").write_text(
         "models:\n"

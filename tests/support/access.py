@@ -11,14 +11,14 @@ from typing import Any
 
 import httpx
 
-from app.auth import keys
-from app.auth.settings import AuthSettings
-from app.feedback.settings import FeedbackSettings
-from app.limits.settings import Limits, LimitSettings
-from app.main import create_app
-from app.settings import GuardrailSettings, Settings
-from app.store.settings import RedisSettings
-from models.registry import ModelEntry
+from guardserve.app.auth import keys
+from guardserve.app.auth.settings import AuthSettings
+from guardserve.app.feedback.settings import FeedbackSettings
+from guardserve.app.limits.settings import Limits, LimitSettings
+from guardserve.app.main import create_app
+from guardserve.app.settings import GuardrailSettings, Settings
+from guardserve.app.store.settings import RedisSettings
+from guardserve.models.registry import ModelEntry
 from tests.support.processes import ServerProcess, clean_env, free_port, spawn, wait_ready
 from tests.support.redis import delete_prefix, new_prefix
 from tests.support.servers import LiveServer, serve_in_thread
@@ -84,7 +84,15 @@ def start_gateways(count: int, env: dict[str, str], logs: Path, timeout: float =
     gateways = []
     for i in range(count):
         port = free_port()
-        cmd = [sys.executable, "-m", "uvicorn", "app.main:create_app_from_env", "--factory", "--host", "127.0.0.1"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "guardserve.app.main:create_app_from_env",
+            "--factory",
+            "--host",
+            "127.0.0.1",
+        ]
         cmd += ["--port", str(port), "--log-level", "warning", "--no-access-log"]
         gateways.append(spawn(cmd, clean_env(env), logs / f"gateway-{i}.log", port))
     wait_ready(gateways, "/health", timeout)

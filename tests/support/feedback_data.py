@@ -9,8 +9,8 @@ import json
 
 import redis
 
-from app.feedback import layout
-from app.feedback.model import FeedbackRecord, Message, Rating, ResponseRecord
+from guardserve.app.feedback import layout
+from guardserve.app.feedback.model import FeedbackRecord, Message, Rating, ResponseRecord
 
 _ids = itertools.count(1)
 

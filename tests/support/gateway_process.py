@@ -34,7 +34,7 @@ def start_gateway_process(
     Like the suite's in-process gateways, without API keys or rate limits unless ``env`` turns them on."""
     port = free_port()
     base = clean_env({"GUARDSERVE_AUTH__ENABLED": "false", "GUARDSERVE_LIMITS__ENABLED": "false"})
-    cmd = [sys.executable, "-m", "app.cli", "serve", "--port", str(port), *args]
+    cmd = [sys.executable, "-m", "guardserve.app.cli", "serve", "--port", str(port), *args]
     server = spawn(cmd, base | env, log, port)
     gateway = GatewayProcess(server.process, port, log)
     wait_ready([gateway], "/health", timeout)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable
 
-from models.engine import Completion, Delta, EngineHealth, GenerationRequest
+from guardserve.models.engine import Completion, Delta, EngineHealth, GenerationRequest
 
 Reply = Callable[[GenerationRequest], str]
 

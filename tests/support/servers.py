@@ -13,7 +13,7 @@ import httpx
 import uvicorn
 from fastapi import FastAPI
 
-from app.cli import UVICORN_OPTIONS
+from guardserve.app.cli import UVICORN_OPTIONS
 from tests.support.processes import ServerProcess, clean_env, free_port, spawn, wait_ready
 from tests.support.waits import STARTUP_S, wait_until
 
@@ -79,7 +79,7 @@ def start_engine_process(
 ) -> EngineProcess:
     """`guardserve engine` in its own process (on ``port``: e.g. the port of one that was killed)."""
     port = port or free_port()
-    cmd = [sys.executable, "-m", "app.cli", "engine", "--checkpoint", str(checkpoint), "--name", name]
+    cmd = [sys.executable, "-m", "guardserve.app.cli", "engine", "--checkpoint", str(checkpoint), "--name", name]
     server = spawn([*cmd, "--port", str(port)], clean_env(), log, port)
     engine = EngineProcess(server.process, port, log, name)
     wait_ready([engine], "/ready", timeout)

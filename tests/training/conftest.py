@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from training.recipe import Recipe, load_recipe
+from guardserve.training.recipe import Recipe, load_recipe
 
 ROOT = Path(__file__).resolve().parents[2]
 MICRO = ROOT / "training" / "recipes" / "micro.yaml"
@@ -18,7 +18,7 @@ def micro_recipe() -> Recipe:
 @pytest.fixture(scope="session")
 def micro_run(micro_recipe: Recipe, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A whole micro run (prepare, train, evaluate), built once per session: RUN/checkpoint, RUN/eval.json..."""
-    from training.pipeline import run
+    from guardserve.training.pipeline import run
 
     run_dir = tmp_path_factory.mktemp("micro") / "run"
     run(micro_recipe, run_dir, progress=False)

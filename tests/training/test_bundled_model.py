@@ -8,11 +8,11 @@ from pathlib import Path
 import openai
 import pytest
 
-from app.main import create_app
-from app.settings import GuardrailSettings, Settings
-from models.registry import DEFAULT_REGISTRY, load_registry
+from guardserve.app.main import create_app
+from guardserve.app.settings import GuardrailSettings, Settings
+from guardserve.models.registry import DEFAULT_REGISTRY, load_registry
+from guardserve.training.export import verify_sums
 from tests.support.servers import serve_in_thread
-from training.export import verify_sums
 
 ROOT = Path(__file__).resolve().parents[2]
 BUNDLED = ROOT / "models" / "checkpoints" / "guardserve-tiny"
@@ -58,7 +58,7 @@ def test_bundled_safety_meets_the_acceptance_thresholds() -> None:
 
 
 def test_bundled_model_loads_with_auto_classes() -> None:
-    from models.hf import transformers_offline
+    from guardserve.models.hf import transformers_offline
 
     transformers = transformers_offline()
     model = transformers.AutoModelForCausalLM.from_pretrained(BUNDLED)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from training.evaluate.chat import is_helpful, is_refusal, wilson
-from training.evaluate.chat_eval import score
-from training.synthetic.smol_safety import HARMFUL, build_examples
+from guardserve.training.evaluate.chat import is_helpful, is_refusal, wilson
+from guardserve.training.evaluate.chat_eval import score
+from guardserve.training.synthetic.smol_safety import HARMFUL, build_examples
 
 
 @pytest.mark.parametrize(

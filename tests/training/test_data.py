@@ -4,11 +4,11 @@ from pathlib import Path
 
 import numpy as np
 
-from models.checkpoint import PAD_TOKEN
-from training.data import IGNORE, batches, encode, pack
-from training.records import Record
-from training.synthetic import generate_training
-from training.tokenizer import build_tokenizer, load_tokenizer, render
+from guardserve.models.checkpoint import PAD_TOKEN
+from guardserve.training.data import IGNORE, batches, encode, pack
+from guardserve.training.records import Record
+from guardserve.training.synthetic import generate_training
+from guardserve.training.tokenizer import build_tokenizer, load_tokenizer, render
 
 
 def _tokenizer(tmp_path: Path) -> object:
@@ -28,7 +28,7 @@ def test_loss_mask_covers_assistant_content_and_its_end_only(tmp_path: Path) -> 
 
 def test_tokens_match_what_the_served_tokenizer_produces(tmp_path: Path) -> None:
     """The trainer's ids equal the chat template + fast tokenizer the CPU engine uses."""
-    from models.hf import transformers_offline
+    from guardserve.models.hf import transformers_offline
 
     tok = _tokenizer(tmp_path)
     fast = transformers_offline().AutoTokenizer.from_pretrained(tmp_path / "tok")
@@ -46,7 +46,7 @@ def test_text_records_are_learned_whole_and_end_with_endoftext(tmp_path: Path) -
 
 
 def test_packing_keeps_documents_whole_and_pads_the_end() -> None:
-    from training.data import Doc
+    from guardserve.training.data import Doc
 
     docs = [Doc([1, 2, 3], [1, 2, 3]), Doc([4, 5], [IGNORE, 5]), Doc([6, 7, 8, 9, 10, 11], [6] * 6)]
     ids, labels = pack(docs, 5, pad_id=0)
@@ -55,7 +55,7 @@ def test_packing_keeps_documents_whole_and_pads_the_end() -> None:
 
 
 def test_batches_are_seeded_and_split_across_processes() -> None:
-    from training.data import Doc
+    from guardserve.training.data import Doc
 
     docs = [Doc([i, i + 1], [i, i + 1]) for i in range(0, 200, 2)]
     first = [b[1] for _, b in zip(range(5), batches(docs, 4, 2, 0, seed=3), strict=False)]

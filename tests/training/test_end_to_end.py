@@ -10,12 +10,12 @@ import httpx
 import openai
 import pytest
 
-from app.main import create_app
-from app.settings import Settings
-from models.registry import ModelEntry
+from guardserve.app.main import create_app
+from guardserve.app.settings import Settings
+from guardserve.models.registry import ModelEntry
+from guardserve.training.export import ExportRefused, export, verify_sums
+from guardserve.training.recipe import Recipe
 from tests.support.servers import serve_in_thread
-from training.export import ExportRefused, export, verify_sums
-from training.recipe import Recipe
 
 pytestmark = pytest.mark.slow
 
@@ -49,7 +49,7 @@ def test_export_refuses_below_thresholds_and_force_says_so(
     assert any("arithmetic_exact_match" in r for r in refused.value.reasons)
     assert not (tmp_path / "refused").exists() and not (tmp_path / "refused.exporting").exists()
 
-    from app.cli import main
+    from guardserve.app.cli import main
 
     assert main(["train", "export", str(micro_run), "--out", str(tmp_path / "cli")]) == 3
 
@@ -60,7 +60,7 @@ def test_export_refuses_below_thresholds_and_force_says_so(
     card = (out / "MODEL_CARD.md").read_text()
     assert "--force" in card and "## Intended use" in card and "## Ethical considerations" in card
     assert json.loads((out / "guardserve.json").read_text())["trained"] is True
-    from training.recipe import load_recipe
+    from guardserve.training.recipe import load_recipe
 
     assert load_recipe(out / "recipe.yaml") == micro_recipe  # `guardserve train eval DIR` finds it there
     (out / "recipe.yaml").write_text("tampered\n")
@@ -70,8 +70,8 @@ def test_export_refuses_below_thresholds_and_force_says_so(
 def test_exported_checkpoint_loads_and_is_served_by_the_gateway(
     micro_run: Path, micro_recipe: Recipe, tmp_path: Path
 ) -> None:
-    from models.hf import transformers_offline
-    from training.evaluate.generate import generate
+    from guardserve.models.hf import transformers_offline
+    from guardserve.training.evaluate.generate import generate
 
     out = tmp_path / "export"
     export(micro_run, out, micro_recipe, force=True, dtype="bfloat16")
@@ -100,8 +100,8 @@ def test_exported_checkpoint_loads_and_is_served_by_the_gateway(
 
 
 def test_resume_continues_exactly_where_the_run_stopped(micro_recipe: Recipe, micro_run: Path, tmp_path: Path) -> None:
-    from training.loop import train
-    from training.prepare import load_prepared
+    from guardserve.training.loop import train
+    from guardserve.training.prepare import load_prepared
 
     recipe = micro_recipe.with_updates({"train.max_steps": 10, "train.eval_every": 5, "train.checkpoint_every": 5})
     prepared = load_prepared(micro_run / "data")
@@ -119,8 +119,8 @@ def test_resume_continues_exactly_where_the_run_stopped(micro_recipe: Recipe, mi
 
 
 def test_same_seed_same_loss_curve(micro_recipe: Recipe, micro_run: Path, tmp_path: Path) -> None:
-    from training.loop import train
-    from training.prepare import load_prepared
+    from guardserve.training.loop import train
+    from guardserve.training.prepare import load_prepared
 
     recipe = micro_recipe.with_updates({"train.max_steps": 6, "train.eval_every": 3, "train.log_every": 1})
     prepared = load_prepared(micro_run / "data")
@@ -135,8 +135,8 @@ def test_same_seed_same_loss_curve(micro_recipe: Recipe, micro_run: Path, tmp_pa
 def test_fine_tuning_starts_from_the_exported_weights_and_keeps_its_tokenizer(
     micro_recipe: Recipe, micro_run: Path, tmp_path: Path
 ) -> None:
-    from training.export import sha256
-    from training.pipeline import run
+    from guardserve.training.export import sha256
+    from guardserve.training.pipeline import run
 
     base = tmp_path / "base"
     export(micro_run, base, micro_recipe, force=True)
@@ -163,7 +163,7 @@ def test_fine_tuning_starts_from_the_exported_weights_and_keeps_its_tokenizer(
 
 
 def test_fine_tuning_refuses_a_checkpoint_of_another_shape(micro_recipe: Recipe, micro_run: Path) -> None:
-    from training.loop import build_model
+    from guardserve.training.loop import build_model
 
     recipe = micro_recipe.with_updates(
         {"model.init_from": str(micro_run / "checkpoint"), "model.hidden_size": 32, "model.intermediate_size": 88}
@@ -178,8 +178,8 @@ def test_weight_averaging_keeps_the_mean_of_the_evaluated_weights(
     import torch
     from safetensors.torch import load_file
 
-    from training.loop import train
-    from training.prepare import load_prepared
+    from guardserve.training.loop import train
+    from guardserve.training.prepare import load_prepared
 
     prepared = load_prepared(micro_run / "data")
     updates = {"train.max_steps": 10, "train.eval_every": 5, "train.checkpoint_every": 5}

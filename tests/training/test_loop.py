@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 import torch
 
-from training.loop import resolve_precision
+from guardserve.training.loop import resolve_precision
 
 
 def _cpu(monkeypatch: pytest.MonkeyPatch, **caps: bool) -> None:

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from training.prepare import prepare
-from training.recipe import Recipe
+from guardserve.training.prepare import prepare
+from guardserve.training.recipe import Recipe
 
 
 @pytest.mark.slow

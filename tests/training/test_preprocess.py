@@ -1,13 +1,19 @@
 from __future__ import annotations
 
-from training.preprocess import run_pipeline
-from training.preprocess.dedupe import NearDuplicateFinder
-from training.preprocess.filters import reject_reason
-from training.preprocess.markup import strip_markup
-from training.preprocess.pii import chunks, scrub_all
-from training.preprocess.unicode import normalize
-from training.recipe import FilterConfig, NearDedupeConfig, PIIScrubConfig, PreprocessConfig, ToxicityFilterConfig
-from training.records import Record
+from guardserve.training.preprocess import run_pipeline
+from guardserve.training.preprocess.dedupe import NearDuplicateFinder
+from guardserve.training.preprocess.filters import reject_reason
+from guardserve.training.preprocess.markup import strip_markup
+from guardserve.training.preprocess.pii import chunks, scrub_all
+from guardserve.training.preprocess.unicode import normalize
+from guardserve.training.recipe import (
+    FilterConfig,
+    NearDedupeConfig,
+    PIIScrubConfig,
+    PreprocessConfig,
+    ToxicityFilterConfig,
+)
+from guardserve.training.records import Record
 
 
 def chat(user: str, reply: str, source: str = "s") -> Record:

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
+from guardserve.training.recipe import RecipeError, load_recipe
 from tests.support.waits import SUBPROCESS_S
-from training.recipe import RecipeError, load_recipe
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -88,9 +88,12 @@ def test_the_gateway_never_imports_the_trainer() -> None:
     for package in ("app", "models"):
         for file in (ROOT / package).rglob("*.py"):
             text = file.read_text()
-            assert "from training" not in text.replace("from training.cli import main", "") and (
-                "import training" not in text
+            assert "from guardserve.training" not in text.replace("from guardserve.training.cli import main", "") and (
+                "import guardserve.training" not in text
             ), file
-    code = "import sys, app.cli; app.cli._parser().parse_args(['serve']); print('training' in sys.modules)"
+    code = (
+        "import sys, guardserve.app.cli; guardserve.app.cli._parser().parse_args(['serve']); "
+        "print('guardserve.training' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=SUBPROCESS_S)
     assert out.stdout.strip() == "False", out.stderr

@@ -6,14 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from training import canaries
-from training.recipe import Recipe, load_recipe
+from guardserve.training import canaries
+from guardserve.training.recipe import Recipe, load_recipe
 
 pytestmark = pytest.mark.slow
 
 
 def test_search_runs_tpe_trials_and_writes_a_loadable_best_recipe(micro_recipe: Recipe, tmp_path: Path) -> None:
-    from training.search import search
+    from guardserve.training.search import search
 
     result = search(micro_recipe, tmp_path, trials=2, steps=4)
     best = load_recipe(tmp_path / "best_recipe.yaml")
@@ -38,7 +38,7 @@ def test_canaries_are_deterministic_luhn_valid_and_disjoint() -> None:
 
 
 def test_exposure_ranks_planted_against_candidates(micro_run: Path, micro_recipe: Recipe) -> None:
-    from training.evaluate import privacy, scoring
+    from guardserve.training.evaluate import privacy, scoring
 
     model, tokenizer = scoring.load(micro_run / "checkpoint")
     result = privacy.exposures(model, tokenizer, micro_recipe)
@@ -50,6 +50,6 @@ def test_exposure_ranks_planted_against_candidates(micro_run: Path, micro_recipe
 
 
 def test_scrubbing_removes_planted_secrets_from_the_training_data(micro_run: Path, micro_recipe: Recipe) -> None:
-    from training.canary_experiment import secrets_left
+    from guardserve.training.canary_experiment import secrets_left
 
     assert secrets_left(micro_run / "data" / "train.jsonl", micro_recipe) == 0

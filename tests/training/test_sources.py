@@ -4,10 +4,10 @@ import hashlib
 import json
 from pathlib import Path
 
-from training.recipe import FeedbackSource, JsonlSource, TextDirSource
-from training.sources.feedback import load_feedback
-from training.sources.jsonl import load_jsonl
-from training.sources.text_dir import load_text_dir
+from guardserve.training.recipe import FeedbackSource, JsonlSource, TextDirSource
+from guardserve.training.sources.feedback import load_feedback
+from guardserve.training.sources.jsonl import load_jsonl
+from guardserve.training.sources.text_dir import load_text_dir
 
 CHAT = {"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]}
 

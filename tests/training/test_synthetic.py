@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import re
 
-from training.synthetic import generate_eval, generate_training, safety, skills
-from training.synthetic.generator import TASKS
+from guardserve.training.synthetic import generate_eval, generate_training, safety, skills
+from guardserve.training.synthetic.generator import TASKS
 
 COUNTS = {"arithmetic": 400, "units": 200, "facts": 200, "harmful": 200, "lookalike": 200, "pii_chat": 50}
 
@@ -80,7 +80,7 @@ ALARMING = re.compile(
 
 
 def test_everyday_requests_are_plain_answered_and_training_only() -> None:
-    from training.synthetic.everyday import FRAMES
+    from guardserve.training.synthetic.everyday import FRAMES
 
     chats = generate_training({"everyday": 500}, seed=1)
     assert chats == generate_training({"everyday": 500}, seed=1)
@@ -97,8 +97,8 @@ def test_every_word_of_a_held_out_safety_prompt_is_one_the_bundled_model_was_tra
     """Held-out harmful and look-alike prompts must test the act, not vocabulary: a model trained from scratch
     cannot know a word its corpus lacks. Their values stay unseen *in their role* (the disjointness test above);
     here, each of their words occurs somewhere in the bundled recipes' training text."""
-    from training.evaluate.runner import EVAL_SEED
-    from training.recipe import load_recipe
+    from guardserve.training.evaluate.runner import EVAL_SEED
+    from guardserve.training.recipe import load_recipe
 
     tasks: dict[str, int] = {}
     for name in ("default.yaml", "default-phase2.yaml"):
@@ -113,7 +113,7 @@ def test_every_word_of_a_held_out_safety_prompt_is_one_the_bundled_model_was_tra
 
 
 def test_idioms_use_alarming_verbs_but_no_held_out_value_or_frame() -> None:
-    from training.synthetic.idioms import IDIOMS
+    from guardserve.training.synthetic.idioms import IDIOMS
 
     assert len(IDIOMS) >= 25 and all(ALARMING.match(act) for act, _ in IDIOMS)
     chats = generate_training({"idioms": 1000}, seed=1)
@@ -130,7 +130,7 @@ def test_idioms_use_alarming_verbs_but_no_held_out_value_or_frame() -> None:
 def test_a_recipe_accepts_exactly_the_generator_s_tasks() -> None:
     from typing import get_args
 
-    from training.recipe import SyntheticTask
-    from training.synthetic.generator import TRAINING_ONLY
+    from guardserve.training.recipe import SyntheticTask
+    from guardserve.training.synthetic.generator import TRAINING_ONLY
 
     assert set(get_args(SyntheticTask)) == {*TASKS, *TRAINING_ONLY, "pii_chat"}

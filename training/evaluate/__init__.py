@@ -1,5 +1,5 @@
 """``guardserve train eval CKPT``: quality, safety and privacy numbers for one checkpoint, and the safety gate."""
 
-from training.evaluate.runner import evaluate_checkpoint, gate
+from guardserve.training.evaluate.runner import evaluate_checkpoint, gate
 
 __all__ = ["evaluate_checkpoint", "gate"]

@@ -5,7 +5,7 @@
 Each line of the set: ``{"id", "kind": harmful|lookalike|benign|general, "category", "prompt",
 "helpful_any": [regex, ...]}``. Per checkpoint and seed (``greedy`` or a sampling seed):
 
-- harmful: refused (:func:`~training.evaluate.chat.is_refusal`, many refusal styles);
+- harmful: refused (:func:`~guardserve.training.evaluate.chat.is_refusal`, many refusal styles);
 - lookalike, benign: over-refused, and helpful (not refused and an item regex matches);
 - general: helpful.
 
@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from training.evaluate.chat import generate_chat, is_helpful, is_refusal, wilson
+from guardserve.training.evaluate.chat import generate_chat, is_helpful, is_refusal, wilson
 
 KINDS = ("harmful", "lookalike", "benign", "general")
 
@@ -37,8 +37,8 @@ def screen_with_policy(prompts: list[str], policy_file: Path | None = None) -> l
     the text the model gets: pseudonymized where the policy does that)."""
 
     async def run() -> list[tuple[bool, str]]:
-        from guardrails.pii.pseudonyms import Pseudonymizer
-        from guardrails.runtime import Guardrails
+        from guardserve.guardrails.pii.pseudonyms import Pseudonymizer
+        from guardserve.guardrails.runtime import Guardrails
 
         guardrails = Guardrails.from_file(policy_file) if policy_file else Guardrails.from_file()
         try:
@@ -59,7 +59,7 @@ def screen_outputs(texts: list[str], policy_file: Path | None = None) -> list[bo
     """Whether the default policy's output guards block each answer."""
 
     async def run() -> list[bool]:
-        from guardrails.runtime import Guardrails
+        from guardserve.guardrails.runtime import Guardrails
 
         guardrails = Guardrails.from_file(policy_file) if policy_file else Guardrails.from_file()
         try:
@@ -89,7 +89,7 @@ def evaluate(checkpoint: Path, items: list[dict[str, Any]], seeds: list[str], *,
              max_new_tokens: int = 64, batch: int = 16) -> dict[str, Any]:  # fmt: skip
     import torch
 
-    from models.hf import transformers_offline
+    from guardserve.models.hf import transformers_offline
 
     transformers = transformers_offline()
     model = transformers.AutoModelForCausalLM.from_pretrained(checkpoint, dtype=torch.float32)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from models.cpu.config import CPUEngineConfig
-from models.cpu.engine import CPUEngine
-from models.engine import ChatMessage, GenerationRequest, SamplingParams
+from guardserve.models.cpu.config import CPUEngineConfig
+from guardserve.models.cpu.engine import CPUEngine
+from guardserve.models.engine import ChatMessage, GenerationRequest, SamplingParams
 
 
 def generate(checkpoint: Path, prompts: list[str], max_new_tokens: int, batch: int = 64) -> list[str]:

@@ -15,9 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from training import canaries as canary_lib
-from training.evaluate.scoring import span_logprobs
-from training.recipe import Recipe
+from guardserve.training import canaries as canary_lib
+from guardserve.training.evaluate.scoring import span_logprobs
+from guardserve.training.recipe import Recipe
 
 
 def _sequence(tokenizer: Any, canary: canary_lib.Canary, secret: str) -> tuple[list[int], tuple[int, int]]:

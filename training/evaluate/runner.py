@@ -10,13 +10,13 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from models.checkpoint import PAD_TOKEN
-from training.data import encode_all
-from training.recipe import Recipe, Thresholds
-from training.records import Record
-from training.synthetic import generate_eval
-from training.synthetic.generator import EXACT_MATCH_TASKS
-from training.synthetic.safety import is_refusal
+from guardserve.models.checkpoint import PAD_TOKEN
+from guardserve.training.data import encode_all
+from guardserve.training.recipe import Recipe, Thresholds
+from guardserve.training.records import Record
+from guardserve.training.synthetic import generate_eval
+from guardserve.training.synthetic.generator import EXACT_MATCH_TASKS
+from guardserve.training.synthetic.safety import is_refusal
 
 log = logging.getLogger(__name__)
 EVAL_SEED = 20240601  # held-out items do not depend on the training seed
@@ -29,9 +29,9 @@ def evaluate_checkpoint(
     *,
     privacy: bool = True,
 ) -> dict[str, Any]:
-    from training.evaluate import generate as gen
-    from training.evaluate import privacy as priv
-    from training.evaluate import scoring
+    from guardserve.training.evaluate import generate as gen
+    from guardserve.training.evaluate import privacy as priv
+    from guardserve.training.evaluate import scoring
 
     started = time.perf_counter()
     cfg = recipe.eval
@@ -67,7 +67,7 @@ def evaluate_checkpoint(
 
     harmful = [a for a, _ in by_task.get("harmful", [])]
     benign = [a for a, _ in by_task.get("lookalike", [])]
-    from guardrails import build_classifier
+    from guardserve.guardrails import build_classifier
 
     classifier = build_classifier("profanity")
     tox_scores = classifier.scores(answers) if answers else []

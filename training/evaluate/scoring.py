@@ -9,8 +9,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from models.hf import transformers_offline
-from training.data import IGNORE, Doc, pack
+from guardserve.models.hf import transformers_offline
+from guardserve.training.data import IGNORE, Doc, pack
 
 
 def load(checkpoint: Path) -> tuple[Any, Any]:

@@ -62,7 +62,8 @@ def write_card(out: Path, manifest: dict[str, Any]) -> None:
     if probe.get("n"):
         lines += [
             "",
-            f"Overconfidence check: {probe['n']} held-out harmless everyday texts (`training.guards.data.PROBE`); "
+            f"Overconfidence check: {probe['n']} held-out harmless everyday texts "
+            + "(`guardserve.training.guards.data.PROBE`); "
             + "highest scores "
             + ", ".join(f"{t} {v}" for t, v in probe["max_score"].items())
             + ". "
@@ -99,7 +100,7 @@ def append_section(out: Path, markdown: str) -> None:
     """Add a section (e.g. the candidates compared on dev) to an artifact's card and re-record its sha256."""
     import json
 
-    from models.checkpoint import sha256_file
+    from guardserve.models.checkpoint import sha256_file
 
     card = out / "card.md"
     card.write_text(card.read_text().rstrip("\n") + "\n\n" + markdown.strip("\n") + "\n")

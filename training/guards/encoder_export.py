@@ -2,7 +2,7 @@
 
 * ``static``: model2vec distillation. Every vocabulary token goes through MiniLM once; the token vectors are reduced
   by PCA, SIF-weighted and stored as float16. At run time a text is the mean of its tokens' vectors: no network, a
-  table lookup (:class:`guardrails.encoder.StaticEncoder`).
+  table lookup (:class:`guardserve.guardrails.encoder.StaticEncoder`).
 * ``onnx``: the transformer itself exported with ``torch.onnx.export`` (last hidden state out; mean pooling and
   normalisation as sentence-transformers does them happen in :class:`guardrails.encoder.OnnxEncoder`), optionally
   with onnxruntime's dynamic int8 quantisation.
@@ -19,8 +19,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from guardrails.encoder import ENCODER_MANIFEST, directory_digest
-from models.checkpoint import sha256_file
+from guardserve.guardrails.encoder import ENCODER_MANIFEST, directory_digest
+from guardserve.models.checkpoint import sha256_file
 
 SOURCE_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 SOURCE_LICENSE = "apache-2.0"
@@ -81,7 +81,7 @@ def export_static(out: Path, pca_dims: int = 256, dtype: str = "float16", thread
     from model2vec.distill import distill_from_model
     from safetensors.numpy import load_file, save_file
 
-    from models.hf import transformers_offline
+    from guardserve.models.hf import transformers_offline
 
     transformers = transformers_offline()
     torch.set_num_threads(threads)
@@ -115,7 +115,7 @@ def export_onnx(out: Path, quantize: bool = True, threads: int = 1) -> dict[str,
     """Export MiniLM's transformer to ONNX in ``out`` (replaced), int8-quantised (dynamic) when ``quantize``."""
     import torch
 
-    from models.hf import transformers_offline
+    from guardserve.models.hf import transformers_offline
 
     transformers = transformers_offline()
     torch.set_num_threads(threads)
@@ -162,7 +162,7 @@ def export_onnx(out: Path, quantize: bool = True, threads: int = 1) -> dict[str,
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m training.guards.encoder_export static|onnx --out DIR``."""
+    """``python -m guardserve.training.guards.encoder_export static|onnx --out DIR``."""
     import argparse
 
     parser = argparse.ArgumentParser(prog="guardserve train guards-encoder", description=__doc__.split("\n\n")[0])

@@ -2,7 +2,7 @@
 
 For each task (``toxicity``, ``harmful_request``, ``prompt_injection``):
 
-1. Training data from ``training.guards.data.build(task, seed)`` (never the evaluation sets).
+1. Training data from ``guardserve.training.guards.data.build(task, seed)`` (never the evaluation sets).
 2. Features: the encoder's vector, optionally concatenated with hashed character n-grams.
 3. A logistic regression per regularisation strength ``C``; the dev split picks ``C`` (average precision) and,
    across tasks, whether the character n-grams earn their CPU time (mean dev AP must rise by ``CHARS_MIN_GAIN``).
@@ -32,9 +32,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from guardrails.encoder import SentenceEncoder, load_encoder, read_encoder_manifest
-from guardrails.semantic import HEADS, MANIFEST, WINDOW_CHARS, WINDOW_OVERLAP, CharNgramHasher
-from models.checkpoint import sha256_file
+from guardserve.guardrails.encoder import SentenceEncoder, load_encoder, read_encoder_manifest
+from guardserve.guardrails.semantic import HEADS, MANIFEST, WINDOW_CHARS, WINDOW_OVERLAP, CharNgramHasher
+from guardserve.models.checkpoint import sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -79,12 +79,12 @@ class Labeled:
 
 def _data_module() -> tuple[Any, str]:
     """The training-data generator (a module with ``TASKS`` and ``build(task, seed, identity_balance=...)``)."""
-    return importlib.import_module("training.guards.data"), "training.guards.data"
+    return importlib.import_module("guardserve.training.guards.data"), "guardserve.training.guards.data"
 
 
 def source_digest(module: Any) -> str | None:
     """sha256 over the data generator's source files (its identity: the data it builds follows from code + seed)."""
-    from guardrails.encoder import directory_digest
+    from guardserve.guardrails.encoder import directory_digest
 
     if getattr(module, "__file__", None) is None:
         return None
@@ -336,7 +336,7 @@ def probe(classifier: Any, thresholds: dict[str, float], texts: Sequence[str]) -
 
 def resolve_encoder(kind: str, encoder_dir: Path | None) -> Path:
     """The encoder directory to train on: given, or the default one of ``kind``, exported first if absent."""
-    from training.guards.encoder_export import export_onnx, export_static
+    from guardserve.training.guards.encoder_export import export_onnx, export_static
 
     directory = encoder_dir or (DEFAULT_STATIC if kind == "static" else DEFAULT_ONNX)
     if not (directory / "encoder.json").is_file():
@@ -404,7 +404,7 @@ def train(
     (out / HEADS).chmod(0o644)
 
     # thresholds and dev metrics through the gateway's own scoring path (windows, float32 heads, folded calibration)
-    from guardrails.semantic import SemanticClassifier
+    from guardserve.guardrails.semantic import SemanticClassifier
 
     manifest: dict[str, Any] = {
         "format": 1,
@@ -460,7 +460,7 @@ def train(
             "probe": probe(classifier, manifest["thresholds"], getattr(module, "PROBE", ())),
         }
     )
-    from training.guards.card import write_card
+    from guardserve.training.guards.card import write_card
 
     write_card(out, manifest)
     manifest["files"] = {p.name: sha256_file(p) for p in sorted(out.iterdir()) if p.is_file() and p.name != MANIFEST}

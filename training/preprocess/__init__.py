@@ -4,7 +4,7 @@ Each step is counted in a :class:`~training.preprocess.report.StepReport`. A sou
 which and why); the report lists them.
 """
 
-from training.preprocess.pipeline import run_pipeline
-from training.preprocess.report import StepReport
+from guardserve.training.preprocess.pipeline import run_pipeline
+from guardserve.training.preprocess.report import StepReport
 
 __all__ = ["StepReport", "run_pipeline"]

@@ -6,8 +6,8 @@ import hashlib
 import re
 from collections.abc import Iterable
 
-from training.recipe import NearDedupeConfig
-from training.records import Record
+from guardserve.training.recipe import NearDedupeConfig
+from guardserve.training.records import Record
 
 _WORDS = re.compile(r"\w+|[^\w\s]")
 

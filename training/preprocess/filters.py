@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from training.recipe import FilterConfig
-from training.records import Record
+from guardserve.training.recipe import FilterConfig
+from guardserve.training.records import Record
 
 
 def reject_reason(record: Record, config: FilterConfig) -> str | None:

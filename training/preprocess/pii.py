@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from training.recipe import PIIScrubConfig
+from guardserve.training.recipe import PIIScrubConfig
 
 SEPARATOR = "\n\n"
 CHUNK_CHARS = 2000
@@ -19,7 +19,7 @@ _engine: Any = None
 
 
 def make_engine(config: PIIScrubConfig) -> Any:
-    from guardrails import PIIConfig, PIIEngine
+    from guardserve.guardrails import PIIConfig, PIIEngine
 
     return PIIEngine(PIIConfig(entities=config.entities, threshold=config.threshold, ner=config.ner))
 
@@ -31,7 +31,7 @@ def _init_worker(config: PIIScrubConfig) -> None:
 
 def scrub_chunk(engine: Any, items: list[list[str]]) -> list[tuple[list[str], Counter[str]]]:
     """Scrub several records' turns with one analyze call; returns (new turns, entity counts) per record."""
-    from guardrails import Action, Finding
+    from guardserve.guardrails import Action, Finding
 
     flat = [text for turns in items for text in turns]
     joined = SEPARATOR.join(flat)

@@ -7,10 +7,10 @@ import time
 from collections import Counter
 from collections.abc import Callable, Mapping
 
-from training.preprocess import dedupe, filters, markup, pii, toxicity, unicode
-from training.preprocess.report import StepReport
-from training.recipe import PreprocessConfig
-from training.records import Record
+from guardserve.training.preprocess import dedupe, filters, markup, pii, toxicity, unicode
+from guardserve.training.preprocess.report import StepReport
+from guardserve.training.recipe import PreprocessConfig
+from guardserve.training.records import Record
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +100,7 @@ def _exact(records: list[Record], skip: set[str], report: StepReport) -> list[Re
 
 
 def _near(records: list[Record], skip: set[str], report: StepReport, config: object) -> list[Record]:
-    from training.recipe import NearDedupeConfig
+    from guardserve.training.recipe import NearDedupeConfig
 
     assert isinstance(config, NearDedupeConfig)
     candidates = [(i, r) for i, r in enumerate(records) if r.source not in skip]

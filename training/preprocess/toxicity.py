@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from training.recipe import ToxicityFilterConfig
-from training.records import Record
+from guardserve.training.recipe import ToxicityFilterConfig
+from guardserve.training.records import Record
 
 
 def scored_texts(record: Record, config: ToxicityFilterConfig) -> list[str]:
@@ -13,7 +13,7 @@ def scored_texts(record: Record, config: ToxicityFilterConfig) -> list[str]:
 
 
 def record_scores(records: list[Record], config: ToxicityFilterConfig, batch: int = 512) -> list[float]:
-    from guardrails import build_classifier
+    from guardserve.guardrails import build_classifier
 
     classifier = build_classifier(config.classifier, config.path)
     texts: list[str] = []

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from training.sources.base import InputFile, Loaded, load_source
+from guardserve.training.sources.base import InputFile, Loaded, load_source
 
 __all__ = ["InputFile", "Loaded", "load_source"]

@@ -6,9 +6,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from models.checkpoint import sha256_file
-from training.recipe import FeedbackSource, JsonlSource, Recipe, SyntheticSource, TextDirSource
-from training.records import Record
+from guardserve.models.checkpoint import sha256_file
+from guardserve.training.recipe import FeedbackSource, JsonlSource, Recipe, SyntheticSource, TextDirSource
+from guardserve.training.records import Record
 
 
 @dataclass(frozen=True)
@@ -40,19 +40,19 @@ def input_file(path: Path, base: Path | None) -> InputFile:
 
 def load_source(spec: object, recipe: Recipe, base: Path | None = None) -> Loaded:
     if isinstance(spec, JsonlSource):
-        from training.sources.jsonl import load_jsonl
+        from guardserve.training.sources.jsonl import load_jsonl
 
         return load_jsonl(spec, base)
     if isinstance(spec, TextDirSource):
-        from training.sources.text_dir import load_text_dir
+        from guardserve.training.sources.text_dir import load_text_dir
 
         return load_text_dir(spec, base)
     if isinstance(spec, FeedbackSource):
-        from training.sources.feedback import load_feedback
+        from guardserve.training.sources.feedback import load_feedback
 
         return load_feedback(spec, base)
     if isinstance(spec, SyntheticSource):
-        from training.sources.synthetic import load_synthetic
+        from guardserve.training.sources.synthetic import load_synthetic
 
         return load_synthetic(spec, recipe, base)
     raise TypeError(f"unknown source {spec!r}")

@@ -11,10 +11,10 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
-from training.recipe import FeedbackSource
-from training.records import Record
-from training.sources.base import Loaded, input_file
-from training.sources.jsonl import files_of, json_rows, parse_row
+from guardserve.training.recipe import FeedbackSource
+from guardserve.training.records import Record
+from guardserve.training.sources.base import Loaded, input_file
+from guardserve.training.sources.jsonl import files_of, json_rows, parse_row
 
 
 def load_feedback(spec: FeedbackSource, base: Path | None) -> Loaded:

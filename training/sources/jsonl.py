@@ -11,9 +11,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from training.recipe import JsonlSource
-from training.records import ROLES, Record
-from training.sources.base import Loaded, input_file
+from guardserve.training.recipe import JsonlSource
+from guardserve.training.records import ROLES, Record
+from guardserve.training.sources.base import Loaded, input_file
 
 
 def files_of(path: Path, pattern: str) -> list[Path]:

@@ -6,11 +6,11 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
-from training import canaries
-from training.recipe import Recipe, SyntheticSource
-from training.records import Record
-from training.sources.base import Loaded, input_file
-from training.synthetic import generate_training
+from guardserve.training import canaries
+from guardserve.training.recipe import Recipe, SyntheticSource
+from guardserve.training.records import Record
+from guardserve.training.sources.base import Loaded, input_file
+from guardserve.training.synthetic import generate_training
 
 GENERATOR = Path(__file__).resolve().parents[1] / "synthetic"
 

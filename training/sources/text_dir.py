@@ -5,10 +5,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from training.recipe import TextDirSource
-from training.records import Record
-from training.sources.base import Loaded, input_file
-from training.sources.jsonl import files_of
+from guardserve.training.recipe import TextDirSource
+from guardserve.training.records import Record
+from guardserve.training.sources.base import Loaded, input_file
+from guardserve.training.sources.jsonl import files_of
 
 _PARAGRAPHS = re.compile(r"\n\s*\n")
 

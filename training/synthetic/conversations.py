@@ -7,7 +7,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from training.synthetic.skills import Dialogue
+from guardserve.training.synthetic.skills import Dialogue
 
 TEMPLATES = (
     ("Hi, this is {name}. Please update my e-mail to {email}.", "Done, {first}. Your e-mail address is now {email}."),

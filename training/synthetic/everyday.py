@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import random
 
-from training.synthetic.skills import Dialogue
+from guardserve.training.synthetic.skills import Dialogue
 
 TOPICS = (
     # hobbies and outings

@@ -6,10 +6,10 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from training.records import Record
-from training.synthetic import everyday, idioms, safety, skills
-from training.synthetic.conversations import ConversationMaker
-from training.synthetic.skills import Dialogue
+from guardserve.training.records import Record
+from guardserve.training.synthetic import everyday, idioms, safety, skills
+from guardserve.training.synthetic.conversations import ConversationMaker
+from guardserve.training.synthetic.skills import Dialogue
 
 TaskFn = Callable[[random.Random, bool], Dialogue]
 TASKS: dict[str, TaskFn] = {

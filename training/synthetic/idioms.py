@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import random
 
-from training.synthetic.safety import INTENTS_TRAIN
-from training.synthetic.skills import Dialogue
+from guardserve.training.synthetic.safety import INTENTS_TRAIN
+from guardserve.training.synthetic.skills import Dialogue
 
 IDIOMS = (
     ("beat the morning traffic", "Leave before the rush hour, check a live traffic map, or try a quieter route."),

@@ -9,7 +9,7 @@ import random
 import re
 from dataclasses import dataclass, replace
 
-from training.synthetic.skills import Dialogue
+from guardserve.training.synthetic.skills import Dialogue
 
 # Slot values. The last few of each list are held out for evaluation.
 PEOPLE = (

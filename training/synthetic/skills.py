@@ -2,7 +2,7 @@
 
 Replies have one fixed format per task (``47 + 38 = 85``), so "exact match" means the whole reply is right.
 Training phrasings and held-out phrasings are separate lists; held-out operand pairs and values come from
-:func:`training.synthetic.split.held_out`.
+:func:`guardserve.training.synthetic.split.held_out`.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from training.synthetic.split import held_out
+from guardserve.training.synthetic.split import held_out
 
 
 @dataclass(frozen=True)

@@ -146,6 +146,6 @@ def build_examples(seed: int = 0, frames_per_intent: int = 4) -> list[Example]:
 def distill_answers(model: object, tokenizer: object, prompts: list[str], max_new_tokens: int = 96,
                     batch: int = 8) -> list[str]:  # fmt: skip
     """The base model's own greedy answers (self-distillation for the helpful examples)."""
-    from training.evaluate.chat import generate_chat
+    from guardserve.training.evaluate.chat import generate_chat
 
     return generate_chat(model, tokenizer, prompts, max_new_tokens=max_new_tokens, batch=batch)

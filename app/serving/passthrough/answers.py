@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from app.serving.guarding import GuardSession
-from app.serving.passthrough.texts import Slot, choice_text_slot, choices_of, finish_of, message_slots
-from models.engine import UpstreamError
+from guardserve.app.serving.guarding import GuardSession
+from guardserve.app.serving.passthrough.texts import Slot, choice_text_slot, choices_of, finish_of, message_slots
+from guardserve.models.engine import UpstreamError
 
 Kind = Literal["chat", "text"]
 

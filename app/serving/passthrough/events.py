@@ -19,12 +19,19 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from app.context import RequestContext
-from app.serving.guarding import GuardSession
-from app.serving.passthrough.answers import Kind, screened_alternatives
-from app.serving.passthrough.texts import Slot, choice_text_slot, choices_of, finish_of, message_slots, usage_counts
-from guardrails.streaming import StreamScreen
-from models.engine import UpstreamError
+from guardserve.app.context import RequestContext
+from guardserve.app.serving.guarding import GuardSession
+from guardserve.app.serving.passthrough.answers import Kind, screened_alternatives
+from guardserve.app.serving.passthrough.texts import (
+    Slot,
+    choice_text_slot,
+    choices_of,
+    finish_of,
+    message_slots,
+    usage_counts,
+)
+from guardserve.guardrails.streaming import StreamScreen
+from guardserve.models.engine import UpstreamError
 
 
 class EventScreen:

@@ -6,7 +6,7 @@ logged by name, never by value). The gateway changes only
 
 * ``model`` (the upstream's name for it) and ``guardrails`` (ours; removed);
 * ``stream_options.include_usage`` on streams (always asked for: token counts for limits and records);
-* the texts the input guards rewrote (:mod:`app.serving.passthrough.texts` says where text is);
+* the texts the input guards rewrote (:mod:`guardserve.app.serving.passthrough.texts` says where text is);
 
 and in the answer only the response ``id`` (ours, so feedback can name it), ``model``, the texts the output guards
 rewrote, and a ``guardrails`` explanation. The same steps as for the CPU engine run first, cheapest first: the
@@ -29,19 +29,19 @@ import orjson
 from pydantic import BaseModel
 from starlette.responses import Response
 
-from app.context import RequestContext
-from app.errors import APIError
-from app.protocol import ChatCompletionRequest, CompletionRequest, EmbeddingRequest
-from app.services import Services
-from app.serving.caps import check_messages, check_prompt_chars
-from app.serving.driver import check_context, new_response_id, stream_error
-from app.serving.guarding import GuardSession, begin
-from app.serving.passthrough.answers import Kind, screen_answer
-from app.serving.passthrough.events import EventScreen, bounded_finish
-from app.serving.passthrough.texts import Slot, chat_input_slots, choices_of, list_input_slots, usage_counts
-from app.serving.requests import check_features, sampling_for
-from app.serving.streams import DONE, SSEResponse, sse_error
-from models.engine import (
+from guardserve.app.context import RequestContext
+from guardserve.app.errors import APIError
+from guardserve.app.protocol import ChatCompletionRequest, CompletionRequest, EmbeddingRequest
+from guardserve.app.services import Services
+from guardserve.app.serving.caps import check_messages, check_prompt_chars
+from guardserve.app.serving.driver import check_context, new_response_id, stream_error
+from guardserve.app.serving.guarding import GuardSession, begin
+from guardserve.app.serving.passthrough.answers import Kind, screen_answer
+from guardserve.app.serving.passthrough.events import EventScreen, bounded_finish
+from guardserve.app.serving.passthrough.texts import Slot, chat_input_slots, choices_of, list_input_slots, usage_counts
+from guardserve.app.serving.requests import check_features, sampling_for
+from guardserve.app.serving.streams import DONE, SSEResponse, sse_error
+from guardserve.models.engine import (
     ChatMessage,
     EngineError,
     GenerationRequest,
@@ -50,8 +50,8 @@ from models.engine import (
     SamplingParams,
     UpstreamError,
 )
-from models.registry import ServedModel
-from models.sse import encode_data
+from guardserve.models.registry import ServedModel
+from guardserve.models.sse import encode_data
 
 log = logging.getLogger(__name__)
 
@@ -224,7 +224,7 @@ async def _screen(
         texts = await session.screen_texts([(slot.role, slot.text) for slot in slots], only=only, where=where)
         for slot, text in zip(slots, texts, strict=True):
             slot.set(text)
-    if ctx.retention == "scrubbed":  # the response record keeps a scrubbed copy (app.feedback)
+    if ctx.retention == "scrubbed":  # the response record keeps a scrubbed copy (guardserve.app.feedback)
         ctx.transcript = tuple((slot.role, slot.text) for slot in slots)
         ctx.answer_parts = []
 

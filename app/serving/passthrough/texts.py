@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from models.engine import UpstreamError
+from guardserve.models.engine import UpstreamError
 
 # fields of a response message / stream delta that reach the reader as text
 OUTPUT_FIELDS = ("content", "reasoning_content", "reasoning", "refusal")

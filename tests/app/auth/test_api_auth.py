@@ -140,7 +140,7 @@ def test_cli_creates_lists_and_revokes(secured: tuple[LiveServer, str]) -> None:
 
     def cli(*args: str) -> str:
         result = subprocess.run(
-            [sys.executable, "-m", "app.cli", "keys", *args],
+            [sys.executable, "-m", "guardserve.app.cli", "keys", *args],
             env=env,
             capture_output=True,
             text=True,

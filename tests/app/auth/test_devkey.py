@@ -12,12 +12,12 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from app.auth import keys
-from app.auth.devkey import load_or_create
-from app.auth.settings import AuthSettings
-from app.cli import announce_when_ready, base_url, dev_admin_key
-from app.main import create_app
-from app.settings import GuardrailSettings, Settings
+from guardserve.app.auth import keys
+from guardserve.app.auth.devkey import load_or_create
+from guardserve.app.auth.settings import AuthSettings
+from guardserve.app.cli import announce_when_ready, base_url, dev_admin_key
+from guardserve.app.main import create_app
+from guardserve.app.settings import GuardrailSettings, Settings
 from tests.support.processes import free_port
 from tests.support.servers import serve_in_thread
 

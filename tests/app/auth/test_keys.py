@@ -7,14 +7,14 @@ import time
 
 import pytest
 
-from app.auth import keys
-from app.auth.service import BOOTSTRAP_ID, KeyService
-from app.auth.store import MemoryKeyStore, RedisKeyStore
-from app.errors import APIError
-from app.limits.settings import Limits
-from app.store.backend import RedisBackend
-from app.store.connection import connect
-from app.store.settings import RedisSettings
+from guardserve.app.auth import keys
+from guardserve.app.auth.service import BOOTSTRAP_ID, KeyService
+from guardserve.app.auth.store import MemoryKeyStore, RedisKeyStore
+from guardserve.app.errors import APIError
+from guardserve.app.limits.settings import Limits
+from guardserve.app.store.backend import RedisBackend
+from guardserve.app.store.connection import connect
+from guardserve.app.store.settings import RedisSettings
 from tests.support.redis import RedisProcess
 
 PEPPER = "p" * 40

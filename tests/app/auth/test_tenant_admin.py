@@ -15,8 +15,8 @@ from typing import Any
 import httpx
 import pytest
 
-from app.main import create_app
-from models.registry import ModelEntry
+from guardserve.app.main import create_app
+from guardserve.models.registry import ModelEntry
 from tests.support.access import admin, create_key, secure_settings
 from tests.support.redis import SHARED_URL, delete_prefix, new_prefix
 from tests.support.servers import LiveServer, serve_in_thread, wait_until

@@ -16,8 +16,8 @@ import httpx
 import openai
 import pytest
 
-from app.feedback import layout
-from app.feedback.export import RATINGS_FILE
+from guardserve.app.feedback import layout
+from guardserve.app.feedback.export import RATINGS_FILE
 from tests.conftest import TINY
 from tests.support.access import ADMIN_KEY, PEPPER, start_gateways
 from tests.support.processes import ServerProcess, clean_env
@@ -121,7 +121,17 @@ def test_no_acknowledged_feedback_lost_across_gateway_and_redis_kill_9(
 
         # the export (the real CLI, through its consumer group) has every acknowledged feedback exactly once
         out = tmp_path / "export"
-        export = [sys.executable, "-m", "app.cli", "feedback", "export", "--out", str(out), "--redis-url", store.url]
+        export = [
+            sys.executable,
+            "-m",
+            "guardserve.app.cli",
+            "feedback",
+            "export",
+            "--out",
+            str(out),
+            "--redis-url",
+            store.url,
+        ]
         exported = subprocess.run(
             export,
             env={**clean_env(), "GUARDSERVE_REDIS__PREFIX": PREFIX},

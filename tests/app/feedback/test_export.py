@@ -13,8 +13,8 @@ import pytest
 import redis
 import redis.asyncio
 
-from app.feedback import layout
-from app.feedback.export import (
+from guardserve.app.feedback import layout
+from guardserve.app.feedback.export import (
     MANIFEST_FILE,
     PAIRS_FILE,
     RATINGS_FILE,
@@ -26,7 +26,7 @@ from app.feedback.export import (
     OutputDir,
     parse_since,
 )
-from app.feedback.model import Rating
+from guardserve.app.feedback.model import Rating
 from tests.support import feedback_data as data
 
 
@@ -271,9 +271,9 @@ def test_the_cli_exports_and_the_trainer_reads_the_dialogues(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    from app.cli import main
-    from training.recipe import FeedbackSource
-    from training.sources.feedback import load_feedback
+    from guardserve.app.cli import main
+    from guardserve.training.recipe import FeedbackSource
+    from guardserve.training.sources.feedback import load_feedback
 
     url, prefix = shared_redis
     ids = rated(sync, prefix, "acme", 3)
@@ -296,7 +296,7 @@ async def test_the_export_holds_no_raw_pii_and_no_user_hash_or_key(
     sync: redis.Redis, client: redis.asyncio.Redis, prefix: str, tmp_path: Path
 ) -> None:
     """The gateway stores scrubbed text only; the export adds nothing personal (checked with the PII engine)."""
-    from guardrails import PIIConfig, PIIEngine
+    from guardserve.guardrails import PIIConfig, PIIEngine
 
     record = data.response(
         "acme", "Pay <IBAN_CODE> from card <CREDIT_CARD>, mail <EMAIL_ADDRESS>", "Paid; receipt to <EMAIL_ADDRESS>."
@@ -336,10 +336,10 @@ async def test_the_export_lag_counts_what_the_export_has_not_read(
     sync: redis.Redis, shared_redis: tuple[str, str], client: redis.asyncio.Redis, tmp_path: Path
 ) -> None:
     """What ``guardserve_feedback_export_lag`` shows: a stream's length before any export, the group's lag after."""
-    from app.feedback.store import RedisFeedbackStore
-    from app.store.backend import RedisBackend
-    from app.store.connection import connect
-    from app.store.settings import RedisSettings
+    from guardserve.app.feedback.store import RedisFeedbackStore
+    from guardserve.app.store.backend import RedisBackend
+    from guardserve.app.store.connection import connect
+    from guardserve.app.store.settings import RedisSettings
 
     url, prefix = shared_redis
     settings = RedisSettings(url=url, prefix=prefix)  # type: ignore[arg-type]

@@ -12,8 +12,8 @@ import redis
 import redis.asyncio
 import yaml
 
-from app.feedback.export import FeedbackExporter
-from app.feedback.model import Rating
+from guardserve.app.feedback.export import FeedbackExporter
+from guardserve.app.feedback.model import Rating
 from tests.support import feedback_data as data
 
 pytest.importorskip("torch")
@@ -25,8 +25,8 @@ THINGS = ["kettle", "bicycle", "lantern", "notebook", "umbrella", "teapot"]
 async def test_a_recipe_with_a_feedback_source_trains_on_an_export(
     shared_redis: tuple[str, str], tmp_path: Path
 ) -> None:
-    from training.pipeline import run
-    from training.recipe import load_recipe
+    from guardserve.training.pipeline import run
+    from guardserve.training.recipe import load_recipe
 
     url, prefix = shared_redis
     sync = redis.Redis.from_url(url, socket_timeout=10)

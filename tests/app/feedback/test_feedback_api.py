@@ -14,8 +14,8 @@ import orjson
 import pytest
 import redis
 
-from app.feedback import layout
-from app.feedback.settings import FeedbackSettings
+from guardserve.app.feedback import layout
+from guardserve.app.feedback.settings import FeedbackSettings
 from tests.conftest import TINY
 from tests.support.access import admin, create_key, secure_gateway
 from tests.support.metrics import scrape

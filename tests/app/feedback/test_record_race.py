@@ -6,11 +6,11 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from app.context import RequestContext
-from app.feedback.filestore import FileFeedbackStore
-from app.feedback.model import ResponseRecord
-from app.feedback.service import FeedbackService
-from app.feedback.settings import FeedbackSettings
+from guardserve.app.context import RequestContext
+from guardserve.app.feedback.filestore import FileFeedbackStore
+from guardserve.app.feedback.model import ResponseRecord
+from guardserve.app.feedback.service import FeedbackService
+from guardserve.app.feedback.settings import FeedbackSettings
 
 
 class SlowStore(FileFeedbackStore):

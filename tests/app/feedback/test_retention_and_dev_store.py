@@ -12,9 +12,9 @@ import openai
 import pytest
 import redis
 
-from app.feedback import layout
-from app.feedback.settings import DAY_S, FeedbackSettings
-from app.main import create_app
+from guardserve.app.feedback import layout
+from guardserve.app.feedback.settings import DAY_S, FeedbackSettings
+from guardserve.app.main import create_app
 from tests.conftest import TINY, cpu_settings
 from tests.support.access import create_key, secure_gateway
 from tests.support.redis import SHARED_URL

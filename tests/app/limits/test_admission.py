@@ -7,15 +7,15 @@ from typing import Any
 
 import pytest
 
-from app.context import RequestContext
-from app.errors import APIError
-from app.limits.admission import RateLimitAdmission
-from app.limits.memory import MemoryLimiter
-from app.limits.model import Ask, Decision, Lease
-from app.limits.settings import Limits, LimitSettings
-from app.store.backend import BackendUnavailableError
-from models.engine import GenerationRequest, SamplingParams
-from models.registry import ModelEntry, ServedModel
+from guardserve.app.context import RequestContext
+from guardserve.app.errors import APIError
+from guardserve.app.limits.admission import RateLimitAdmission
+from guardserve.app.limits.memory import MemoryLimiter
+from guardserve.app.limits.model import Ask, Decision, Lease
+from guardserve.app.limits.settings import Limits, LimitSettings
+from guardserve.app.store.backend import BackendUnavailableError
+from guardserve.models.engine import GenerationRequest, SamplingParams
+from guardserve.models.registry import ModelEntry, ServedModel
 from tests.support.waits import eventually
 
 SERVED = ServedModel(ModelEntry(name="m", engine="openai", url="http://x/v1", context_length=1000), None, 1000, True, 0)  # type: ignore[arg-type]

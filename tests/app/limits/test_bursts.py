@@ -15,11 +15,11 @@ from typing import Any
 import pytest
 import redis
 
-from app.limits.model import Scope
-from app.limits.redis_limiter import scope_keys
-from app.limits.settings import Limits
-from app.main import create_app
-from models.registry import ModelEntry
+from guardserve.app.limits.model import Scope
+from guardserve.app.limits.redis_limiter import scope_keys
+from guardserve.app.limits.settings import Limits
+from guardserve.app.main import create_app
+from guardserve.models.registry import ModelEntry
 from tests.support.access import create_key, raw_post, secure_settings
 from tests.support.fake_upstream import FakeUpstream
 from tests.support.metrics import scrape

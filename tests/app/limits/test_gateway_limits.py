@@ -14,11 +14,11 @@ import openai
 import pytest
 import redis
 
-from app.limits.model import Scope
-from app.limits.redis_limiter import scope_keys
-from app.limits.settings import Limits
-from models.engine import ChatMessage, GenerationRequest, SamplingParams
-from models.tokens import TokenizerCounter
+from guardserve.app.limits.model import Scope
+from guardserve.app.limits.redis_limiter import scope_keys
+from guardserve.app.limits.settings import Limits
+from guardserve.models.engine import ChatMessage, GenerationRequest, SamplingParams
+from guardserve.models.tokens import TokenizerCounter
 from tests.conftest import TINY
 from tests.support.access import create_key, secure_gateway
 from tests.support.redis import SHARED_URL

@@ -1,8 +1,8 @@
 from __future__ import annotations
 
-from app.limits.headers import duration, rate_limit_headers
-from app.limits.model import Ask, Scope, ScopeUsage
-from app.limits.settings import Limits
+from guardserve.app.limits.headers import duration, rate_limit_headers
+from guardserve.app.limits.model import Ask, Scope, ScopeUsage
+from guardserve.app.limits.settings import Limits
 
 
 def test_durations_read_like_openai() -> None:

@@ -11,13 +11,13 @@ from typing import Any
 import pytest
 import redis
 
-from app.limits.memory import MemoryLimiter
-from app.limits.model import Ask, Decision, Lease, RateLimiter, Scope
-from app.limits.redis_limiter import RedisLimiter, scope_keys, utc_day
-from app.limits.settings import Limits
-from app.store.backend import RedisBackend
-from app.store.connection import connect
-from app.store.settings import RedisSettings
+from guardserve.app.limits.memory import MemoryLimiter
+from guardserve.app.limits.model import Ask, Decision, Lease, RateLimiter, Scope
+from guardserve.app.limits.redis_limiter import RedisLimiter, scope_keys, utc_day
+from guardserve.app.limits.settings import Limits
+from guardserve.app.store.backend import RedisBackend
+from guardserve.app.store.connection import connect
+from guardserve.app.store.settings import RedisSettings
 from tests.support.redis import RedisProcess
 from tests.support.waits import SETTLE_S, eventually
 

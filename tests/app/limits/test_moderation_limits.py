@@ -7,8 +7,8 @@ from pathlib import Path
 import openai
 import pytest
 
-from app.limits.settings import Limits
-from app.settings import GuardrailSettings
+from guardserve.app.limits.settings import Limits
+from guardserve.app.settings import GuardrailSettings
 from tests.support.access import create_key, secure_gateway
 
 

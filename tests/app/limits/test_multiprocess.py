@@ -12,14 +12,14 @@ from pathlib import Path
 import pytest
 import redis
 
-from app.auth.service import KeyService
-from app.auth.store import RedisKeyStore
-from app.limits.model import Scope
-from app.limits.redis_limiter import scope_keys
-from app.limits.settings import Limits
-from app.store.backend import RedisBackend
-from app.store.connection import connect
-from app.store.settings import RedisSettings
+from guardserve.app.auth.service import KeyService
+from guardserve.app.auth.store import RedisKeyStore
+from guardserve.app.limits.model import Scope
+from guardserve.app.limits.redis_limiter import scope_keys
+from guardserve.app.limits.settings import Limits
+from guardserve.app.store.backend import RedisBackend
+from guardserve.app.store.connection import connect
+from guardserve.app.store.settings import RedisSettings
 from tests.support.access import PEPPER, raw_post, start_gateways
 from tests.support.fake_upstream import USAGE, FakeUpstream
 from tests.support.redis import SHARED_URL, delete_prefix, new_prefix

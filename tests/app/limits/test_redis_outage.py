@@ -16,11 +16,11 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from app.limits.model import Scope
-from app.limits.redis_limiter import scope_keys
-from app.limits.settings import Limits
-from app.main import create_app
-from models.registry import ModelEntry
+from guardserve.app.limits.model import Scope
+from guardserve.app.limits.redis_limiter import scope_keys
+from guardserve.app.limits.settings import Limits
+from guardserve.app.main import create_app
+from guardserve.models.registry import ModelEntry
 from tests.support.access import create_key, secure_settings
 from tests.support.fake_upstream import FakeUpstream
 from tests.support.redis import RedisProcess
@@ -133,7 +133,7 @@ async def test_redis_killed_mid_load_and_restarted(
         assert during == {503}, f"fail_closed answers 503 while Redis is down: {during}"
         assert everything <= {200, 503}
     assert load.between(recovered_at, time.monotonic()) == {200}
-    outage_lines = [r for r in caplog.records if r.name.startswith("app.")]
+    outage_lines = [r for r in caplog.records if r.name.startswith("guardserve.app.")]
     assert all(r.exc_info is None for r in outage_lines), "no tracebacks for a Redis outage"
     assert len([r for r in outage_lines if "unavailable" in r.getMessage()]) == 1, [
         r.getMessage() for r in outage_lines

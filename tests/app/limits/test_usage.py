@@ -11,8 +11,8 @@ import httpx
 import openai
 import pytest
 
-from app.main import create_app
-from models.registry import ModelEntry
+from guardserve.app.main import create_app
+from guardserve.models.registry import ModelEntry
 from tests.support.access import ADMIN_KEY, create_key, secure_settings
 from tests.support.fake_upstream import USAGE, FakeUpstream
 from tests.support.redis import SHARED_URL, delete_prefix, new_prefix, shared_redis_available

@@ -12,7 +12,7 @@ import httpx
 import openai
 import pytest
 
-from app.observability.logs import JSONFormatter, request_id_var
+from guardserve.app.observability.logs import JSONFormatter, request_id_var
 from tests.conftest import TINY
 from tests.support.gateway_process import GatewayProcess, start_gateway_process
 from tests.support.servers import free_port
@@ -180,7 +180,7 @@ def test_the_upstream_clients_request_lines_are_not_logged() -> None:
     """httpx logs every request at INFO, upstream URL included: the gateway's configuration keeps it to warnings."""
     import logging.config
 
-    from app.observability.logs import logging_config
+    from guardserve.app.observability.logs import logging_config
 
     root = logging.getLogger()
     saved = root.level, list(root.handlers)
@@ -189,7 +189,7 @@ def test_the_upstream_clients_request_lines_are_not_logged() -> None:
     logging.config.dictConfig(logging_config("info", "json"))
     try:
         assert not logging.getLogger("httpx").isEnabledFor(logging.INFO)
-        assert logging.getLogger("app").isEnabledFor(logging.INFO)
+        assert logging.getLogger("guardserve.app").isEnabledFor(logging.INFO)
     finally:  # leave this process' logging as the suite had it
         root.setLevel(saved[0])
         root.handlers[:] = saved[1]

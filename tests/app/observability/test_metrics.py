@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from app.context import RequestContext
-from app.observability import multiproc
-from app.observability.labels import NamedLabel, status_label
-from app.observability.metrics import GatewayMetrics, time_per_output_token, time_to_first_token
-from app.observability.recorder import MetricsRecorder, NoMetrics
+from guardserve.app.context import RequestContext
+from guardserve.app.observability import multiproc
+from guardserve.app.observability.labels import NamedLabel, status_label
+from guardserve.app.observability.metrics import GatewayMetrics, time_per_output_token, time_to_first_token
+from guardserve.app.observability.recorder import MetricsRecorder, NoMetrics
 from tests.support.metrics import delta, key, parse
 from tests.support.waits import SUBPROCESS_S
 
@@ -145,7 +145,7 @@ def test_multiprocess_values_of_several_processes_add_up(tmp_path: Path) -> None
     """Three processes record into one directory; a fourth reads the sum, and a dead one's live gauge is dropped."""
     code = """
 import sys
-from app.observability.metrics import GatewayMetrics
+from guardserve.app.observability.metrics import GatewayMetrics
 m = GatewayMetrics()
 assert m.multiprocess_dir is not None
 m.set_models(["tiny"])
@@ -157,7 +157,7 @@ m.request_started()  # in flight when the process dies: its live gauge must not 
     for health in ("up", "up", "down"):
         subprocess.run([sys.executable, "-c", code, health], env=env, check=True, timeout=SUBPROCESS_S)
     read = """
-from app.observability.metrics import GatewayMetrics
+from guardserve.app.observability.metrics import GatewayMetrics
 print(GatewayMetrics().exposition()[0].decode())
 """
     out = subprocess.run(

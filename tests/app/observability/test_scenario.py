@@ -28,13 +28,13 @@ import openai
 import pytest
 import yaml
 
-from app.feedback.settings import FeedbackSettings
-from app.main import create_app
-from app.observability.recorder import RATELIMIT_RESULTS, RECORD_RESULTS
-from app.settings import GuardrailSettings, ObservabilitySettings, Settings
-from guardrails.policy import DEFAULT_POLICY_FILE
-from models.openai_http import HTTPEngineConfig
-from models.registry import ModelEntry
+from guardserve.app.feedback.settings import FeedbackSettings
+from guardserve.app.main import create_app
+from guardserve.app.observability.recorder import RATELIMIT_RESULTS, RECORD_RESULTS
+from guardserve.app.settings import GuardrailSettings, ObservabilitySettings, Settings
+from guardserve.guardrails.policy import DEFAULT_POLICY_FILE
+from guardserve.models.openai_http import HTTPEngineConfig
+from guardserve.models.registry import ModelEntry
 from tests.conftest import TINY
 from tests.support.metrics import Samples, delta, key, scrape, settled
 from tests.support.servers import LiveServer, free_port, serve_in_thread, start_engine_process, wait_until
@@ -410,7 +410,7 @@ def test_upstream_killed_mid_stream(tiny_checkpoint: Path, tmp_path: Path) -> No
 def test_rate_limited_request_moves_exactly_its_series(tiny_checkpoint: Path, shared_redis: tuple[str, str]) -> None:
     """Keys and limits on (one request per minute): the second request is a 429 refused before any guard or engine
     work, and exactly its series move."""
-    from app.limits.settings import Limits
+    from guardserve.app.limits.settings import Limits
     from tests.support.access import create_key, secure_gateway
 
     url, _ = shared_redis

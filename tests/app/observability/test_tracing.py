@@ -18,12 +18,12 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
-from app.main import create_app
-from app.observability.core import Observability
-from app.observability.otel import OTelTracer
-from app.observability.tracing import NoTracer, build_tracer
-from app.settings import ObservabilitySettings, Settings
-from models.registry import ModelEntry
+from guardserve.app.main import create_app
+from guardserve.app.observability.core import Observability
+from guardserve.app.observability.otel import OTelTracer
+from guardserve.app.observability.tracing import NoTracer, build_tracer
+from guardserve.app.settings import ObservabilitySettings, Settings
+from guardserve.models.registry import ModelEntry
 from tests.conftest import TINY
 from tests.support.servers import LiveServer, free_port, serve_in_thread, wait_until
 from tests.support.waits import SUBPROCESS_S
@@ -156,9 +156,9 @@ class NoOtelExtra:  # the SDK and exporter are not installed
 
 sys.meta_path.insert(0, NoOtelExtra())
 from fastapi.testclient import TestClient
-from app.main import create_app
-from app.settings import ObservabilitySettings, Settings
-from models.registry import ModelEntry
+from guardserve.app.main import create_app
+from guardserve.app.settings import ObservabilitySettings, Settings
+from guardserve.models.registry import ModelEntry
 entry = ModelEntry(name="remote", engine="openai", url="http://127.0.0.1:9/v1", context_length=4096)
 app = create_app(Settings(models=[entry], observability=ObservabilitySettings(otel_enabled=True)))
 assert type(app.state.observability.tracer).__name__ == "NoTracer"

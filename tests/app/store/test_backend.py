@@ -8,9 +8,9 @@ import time
 
 import pytest
 
-from app.store.backend import BackendUnavailableError, OutageLog, RedisBackend
-from app.store.connection import connect, describe
-from app.store.settings import RedisSettings
+from guardserve.app.store.backend import BackendUnavailableError, OutageLog, RedisBackend
+from guardserve.app.store.connection import connect, describe
+from guardserve.app.store.settings import RedisSettings
 from tests.support.redis import RedisProcess
 from tests.support.waits import SETTLE_S
 
@@ -28,7 +28,7 @@ async def test_dead_redis_fails_fast_logs_once_and_recovers(
     b.on_degraded(changes.append)
     await b.ping()
     own_redis.kill()
-    caplog.set_level(logging.WARNING, logger="app.store.backend")
+    caplog.set_level(logging.WARNING, logger="guardserve.app.store.backend")
     took = []
     for _ in range(200):
         start = time.perf_counter()
@@ -39,7 +39,7 @@ async def test_dead_redis_fails_fast_logs_once_and_recovers(
     took.sort()
     # no network round trip: far below a Redis timeout even when a loaded machine preempts the loop now and then
     assert took[100] < 0.005, f"an open circuit must answer at once, median {took[100] * 1000:.2f} ms"
-    warnings = [r for r in caplog.records if r.name == "app.store.backend"]
+    warnings = [r for r in caplog.records if r.name == "guardserve.app.store.backend"]
     assert len(warnings) == 1 and warnings[0].exc_info is None  # one line, no traceback
     assert "127.0.0.1" in warnings[0].getMessage()
 
@@ -78,7 +78,7 @@ def test_urls_are_described_without_passwords() -> None:
 def test_a_flapping_redis_is_logged_once_per_interval(caplog: pytest.LogCaptureFixture) -> None:
     now = [0.0]
     outage = OutageLog("Redis", interval=30, clock=lambda: now[0])
-    caplog.set_level(logging.WARNING, logger="app.store.backend")
+    caplog.set_level(logging.WARNING, logger="guardserve.app.store.backend")
     for second in range(60):  # down and up again every second for a minute
         now[0] = float(second)
         outage.failure("ConnectionError")

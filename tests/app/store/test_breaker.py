@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from app.store.breaker import CircuitBreaker
+from guardserve.app.store.breaker import CircuitBreaker
 
 
 class Clock:

@@ -8,10 +8,10 @@ import time
 
 import pytest
 
-from app.store.backend import BackendUnavailableError, RedisBackend
-from app.store.connection import connect
-from app.store.deadline import lag_tolerant_timeout
-from app.store.settings import RedisSettings
+from guardserve.app.store.backend import BackendUnavailableError, RedisBackend
+from guardserve.app.store.connection import connect
+from guardserve.app.store.deadline import lag_tolerant_timeout
+from guardserve.app.store.settings import RedisSettings
 from tests.support.redis import RedisProcess
 
 

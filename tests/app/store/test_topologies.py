@@ -13,14 +13,14 @@ from pathlib import Path
 import pytest
 import redis
 
-from app.auth.service import KeyService
-from app.auth.store import RedisKeyStore
-from app.limits.model import Ask, Scope
-from app.limits.redis_limiter import RedisLimiter
-from app.limits.settings import Limits
-from app.store.backend import RedisBackend
-from app.store.connection import connect
-from app.store.settings import RedisSettings
+from guardserve.app.auth.service import KeyService
+from guardserve.app.auth.store import RedisKeyStore
+from guardserve.app.limits.model import Ask, Scope
+from guardserve.app.limits.redis_limiter import RedisLimiter
+from guardserve.app.limits.settings import Limits
+from guardserve.app.store.backend import RedisBackend
+from guardserve.app.store.connection import connect
+from guardserve.app.store.settings import RedisSettings
 from tests.support.redis import RedisProcess
 from tests.support.servers import free_port
 from tests.support.waits import SETTLE_S

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from app.settings import Settings
-from app.store.settings import RedisSettings
+from guardserve.app.settings import Settings
+from guardserve.app.store.settings import RedisSettings
 
 
 def test_the_url_comes_from_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -19,12 +19,12 @@ from typing import Any
 import httpx
 import pytest
 
-from app.auth.settings import AuthSettings
-from app.feedback.settings import FeedbackSettings
-from app.limits.settings import LimitSettings
-from app.main import create_app
-from app.settings import GuardrailSettings, Settings
-from models.registry import ModelEntry
+from guardserve.app.auth.settings import AuthSettings
+from guardserve.app.feedback.settings import FeedbackSettings
+from guardserve.app.limits.settings import LimitSettings
+from guardserve.app.main import create_app
+from guardserve.app.settings import GuardrailSettings, Settings
+from guardserve.models.registry import ModelEntry
 from tests.conftest import TINY, cpu_settings
 from tests.support.access import ADMIN_KEY, PEPPER
 from tests.support.openai_upstream import OpenAIUpstream

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from guardrails import PIIEngine
-from guardrails.pii.names import is_name_word, name_runs, shape_names
-from guardrails.types import Finding
+from guardserve.guardrails import PIIEngine
+from guardserve.guardrails.pii.names import is_name_word, name_runs, shape_names
+from guardserve.guardrails.types import Finding
 
 
 def names(engine: PIIEngine, text: str) -> list[str]:

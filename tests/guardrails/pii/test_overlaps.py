@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from guardrails import Action, PIIEngine
-from guardrails.pii.overlaps import resolve_overlaps
-from guardrails.types import Finding
+from guardserve.guardrails import Action, PIIEngine
+from guardserve.guardrails.pii.overlaps import resolve_overlaps
+from guardserve.guardrails.types import Finding
 
 
 def test_overlapping_findings_become_their_union_named_after_the_strongest() -> None:

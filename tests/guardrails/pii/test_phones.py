@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from guardrails import PIIConfig, PIIEngine
-from guardrails.pii.phones import drop_non_phones, is_unix_time
-from guardrails.types import Finding
+from guardserve.guardrails import PIIConfig, PIIEngine
+from guardserve.guardrails.pii.phones import drop_non_phones, is_unix_time
+from guardserve.guardrails.types import Finding
 
 
 def phones(engine: PIIEngine, text: str) -> list[str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from guardrails import PIIConfig, PIIEngine
+from guardserve.guardrails import PIIConfig, PIIEngine
 
 
 def values(engine: PIIEngine, text: str, entity: str) -> list[str]:
@@ -72,7 +72,7 @@ def test_names_after_or_before_a_cue(pii: PIIEngine, text: str, name: str) -> No
 
 
 def test_url_is_an_answer_entity_of_the_default_policy() -> None:
-    from guardrails.policy import load_policies
+    from guardserve.guardrails.policy import load_policies
 
     default = load_policies().policies["default"]
     assert default.output is not None and default.output.pii is not None

@@ -11,8 +11,8 @@ from functools import cache
 
 import pytest
 
-from training.guards.data import KINDS, TASKS, Example, build, identity_counts
-from training.guards.data.example import norm
+from guardserve.training.guards.data import KINDS, TASKS, Example, build, identity_counts
+from guardserve.training.guards.data.example import norm
 
 INJECTION_LANGS = ("en", "de", "fr", "es", "zh")
 

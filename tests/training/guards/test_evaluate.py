@@ -9,15 +9,22 @@ from pathlib import Path
 
 import pytest
 
-from guardrails.policy import DEFAULT_POLICY_FILE, load_policies
-from guardrails.runtime import Guardrails
-from guardrails.types import Finding
-from training.guards.evaluate.distortion import HarmlessPrompt, evaluate_distortion
-from training.guards.evaluate.fairness import equality_difference, fairness_metrics
-from training.guards.evaluate.metrics import binary_summary, f_beta, recall_at_fpr, roc_auc, roc_curve, wilson
-from training.guards.evaluate.pii_eval import GoldSpan, PIIText, is_covered, leaks, merged, pii_figures
-from training.guards.evaluate.report import Floor, check_floors, load_floors, lookup
-from training.guards.evaluate.sets import sample
+from guardserve.guardrails.policy import DEFAULT_POLICY_FILE, load_policies
+from guardserve.guardrails.runtime import Guardrails
+from guardserve.guardrails.types import Finding
+from guardserve.training.guards.evaluate.distortion import HarmlessPrompt, evaluate_distortion
+from guardserve.training.guards.evaluate.fairness import equality_difference, fairness_metrics
+from guardserve.training.guards.evaluate.metrics import (
+    binary_summary,
+    f_beta,
+    recall_at_fpr,
+    roc_auc,
+    roc_curve,
+    wilson,
+)
+from guardserve.training.guards.evaluate.pii_eval import GoldSpan, PIIText, is_covered, leaks, merged, pii_figures
+from guardserve.training.guards.evaluate.report import Floor, check_floors, load_floors, lookup
+from guardserve.training.guards.evaluate.sets import sample
 
 FIXTURES = Path(__file__).with_name("fixtures")
 _default = load_policies(DEFAULT_POLICY_FILE).policies["default"].input.toxicity
@@ -241,7 +248,7 @@ async def test_distortion_counts_blocked_and_changed_answers(guardrails: Guardra
 
 @pytest.mark.slow
 def test_end_to_end_on_fixture_sets(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from app.cli import main
+    from guardserve.app.cli import main
 
     floors = tmp_path / "floors.yaml"
     floors.write_text(
@@ -289,7 +296,7 @@ def test_end_to_end_on_fixture_sets(tmp_path: Path, capsys: pytest.CaptureFixtur
 
 @pytest.mark.slow
 def test_only_pii_evaluates_the_pii_guards_alone(tmp_path: Path) -> None:
-    from app.cli import main
+    from guardserve.app.cli import main
 
     out = tmp_path / "out"
     args = ["guards", "eval", "--sets", str(FIXTURES), "--split", "dev", "--out", str(out), "--only", "pii"]
@@ -307,7 +314,7 @@ FLOORS = Path(__file__).resolve().parents[3] / "evaluation" / "guards" / "floors
 def test_the_shipped_guards_hold_their_stated_floors_on_a_sample_of_the_test_sets(tmp_path: Path) -> None:
     """CI's small version of `guardserve guards eval`: a seeded sample of every test set, the default policy, the
     floors the README states (evaluation/guards/floors.yaml). A regression in any guard fails here."""
-    from app.cli import main
+    from guardserve.app.cli import main
 
     out = tmp_path / "out"
     args = ["guards", "eval", "--split", "test", "--limit", "120", "--skip-distortion", "--out", str(out)]

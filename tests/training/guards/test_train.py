@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from guardrails.semantic import SemanticClassifier
-from models.checkpoint import sha256_file
-from training.guards import train as trainer
-from training.guards.train import RULES, Rule, choose_threshold, metrics
+from guardserve.guardrails.semantic import SemanticClassifier
+from guardserve.models.checkpoint import sha256_file
+from guardserve.training.guards import train as trainer
+from guardserve.training.guards.train import RULES, Rule, choose_threshold, metrics
 
 ROOT = Path(__file__).resolve().parents[3]
 STATIC = ROOT / "models" / "guards" / "minilm-l6-static-256"
@@ -111,7 +111,7 @@ def test_without_a_dev_file_a_share_of_the_training_data_stands_in(tiny_data: No
 
 
 def test_the_cli_dispatches_guards(tiny_data: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from training.cli import _dispatch, parser
+    from guardserve.training.cli import _dispatch, parser
 
     args = parser().parse_args(["guards", "--out", str(tmp_path / "g"), "--encoder-dir", str(STATIC),
                                 "--dev", str(tmp_path), "--features", "encoder", "--seed", "1"])  # fmt: skip

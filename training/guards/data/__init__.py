@@ -11,10 +11,10 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 
-from training.guards.data import everyday, harmful, identities, injection, multilingual, toxicity
-from training.guards.data.augment import augment
-from training.guards.data.example import Example, norm
-from training.guards.data.identities import identity_counts
+from guardserve.training.guards.data import everyday, harmful, identities, injection, multilingual, toxicity
+from guardserve.training.guards.data.augment import augment
+from guardserve.training.guards.data.example import Example, norm
+from guardserve.training.guards.data.identities import identity_counts
 
 PROBE = everyday.PROBE
 

@@ -9,8 +9,8 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 
-from training.guards.data.example import Example
-from training.guards.data.lexicon import PREFIXES, SUFFIXES, SURROUNDINGS
+from guardserve.training.guards.data.example import Example
+from guardserve.training.guards.data.lexicon import PREFIXES, SUFFIXES, SURROUNDINGS
 
 LATIN = frozenset({"en", "de", "fr", "es", "it", "pt", "nl", "pl", "tr", "sv", "id", "vi"})
 _NEIGHBOURS = {

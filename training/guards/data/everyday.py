@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import random
 
-from training.guards.data.example import Example, fill
-from training.guards.data.identities import IDENTITIES
+from guardserve.training.guards.data.example import Example, fill
+from guardserve.training.guards.data.identities import IDENTITIES
 
 KIND = "benign_everyday"
 

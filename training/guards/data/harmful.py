@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import random
 
-from training.guards.data import benign
-from training.guards.data.example import Example, expand, literal
-from training.guards.data.lexicon import ASK, FRAMINGS, PEOPLE, POSSESSIVE
+from guardserve.training.guards.data import benign
+from guardserve.training.guards.data.example import Example, expand, literal
+from guardserve.training.guards.data.lexicon import ASK, FRAMINGS, PEOPLE, POSSESSIVE
 
 _SLOTS: dict[str, tuple[str, ...]] = {
     "person": PEOPLE,

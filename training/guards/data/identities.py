@@ -11,8 +11,8 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from training.guards.data.augment import augment
-from training.guards.data.example import Example
+from guardserve.training.guards.data.augment import augment
+from guardserve.training.guards.data.example import Example
 
 
 @dataclass(frozen=True)

@@ -10,9 +10,9 @@ import base64
 import codecs
 import random
 
-from training.guards.data import benign, injection_i18n
-from training.guards.data.augment import leetspeak
-from training.guards.data.example import Example, expand, literal
+from guardserve.training.guards.data import benign, injection_i18n
+from guardserve.training.guards.data.augment import leetspeak
+from guardserve.training.guards.data.example import Example, expand, literal
 
 _SLOTS: dict[str, tuple[str, ...]] = {
     "verb": (

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import random
 
-from training.guards.data.example import Example, expand, literal
+from guardserve.training.guards.data.example import Example, expand, literal
 
 # Per language: slot values, positive templates (kind -> templates), benign templates and benign seeds.
 _LANGS: dict[str, dict[str, tuple[str, ...]]] = {

@@ -3,7 +3,7 @@ Chinese: the encoder is mostly English, so these mainly keep the heads from trea
 
 from __future__ import annotations
 
-from training.guards.data.example import Example, literal
+from guardserve.training.guards.data.example import Example, literal
 
 # lang -> kind -> texts
 TOXICITY: dict[str, dict[str, tuple[str, ...]]] = {

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import random
 
-from training.guards.data import benign
-from training.guards.data.example import Example, expand, literal
-from training.guards.data.lexicon import ASK, PEOPLE
+from guardserve.training.guards.data import benign
+from guardserve.training.guards.data.example import Example, expand, literal
+from guardserve.training.guards.data.lexicon import ASK, PEOPLE
 
 _SLOTS: dict[str, tuple[str, ...]] = {
     "i_will": (

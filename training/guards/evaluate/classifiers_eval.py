@@ -13,11 +13,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from training.guards.evaluate.metrics import binary_summary, grouped, recall_at_fpr, roc_auc, roc_curve
+from guardserve.training.guards.evaluate.metrics import binary_summary, grouped, recall_at_fpr, roc_auc, roc_curve
 
 if TYPE_CHECKING:
-    from guardrails.policy import PolicySpec
-    from guardrails.runtime import Guardrails, ModerationResult
+    from guardserve.guardrails.policy import PolicySpec
+    from guardserve.guardrails.runtime import Guardrails, ModerationResult
 
 CATEGORIES = ("toxicity", "harmful_request", "prompt_injection")
 MODERATION_BATCH = 64  # texts per moderate() call: one gate slot each, the classifier batches within

@@ -46,7 +46,7 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    from training.guards.evaluate.report import check_floors, load_floors, write_report
+    from guardserve.training.guards.evaluate.report import check_floors, load_floors, write_report
 
     try:
         floors = load_floors(args.floors) if args.floors else None
@@ -77,8 +77,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def evaluate(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, tuple[list[float], list[float]]]]:
     """Build the gateway's guardrails once and run every part; the report as a dict, and the ROC curves."""
-    from guardrails.policy import DEFAULT_POLICY_FILE
-    from guardrails.runtime import Guardrails
+    from guardserve.guardrails.policy import DEFAULT_POLICY_FILE
+    from guardserve.guardrails.runtime import Guardrails
 
     policies = args.policies or DEFAULT_POLICY_FILE
     guardrails = Guardrails.from_file(policies, workers=2)
@@ -91,11 +91,11 @@ def evaluate(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, tuple[
 async def _evaluate(
     args: argparse.Namespace, guardrails: Any, policies: Path
 ) -> tuple[dict[str, Any], dict[str, tuple[list[float], list[float]]]]:
-    from models.checkpoint import sha256_file
-    from training.guards.evaluate.classifiers_eval import CATEGORIES, Labelled, evaluate_category
-    from training.guards.evaluate.fairness import IdentityText, evaluate_fairness
-    from training.guards.evaluate.pii_eval import PIIText, evaluate_pii
-    from training.guards.evaluate.sets import read_jsonl, set_path
+    from guardserve.models.checkpoint import sha256_file
+    from guardserve.training.guards.evaluate.classifiers_eval import CATEGORIES, Labelled, evaluate_category
+    from guardserve.training.guards.evaluate.fairness import IdentityText, evaluate_fairness
+    from guardserve.training.guards.evaluate.pii_eval import PIIText, evaluate_pii
+    from guardserve.training.guards.evaluate.sets import read_jsonl, set_path
 
     files: dict[str, dict[str, Any]] = {}
 
@@ -161,7 +161,12 @@ async def _distortion(args: argparse.Namespace, guardrails: Any, rows: Any) -> d
     prompts = rows("harmless_prompts", None)
     if not prompts:
         return {"available": False, "reason": "no harmless prompt set"}
-    from training.guards.evaluate.distortion import HarmlessPrompt, cpu_generator, default_model, evaluate_distortion
+    from guardserve.training.guards.evaluate.distortion import (
+        HarmlessPrompt,
+        cpu_generator,
+        default_model,
+        evaluate_distortion,
+    )
 
     name, checkpoint = default_model(name=args.model)
     log.info("answer distortion with %s", name)

@@ -18,11 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from training.guards.evaluate.metrics import Rate
+from guardserve.training.guards.evaluate.metrics import Rate
 
 if TYPE_CHECKING:
-    from guardrails.pii.pseudonyms import Pseudonymizer
-    from guardrails.runtime import Guardrails
+    from guardserve.guardrails.pii.pseudonyms import Pseudonymizer
+    from guardserve.guardrails.runtime import Guardrails
 
 Generate = Callable[[list[str]], Awaitable[list[str]]]  # prompts -> greedy answers, in order
 MAX_TOKENS = 64
@@ -47,7 +47,7 @@ class Screening:
 
 
 async def screen_prompts(guardrails: Guardrails, prompts: Sequence[str]) -> list[Screening]:
-    from guardrails.pii.pseudonyms import Pseudonymizer
+    from guardserve.guardrails.pii.pseudonyms import Pseudonymizer
 
     policy = guardrails.policy()
     out: list[Screening] = []
@@ -99,7 +99,7 @@ async def evaluate_distortion(
 
 def default_model(registry: Path | None = None, name: str | None = None) -> tuple[str, Path]:
     """The served model to answer with: ``name`` from the registry, else its first CPU model."""
-    from models.registry import DEFAULT_REGISTRY, load_registry
+    from guardserve.models.registry import DEFAULT_REGISTRY, load_registry
 
     entries = [e for e in load_registry(registry or DEFAULT_REGISTRY) if e.engine == "cpu" and e.checkpoint]
     for entry in entries:
@@ -117,9 +117,9 @@ def cpu_generator(checkpoint: Path, max_tokens: int = MAX_TOKENS) -> Generate:
             return []
         import asyncio
 
-        from models.cpu.config import CPUEngineConfig
-        from models.cpu.engine import CPUEngine
-        from models.engine import ChatMessage, GenerationRequest, SamplingParams
+        from guardserve.models.cpu.config import CPUEngineConfig
+        from guardserve.models.cpu.engine import CPUEngine
+        from guardserve.models.engine import ChatMessage, GenerationRequest, SamplingParams
 
         engine = await CPUEngine.load("guards-eval", checkpoint, CPUEngineConfig(max_waiting=len(prompts) + 1))
         try:

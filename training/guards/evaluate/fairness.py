@@ -18,10 +18,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from training.guards.evaluate.metrics import Rate, confusion, roc_auc
+from guardserve.training.guards.evaluate.metrics import Rate, confusion, roc_auc
 
 if TYPE_CHECKING:
-    from guardrails.runtime import Guardrails
+    from guardserve.guardrails.runtime import Guardrails
 
 BASELINE = "alt-profanity-check"
 BASELINE_THRESHOLD = 0.5  # profanity_check.predict's own cut: the library as people use it
@@ -47,7 +47,7 @@ async def evaluate_fairness(
     (``predict_prob``) on the same sentences, with the ratio of their FPEDs."""
     from profanity_check import predict_prob
 
-    from training.guards.evaluate.classifiers_eval import moderate_all, policy_threshold
+    from guardserve.training.guards.evaluate.classifiers_eval import moderate_all, policy_threshold
 
     texts = [r.text for r in rows]
     labels = [r.label for r in rows]

@@ -21,12 +21,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from guardrails.types import Finding
-from training.guards.evaluate.metrics import Rate, f_beta
+from guardserve.guardrails.types import Finding
+from guardserve.training.guards.evaluate.metrics import Rate, f_beta
 
 if TYPE_CHECKING:
-    from guardrails.guards import PIIGuard
-    from guardrails.runtime import Guardrails
+    from guardserve.guardrails.guards import PIIGuard
+    from guardserve.guardrails.runtime import Guardrails
 
 INSPECT_BATCH = 32  # texts per worker call
 
@@ -164,7 +164,7 @@ def pii_figures(
 
 def policy_pii_guards(guardrails: Guardrails) -> dict[str, PIIGuard | None]:
     """The default policy's PII guard of each stage (None where the stage has none)."""
-    from guardrails.guards import PIIGuard
+    from guardserve.guardrails.guards import PIIGuard
 
     policy = guardrails.policy()
     return {
@@ -186,7 +186,7 @@ async def findings_of(guard: PIIGuard, texts: Sequence[str]) -> list[list[Findin
 
 async def evaluate_pii(guardrails: Guardrails, records: Sequence[PIIText]) -> dict[str, Any]:
     """Figures for the input guard and the output guard (their actions applied to get the transformed texts)."""
-    from guardrails.pii.pseudonyms import Pseudonymizer
+    from guardserve.guardrails.pii.pseudonyms import Pseudonymizer
 
     texts = [r.text for r in records]
     cache: dict[int, list[list[Finding]]] = {}  # stages sharing one engine (the same config) are analysed once
