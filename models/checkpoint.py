@@ -216,3 +216,30 @@ def checkpoint_sha256(directory: Path) -> str | None:
         if (directory / name).is_file():
             return sha256_file(directory / name)
     return None
+
+
+SUMS = "SHA256SUMS"  # a checkpoint's manifest: `sha256sum -c SHA256SUMS` checks every other file
+
+
+def write_sums(directory: Path) -> None:
+    lines = [f"{sha256_file(f)}  {f.name}" for f in sorted(directory.iterdir()) if f.is_file() and f.name != SUMS]
+    (directory / SUMS).write_text("\n".join(lines) + "\n")
+    (directory / SUMS).chmod(0o644)
+
+
+def verify_sums(directory: Path) -> list[str]:
+    """Problems found (empty when every listed file is present and matches, and no file is unlisted)."""
+    problems = []
+    listed: set[str] = set()
+    for line in (directory / SUMS).read_text().splitlines():
+        digest, name = line.split("  ", 1)
+        listed.add(name)
+        file = directory / name
+        if not file.is_file():
+            problems.append(f"{name}: missing")
+        elif sha256_file(file) != digest:
+            problems.append(f"{name}: sha256 mismatch")
+    for file in directory.iterdir():
+        if file.is_file() and file.name != SUMS and file.name not in listed:
+            problems.append(f"{file.name}: not in {SUMS}")
+    return problems

@@ -95,7 +95,7 @@ def save_checkpoint(model: Any, tokenizer: Any, out: Path, metadata: dict[str, A
 
     from transformers import GenerationConfig
 
-    from guardserve.training.export import write_sums
+    from guardserve.models.checkpoint import write_sums
 
     staging = out.with_name(out.name + ".importing")
     if staging.exists():

@@ -18,13 +18,11 @@ from typing import Any
 
 import yaml
 
-from guardserve.models.checkpoint import METADATA_FILE
+from guardserve.models.checkpoint import METADATA_FILE, write_sums
 from guardserve.training.card import model_card
 from guardserve.training.recipe import Recipe
 
 log = logging.getLogger(__name__)
-
-SUMS = "SHA256SUMS"
 
 
 class ExportRefused(RuntimeError):
@@ -37,30 +35,6 @@ class ExportRefused(RuntimeError):
 
 def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def write_sums(directory: Path) -> None:
-    lines = [f"{sha256(f)}  {f.name}" for f in sorted(directory.iterdir()) if f.is_file() and f.name != SUMS]
-    (directory / SUMS).write_text("\n".join(lines) + "\n")
-    (directory / SUMS).chmod(0o644)
-
-
-def verify_sums(directory: Path) -> list[str]:
-    """Problems found (empty when every listed file is present and matches, and no file is unlisted)."""
-    problems = []
-    listed: set[str] = set()
-    for line in (directory / SUMS).read_text().splitlines():
-        digest, name = line.split("  ", 1)
-        listed.add(name)
-        file = directory / name
-        if not file.is_file():
-            problems.append(f"{name}: missing")
-        elif sha256(file) != digest:
-            problems.append(f"{name}: sha256 mismatch")
-    for file in directory.iterdir():
-        if file.is_file() and file.name != SUMS and file.name not in listed:
-            problems.append(f"{file.name}: not in {SUMS}")
-    return problems
 
 
 def export(

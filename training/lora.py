@@ -167,9 +167,8 @@ def dev_eval(model: Any, tokenizer: Any, rows: list[dict[str, Any]], max_new_tok
 
 def publish(run: Path, target: Path) -> None:
     """Copy the adapter with recipe, manifest and card to ``target`` (the committed adapter directory)."""
-    from guardserve.models.checkpoint import sha256_file
+    from guardserve.models.checkpoint import sha256_file, write_sums
     from guardserve.models.smollm2 import GGUF_SHA256, LICENCE, UPSTREAM, WHEEL, WHEEL_VERSION
-    from guardserve.training.export import write_sums
 
     recipe = yaml.safe_load((run / "recipe.yaml").read_text())
     training = json.loads((run / "training.json").read_text())

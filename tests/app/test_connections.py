@@ -194,7 +194,10 @@ def test_at_the_open_connection_cap_the_longest_idle_connection_makes_room(tmp_p
         assert health_seconds(gateway) < 5  # a prompt client still gets in ...
         assert ended(idle[:1], timeout=SETTLE_S) == ["reset"]  # ... in place of the longest-waiting idle one
         readable, _, _ = select.select(idle[1:], [], [], 0)
-        assert readable == []  # the others are still held
+        # The others are still held. A loaded loop may not yet have seen the start-up readiness probe's connection
+        # close, so it may have counted one more and made room twice: then the second-longest idle went too.
+        assert readable in ([], [idle[1]]), [idle.index(s) for s in readable]
+        assert ended(readable, timeout=SETTLE_S) == ["reset"] * len(readable)
         for sock in idle:
             sock.close()
     finally:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from guardserve.models import smollm2
-from guardserve.training.export import verify_sums
+from guardserve.models.checkpoint import verify_sums
 
 pytestmark = pytest.mark.slow
 

@@ -10,8 +10,8 @@ import pytest
 
 from guardserve.app.main import create_app
 from guardserve.app.settings import GuardrailSettings, Settings
+from guardserve.models.checkpoint import verify_sums
 from guardserve.models.registry import DEFAULT_REGISTRY, load_registry
-from guardserve.training.export import verify_sums
 from tests.support.servers import serve_in_thread
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -12,8 +12,9 @@ import pytest
 
 from guardserve.app.main import create_app
 from guardserve.app.settings import Settings
+from guardserve.models.checkpoint import verify_sums
 from guardserve.models.registry import ModelEntry
-from guardserve.training.export import ExportRefused, export, verify_sums
+from guardserve.training.export import ExportRefused, export
 from guardserve.training.recipe import Recipe
 from tests.support.servers import serve_in_thread
 
