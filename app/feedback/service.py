@@ -75,8 +75,8 @@ class FeedbackService:
         self._user_secret = user_secret
         self.metrics: MetricsRecorder = metrics or NoMetrics()
         self.checkpoints: dict[str, str | None] = {}  # served model -> checkpoint sha256
-        self._pending: set[asyncio.Task[None]] = set()
-        self._writing: dict[str, asyncio.Task[None]] = {}  # response id -> its record's write, while it runs
+        # response id -> its record's write while it runs (kept referenced; feedback on it waits for it)
+        self._writing: dict[str, asyncio.Task[None]] = {}
         self._lag_watch: asyncio.Task[None] | None = None
 
     @classmethod
@@ -122,8 +122,8 @@ class FeedbackService:
             self._lag_watch.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._lag_watch
-        if self._pending:
-            _, late = await asyncio.wait(set(self._pending), timeout=PENDING_CLOSE_S)
+        if self._writing:
+            _, late = await asyncio.wait(set(self._writing.values()), timeout=PENDING_CLOSE_S)
             for task in late:
                 task.cancel()
         await self.store.aclose()
@@ -146,14 +146,12 @@ class FeedbackService:
         async def finished(ctx: RequestContext) -> None:
             if not ctx.response_id or ctx.status != 200 or ctx.tenant is None:
                 return
-            if len(self._pending) >= self.settings.max_pending_records:
+            if len(self._writing) >= self.settings.max_pending_records:
                 self._failed(ctx, "too many records pending")
                 return
             task = asyncio.create_task(self._write(ctx))
-            self._pending.add(task)
-            self._writing[ctx.response_id] = task
             response_id = ctx.response_id
-            task.add_done_callback(self._pending.discard)
+            self._writing[response_id] = task
             task.add_done_callback(lambda _: self._writing.pop(response_id, None))
 
         return finished
