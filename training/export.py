@@ -9,7 +9,6 @@ export refuses with the reasons (``--force`` overrides, and the card says so).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import shutil
@@ -18,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from guardserve.models.checkpoint import METADATA_FILE, write_sums
+from guardserve.models.checkpoint import METADATA_FILE, sha256_file, write_sums
 from guardserve.training.card import model_card
 from guardserve.training.recipe import Recipe
 
@@ -31,10 +30,6 @@ class ExportRefused(RuntimeError):
             "export refused: the checkpoint does not meet the recipe's thresholds:\n  " + "\n  ".join(reasons)
         )
         self.reasons = reasons
-
-
-def sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def export(
@@ -60,7 +55,7 @@ def export(
     staging.chmod(0o755)
     try:
         _write_weights(source, staging, dtype)
-        weights = sha256(staging / "model.safetensors")
+        weights = sha256_file(staging / "model.safetensors")
         if evaluation is None or evaluation.get("weights_sha256") != weights:
             log.info("evaluating the exported weights (%s)", dtype)
             prepared = load_prepared(run_dir / "data") if (run_dir / "data" / "val.jsonl").is_file() else None

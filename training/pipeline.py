@@ -65,11 +65,11 @@ def run(
         return summary
     (run_dir / "training.json").write_text(json.dumps(training, indent=2, sort_keys=True) + "\n")
     if evaluate:
+        from guardserve.models.checkpoint import sha256_file
         from guardserve.training.evaluate import evaluate_checkpoint
-        from guardserve.training.export import sha256
 
         evaluation = evaluate_checkpoint(result.checkpoint, recipe, prepared.val, privacy=privacy)
-        evaluation["weights_sha256"] = sha256(result.checkpoint / "model.safetensors")
+        evaluation["weights_sha256"] = sha256_file(result.checkpoint / "model.safetensors")
         (run_dir / "eval.json").write_text(json.dumps(evaluation, indent=2, sort_keys=True) + "\n")
         summary["eval"] = evaluation
     return summary

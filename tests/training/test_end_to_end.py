@@ -136,7 +136,7 @@ def test_same_seed_same_loss_curve(micro_recipe: Recipe, micro_run: Path, tmp_pa
 def test_fine_tuning_starts_from_the_exported_weights_and_keeps_its_tokenizer(
     micro_recipe: Recipe, micro_run: Path, tmp_path: Path
 ) -> None:
-    from guardserve.training.export import sha256
+    from guardserve.models.checkpoint import sha256_file
     from guardserve.training.pipeline import run
 
     base = tmp_path / "base"
@@ -148,7 +148,7 @@ def test_fine_tuning_starts_from_the_exported_weights_and_keeps_its_tokenizer(
     data = tmp_path / "tuned" / "data"
     assert (data / "tokenizer" / "tokenizer.json").read_bytes() == (base / "tokenizer.json").read_bytes()
     manifest = json.loads((data / "manifest.json").read_text())
-    assert manifest["init_from"]["weights_sha256"] == sha256(base / "model.safetensors")
+    assert manifest["init_from"]["weights_sha256"] == sha256_file(base / "model.safetensors")
     assert manifest["init_from"]["recipe"] == micro_recipe.name
 
     def first_loss(run_dir: Path) -> float:
