@@ -19,6 +19,7 @@ from guardserve.app.main import create_app
 from guardserve.app.settings import GuardrailSettings, Settings
 from guardserve.app.store.settings import RedisSettings
 from guardserve.models.registry import ModelEntry
+from tests.support.fake_upstream import FakeUpstream
 from tests.support.processes import ServerProcess, clean_env, free_port, spawn, wait_ready
 from tests.support.redis import delete_prefix, new_prefix
 from tests.support.servers import LiveServer, serve_in_thread
@@ -65,6 +66,23 @@ def secure_gateway(
     finally:
         server.stop()
         delete_prefix(redis_url, prefix)
+
+
+@contextmanager
+def fast_gateway(redis_url: str | None) -> Iterator[LiveServer]:
+    """Model "fast" on the fast fake upstream behind keys and limits (in Redis under a fresh prefix, deleted
+    afterwards; ``None``: in process memory): the gateway's own admission is what is under test."""
+    upstream = serve_in_thread(FakeUpstream("fast"))  # type: ignore[arg-type]
+    entry = ModelEntry(name="fast", engine="openai", url=upstream.v1, upstream_model="fast", context_length=4096)
+    prefix = new_prefix()
+    server = serve_in_thread(create_app(secure_settings([entry], redis_url, prefix)))
+    try:
+        yield server
+    finally:
+        server.stop()
+        upstream.stop()
+        if redis_url:
+            delete_prefix(redis_url, prefix)
 
 
 def admin(server: LiveServer) -> httpx.Client:

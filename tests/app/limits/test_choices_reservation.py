@@ -9,12 +9,9 @@ from typing import Any
 import httpx
 import pytest
 
-from guardserve.app.main import create_app
-from guardserve.models.registry import ModelEntry
-from tests.support.access import create_key, secure_settings
-from tests.support.fake_upstream import FakeUpstream
-from tests.support.redis import SHARED_URL, delete_prefix, new_prefix
-from tests.support.servers import LiveServer, serve_in_thread
+from tests.support.access import create_key, fast_gateway
+from tests.support.redis import SHARED_URL
+from tests.support.servers import LiveServer
 
 pytestmark = pytest.mark.usefixtures("needs_shared_redis")
 
@@ -23,16 +20,8 @@ MAX_TOKENS = 300  # a key's 1,000 tokens per minute fit one or two choices of it
 
 @pytest.fixture(scope="module")
 def gateway() -> Iterator[LiveServer]:
-    upstream = serve_in_thread(FakeUpstream("fast"))  # type: ignore[arg-type]
-    entry = ModelEntry(name="fast", engine="openai", url=upstream.v1, upstream_model="fast", context_length=4096)
-    prefix = new_prefix()
-    server = serve_in_thread(create_app(secure_settings([entry], SHARED_URL, prefix)))
-    try:
+    with fast_gateway(SHARED_URL) as server:
         yield server
-    finally:
-        server.stop()
-        upstream.stop()
-        delete_prefix(SHARED_URL, prefix)
 
 
 def complete(server: LiveServer, key: str, **fields: Any) -> httpx.Response:

@@ -11,12 +11,10 @@ import httpx
 import openai
 import pytest
 
-from guardserve.app.main import create_app
-from guardserve.models.registry import ModelEntry
-from tests.support.access import ADMIN_KEY, create_key, secure_settings
-from tests.support.fake_upstream import USAGE, FakeUpstream
-from tests.support.redis import SHARED_URL, delete_prefix, new_prefix, shared_redis_available
-from tests.support.servers import LiveServer, serve_in_thread
+from tests.support.access import ADMIN_KEY, create_key, fast_gateway
+from tests.support.fake_upstream import USAGE
+from tests.support.redis import SHARED_URL, shared_redis_available
+from tests.support.servers import LiveServer
 from tests.support.waits import SETTLE_S, wait_until
 
 LIMITS = {"requests_per_minute": 100, "tokens_per_minute": 100_000, "concurrent": 5, "tokens_per_day": 1_000_000}
@@ -27,18 +25,8 @@ PER_REQUEST = USAGE["total_tokens"]  # what the fake upstream reports each answe
 def gateway(request: pytest.FixtureRequest) -> Iterator[LiveServer]:
     if request.param == "redis" and not shared_redis_available():
         request.getfixturevalue("needs_shared_redis")  # skips outside CI, fails in CI
-    upstream = serve_in_thread(FakeUpstream("fast"))  # type: ignore[arg-type]
-    entry = ModelEntry(name="fast", engine="openai", url=upstream.v1, upstream_model="fast", context_length=4096)
-    prefix = new_prefix()
-    url = SHARED_URL if request.param == "redis" else None
-    server = serve_in_thread(create_app(secure_settings([entry], url, prefix)))
-    try:
+    with fast_gateway(SHARED_URL if request.param == "redis" else None) as server:
         yield server
-    finally:
-        server.stop()
-        upstream.stop()
-        if url:
-            delete_prefix(url, prefix)
 
 
 def read_usage(server: LiveServer, key: str = ADMIN_KEY, tenant: str | None = None) -> httpx.Response:
