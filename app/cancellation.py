@@ -1,16 +1,16 @@
 """Cancel a handler's work the moment its client disconnects (non-streaming requests).
 
 Starlette cancels a *streaming* body when the client goes away, but a handler awaiting a whole completion keeps
-running. :func:`until_disconnect` races the work against the ASGI ``http.disconnect`` message and cancels the
-work if the client leaves first; for the HTTP engine that closes the upstream request, for the CPU engine it
+running. :func:`until_disconnect` awaits the work in the handler's own task while one watcher task waits for the
+ASGI ``http.disconnect`` message; if the client leaves first, the watcher cancels the handler's task, which
+cancels the work where it waits: for the HTTP engine that closes the upstream request, for the CPU engine it
 frees the batch slot. (The request body has already been read when handlers run, so the next ``receive`` is the
-disconnect.)
+disconnect.) One task per request, not two and an ``asyncio.wait``: this runs on every request.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Awaitable
 from typing import TypeVar
 
@@ -21,26 +21,28 @@ from guardserve.app.errors import ClientDisconnectedError
 T = TypeVar("T")
 
 
-async def _disconnected(request: Request) -> None:
-    while True:
-        message = await request.receive()
-        if message["type"] == "http.disconnect":
-            return
-
-
 async def until_disconnect(request: Request, work: Awaitable[T]) -> T:
-    task = asyncio.ensure_future(work)
-    watcher = asyncio.ensure_future(_disconnected(request))
+    handler = asyncio.current_task()
+    if handler is None:  # not inside a task (never in an ASGI app): nothing to cancel
+        return await work
+    gone = False
+
+    async def watch() -> None:
+        nonlocal gone
+        while (await request.receive())["type"] != "http.disconnect":
+            pass
+        gone = True
+        handler.cancel()
+
+    watcher = asyncio.get_running_loop().create_task(watch())
     try:
-        await asyncio.wait({task, watcher}, return_when=asyncio.FIRST_COMPLETED)
-    except BaseException:
-        task.cancel()
+        result = await work
+    except asyncio.CancelledError:
+        if gone and handler.uncancel() == 0:  # our own cancellation, not the caller's
+            raise ClientDisconnectedError from None
         raise
     finally:
         watcher.cancel()
-    if task.done():
-        return task.result()
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
-    raise ClientDisconnectedError
+    if gone:  # the work finished anyway (it swallowed the cancellation): take back our cancel request
+        handler.uncancel()
+    return result
