@@ -94,8 +94,11 @@ class RedisBackend:
             self._outage.failure("circuit open")
             raise BackendUnavailableError("circuit open")
         try:
-            async with lag_tolerant_timeout(self._queue_timeout):
-                await self._slots.acquire()
+            if self._slots.locked():  # a burst of our own: wait for a slot, bounded
+                async with lag_tolerant_timeout(self._queue_timeout):
+                    await self._slots.acquire()
+            else:
+                await self._slots.acquire()  # free: returns at once (no timer for the common case)
         except BaseException as exc:
             self.breaker.abandon()
             if isinstance(exc, TimeoutError):

@@ -14,28 +14,36 @@ the deadline plus the stall.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator
+from types import TracebackType
 
 GRACE_S = 0.01  # a timer later than this ran after a blocked loop
 
 
-@contextlib.asynccontextmanager
-async def lag_tolerant_timeout(seconds: float, grace: float = GRACE_S) -> AsyncIterator[None]:
-    loop = asyncio.get_running_loop()
-    async with asyncio.timeout(None) as timeout:
-        state = {"at": loop.time() + seconds, "extended": False}
+class lag_tolerant_timeout:
+    """``async with lag_tolerant_timeout(seconds):`` (a class, not a generator context manager: every Redis call
+    enters one, and a generator's machinery cost more than the timer itself)."""
 
-        def check() -> None:
-            now = loop.time()
-            if now - state["at"] > grace and not state["extended"]:
-                state["at"], state["extended"] = now + seconds, True  # once: a loop that stays stuck still times out
-                handle[0] = loop.call_at(state["at"], check)
-                return
-            timeout.reschedule(now)  # fire now (on the next iteration)
+    def __init__(self, seconds: float, grace: float = GRACE_S) -> None:
+        self._seconds, self._grace = seconds, grace
+        self._extended = False
 
-        handle: list[asyncio.TimerHandle] = [loop.call_at(state["at"], check)]
-        try:
-            yield
-        finally:
-            handle[0].cancel()
+    async def __aenter__(self) -> None:
+        self._loop = loop = asyncio.get_running_loop()
+        self._timeout = asyncio.timeout(None)
+        await self._timeout.__aenter__()
+        self._at = loop.time() + self._seconds
+        self._handle = loop.call_at(self._at, self._check)
+
+    def _check(self) -> None:
+        now = self._loop.time()
+        if now - self._at > self._grace and not self._extended:
+            self._at, self._extended = now + self._seconds, True  # once: a loop that stays stuck still times out
+            self._handle = self._loop.call_at(self._at, self._check)
+            return
+        self._timeout.reschedule(now)  # fire now (on the next iteration)
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._handle.cancel()
+        await self._timeout.__aexit__(kind, exc, tb)  # raises TimeoutError for a cancellation it caused
