@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from guardserve.app.feedback import layout
 from guardserve.app.feedback.model import FeedbackRecord, ResponseRecord
 from guardserve.app.store.backend import BackendUnavailableError, RedisBackend
+from guardserve.app.store.coalesce import Coalescer
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +115,7 @@ class RedisFeedbackStore:
         self.replicas_ack = replicas_ack
         self.replicas_timeout_ms = replicas_timeout_ms
         self._add = backend.client.register_script(ADD_FEEDBACK)
+        self._responses: Coalescer[tuple[ResponseRecord, int, int]] = Coalescer(self._put_responses)
 
     async def _call(self, operation: Any) -> Any:
         try:
@@ -125,15 +127,21 @@ class RedisFeedbackStore:
         return None
 
     async def put_response(self, record: ResponseRecord, ttl_ms: int, owner_ttl_ms: int) -> None:
-        p, tenant = self.p, record.tenant
+        await self._responses.submit((record, ttl_ms, owner_ttl_ms))
+
+    async def _put_responses(self, batch: Sequence[tuple[ResponseRecord, int, int]]) -> None:
+        """One round trip for every record written at about the same time (see :class:`Coalescer`)."""
+        p = self.p
 
         async def write(c: Any) -> Any:
             pipe = c.pipeline(transaction=True)
-            pipe.set(layout.owner_key(p, record.id), tenant, px=max(ttl_ms, owner_ttl_ms))
-            if record.retention != "off":
-                pipe.set(layout.response_key(p, tenant, record.id), layout.dump(record), px=ttl_ms)
-                if record.user_hash:
-                    pipe.sadd(layout.user_key(p, tenant, record.user_hash), f"resp:{record.id}")
+            for record, ttl_ms, owner_ttl_ms in batch:
+                tenant = record.tenant
+                pipe.set(layout.owner_key(p, record.id), tenant, px=max(ttl_ms, owner_ttl_ms))
+                if record.retention != "off":
+                    pipe.set(layout.response_key(p, tenant, record.id), layout.dump(record), px=ttl_ms)
+                    if record.user_hash:
+                        pipe.sadd(layout.user_key(p, tenant, record.user_hash), f"resp:{record.id}")
             return await pipe.execute()
 
         await self._call(write)
