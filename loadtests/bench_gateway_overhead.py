@@ -2,7 +2,8 @@
 
     .venv/bin/python loadtests/bench_gateway_overhead.py --out results.json [--rounds 3] [--seconds 8]
         [--concurrency 32] [--latency-requests 400] [--kind whole|stream] [--tokens 16]
-        [--redis redis://127.0.0.1:6379/0] [--gateway-root DIR] [--audit-log off|stderr] [--configs a,b] [--hold S]
+        [--redis redis://127.0.0.1:6379/0] [--gateway-root DIR] [--base-root DIR] [--audit-log off|stderr]
+        [--configs a,b] [--hold S]
 
 One process tree: :mod:`loadtests.fast_fake_upstream` (a deliberately fast fake) in its own process, the gateways
 (``guardserve serve``, 1 uvicorn worker, each in its own process, one ``engine: openai`` model pointing at the
@@ -21,8 +22,10 @@ Beside ``--out`` (JSON) it writes ``.md`` (the table) and ``.png`` (CPU per requ
 Each round runs a throughput phase (``--concurrency`` connections for ``--seconds``) and a latency phase (one
 connection, ``--latency-requests`` requests one after another). The gateway's CPU per request comes from its
 ``/proc/<pid>/stat`` utime+stime over the phase divided by the requests served: that figure a loaded machine
-cannot distort (req/s and latencies it can). ``--gateway-root`` runs the gateways from another checkout (a
-before/after comparison); ``--audit-log`` is the gateways' audit log (default off: its cost is a log line's).
+cannot distort (req/s and latencies it can). ``--gateway-root`` runs the gateways from another checkout;
+``--base-root DIR`` adds each gateway configuration once more from DIR (``gateway-off@base`` …), alternated with the
+others in the same run: a before/after comparison the machine's drifting load cannot bias. ``--audit-log`` is
+the gateways' audit log (default off: its cost is a log line's).
 
 Measured 2026-12-02 on 2 cores (load average 1.5-5 from other work), 16-token chat completions, medians over the
 rounds (``--rounds 3 --seconds 8``; stream: ``--kind stream --rounds 2``). Gateway CPU ms per request at
@@ -295,7 +298,7 @@ def delete_prefix(url: str, prefix: str) -> None:
 def summarize(phases: list[Phase]) -> dict[str, Any]:
     """Medians over the rounds, per configuration and phase; ratios and added latency against direct."""
     out: dict[str, Any] = {}
-    for config in CONFIGS:
+    for config in dict.fromkeys(x.config for x in phases):  # in the order they ran
         rows = {p: [x for x in phases if x.config == config and x.phase == p] for p in ("throughput", "latency")}
         if not rows["throughput"]:
             continue
@@ -400,10 +403,15 @@ def main() -> None:
     parser.add_argument("--gateway-root", type=Path, default=ROOT, help="the checkout the gateways run from")
     parser.add_argument("--audit-log", default="off")
     parser.add_argument("--configs", default=",".join(CONFIGS), help="a subset, comma-separated")
+    parser.add_argument(
+        "--base-root", type=Path, help="run every gateway configuration from this checkout too (NAME@base), alternating"
+    )
     parser.add_argument("--hold", type=float, default=0.0, help="keep the servers up this long after (profiling)")
     parser.add_argument("--litellm", type=Path, default=LITELLM, help="LiteLLM's executable (scripts/bench-litellm)")
     args = parser.parse_args()
     configs = [c for c in args.configs.split(",") if c]
+    if args.base_root:  # a before/after comparison in one run: each gateway configuration twice, A B A B
+        configs = [v for c in configs for v in ((c, f"{c}@base") if c.startswith("gateway") else (c,))]
     if "litellm" in configs and not args.litellm.exists():
         print(f"litellm: skipped, {args.litellm} not installed (scripts/bench-litellm installs it)", flush=True)
         configs.remove("litellm")
@@ -440,11 +448,13 @@ def main() -> None:
                 processes.append(proxy.process)
                 print(f"litellm: ready, idle after {wait_idle(proxy.pid):.0f} s", flush=True)
                 continue
-            env = gateway_env | {"GUARDSERVE_PORT": str(port)}
+            name, _, variant = config.partition("@")
+            root = args.base_root if variant == "base" else args.gateway_root
+            env = gateway_env | {"GUARDSERVE_PORT": str(port), "PYTHONPATH": str(root)}
             key = None
-            if config == "gateway-full":  # the default guardrails policy, API keys, limits in Redis
+            if name == "gateway-full":  # the default guardrails policy, API keys, limits in Redis
                 env |= {"GUARDSERVE_GUARDRAILS__ENABLED": "true"}
-            if config == "gateway-off":
+            if name == "gateway-off":
                 env |= {"GUARDSERVE_AUTH__ENABLED": "false", "GUARDSERVE_LIMITS__ENABLED": "false"}
             else:
                 key = asyncio.run(make_key(args.redis, prefix))
@@ -455,7 +465,7 @@ def main() -> None:
                     "GUARDSERVE_REDIS__PREFIX": prefix,
                 }
             cmd = [sys.executable, "-m", "guardserve.app.cli", "serve", "--port", str(port)]
-            gateway = spawn(cmd, env, args.gateway_root, logs / f"{config}.log")
+            gateway = spawn(cmd, env, root, logs / f"{config}.log")
             processes.append(gateway)
             wait_ready(f"http://127.0.0.1:{port}/ready", gateway)
             waited = wait_idle(gateway.pid)
@@ -506,7 +516,7 @@ def main() -> None:
         for process in processes:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 process.wait(timeout=15)
-        if {"gateway-auth", "gateway-full"} & set(configs):
+        if {"gateway-auth", "gateway-full"} & {c.partition("@")[0] for c in configs}:
             delete_prefix(args.redis, prefix)
 
 
