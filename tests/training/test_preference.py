@@ -1,0 +1,102 @@
+"""DPO: the loss on a worked example, its gradient against the closed form, the export's pairs, and a real model
+whose chosen answers gain on the rejected ones while the frozen reference stays as it was."""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from guardserve.training.preference import (  # noqa: E402
+    DPOConfig,
+    PreferencePair,
+    dpo_loss,
+    encode_answer,
+    load_pairs,
+    sequence_logps,
+    train_dpo,
+)
+
+
+def test_the_loss_on_a_worked_example() -> None:
+    # policy vs reference: chosen +1.0 nat, rejected -1.0 nat; beta 0.1 -> margin 0.2 -> -log sigmoid(0.2)
+    loss, chosen, rejected = dpo_loss(
+        torch.tensor([-10.0]), torch.tensor([-13.0]), torch.tensor([-11.0]), torch.tensor([-12.0]), beta=0.1
+    )
+    assert float(loss) == pytest.approx(math.log1p(math.exp(-0.2)), abs=1e-6)  # 0.598139
+    assert float(chosen) == pytest.approx(0.1) and float(rejected) == pytest.approx(-0.1)
+    # no preference yet (policy == reference): log 2 whatever beta is
+    same = torch.tensor([-5.0, -7.0])
+    assert float(dpo_loss(same, same + 1, same, same + 1, beta=0.5)[0]) == pytest.approx(math.log(2), abs=1e-6)
+
+
+def test_the_gradient_matches_the_closed_form() -> None:
+    # d loss / d log pi(chosen) = -beta * sigmoid(-beta * margin) (per pair, / batch for the mean)
+    beta = 0.3
+    chosen = torch.tensor([-4.0, -9.0], requires_grad=True)
+    rejected = torch.tensor([-6.0, -2.0], requires_grad=True)
+    ref_c, ref_r = torch.tensor([-5.0, -8.0]), torch.tensor([-5.0, -3.0])
+    loss, _, _ = dpo_loss(chosen, rejected, ref_c, ref_r, beta)
+    loss.backward()
+    margin = (chosen - ref_c) - (rejected - ref_r)
+    expected = -beta * torch.sigmoid(-beta * margin.detach()) / 2
+    assert torch.allclose(chosen.grad, expected, atol=1e-6)
+    assert torch.allclose(rejected.grad, -expected, atol=1e-6)
+
+
+def test_pairs_are_read_from_the_export_format(tmp_path: Path) -> None:
+    prompt = [{"role": "user", "content": "How do I stop a stuck process?"}]
+    rows = [
+        {"version": 1, "tenant": "t", "prompt": prompt, "chosen": [{"role": "assistant", "content": "Use kill."}],
+         "rejected": [{"role": "assistant", "content": "I can't help with that."}], "source": "preferred"},
+        {"version": 1, "tenant": "t", "prompt": prompt, "chosen": [{"role": "assistant", "content": "same"}],
+         "rejected": [{"role": "assistant", "content": "same"}], "source": "ratings"},  # no preference: skipped
+        {"version": 1, "tenant": "t", "prompt": [], "chosen": [{"role": "assistant", "content": "a"}],
+         "rejected": [{"role": "assistant", "content": "b"}]},  # no prompt: skipped
+    ]  # fmt: skip
+    folder = tmp_path / "preference"
+    folder.mkdir()
+    (folder / "pairs-v1.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert load_pairs(tmp_path) == [PreferencePair(tuple(prompt), "Use kill.", "I can't help with that.")]
+
+
+@pytest.mark.slow
+def test_a_few_steps_prefer_the_chosen_answers_and_leave_the_reference_alone(tiny_checkpoint: Path) -> None:
+    from guardserve.models.hf import transformers_offline
+
+    transformers = transformers_offline()
+    torch.manual_seed(0)
+    policy = transformers.AutoModelForCausalLM.from_pretrained(tiny_checkpoint, dtype=torch.float32)
+    tokenizer = transformers.AutoTokenizer.from_pretrained(tiny_checkpoint)
+    reference = copy.deepcopy(policy)
+    frozen = {k: v.clone() for k, v in reference.state_dict().items()}
+    pairs = [
+        PreferencePair(({"role": "user", "content": "Stop a stuck process?"},), "Use kill -9 on its pid.", "No."),
+        PreferencePair(({"role": "user", "content": "What is 2 + 2?"},), "2 + 2 = 4.", "2 + 2 = 5."),
+    ]
+
+    def margins() -> list[float]:
+        out = []
+        for pair in pairs:
+            rows = [encode_answer(tokenizer, pair.prompt, a) for a in (pair.chosen, pair.rejected)]
+            width = max(len(i) for i, _ in rows)
+            ids = torch.tensor([i + [0] * (width - len(i)) for i, _ in rows])
+            labels = torch.tensor([lab + [-100] * (width - len(lab)) for _, lab in rows])
+            mask = torch.tensor([[1] * len(i) + [0] * (width - len(i)) for i, _ in rows])
+            with torch.no_grad():
+                logps = sequence_logps(policy, ids, labels, mask)
+            out.append(float(logps[0] - logps[1]))
+        return out
+
+    before = margins()
+    history = train_dpo(policy, reference, tokenizer, pairs, DPOConfig(beta=0.1, lr=1e-3, steps=25, batch_pairs=2))
+    after = margins()
+    assert history[0]["loss"] == pytest.approx(math.log(2), abs=1e-3)  # policy == reference at the start
+    assert history[-1]["loss"] < 0.5 * history[0]["loss"]
+    assert all(a > b + 1.0 for a, b in zip(after, before, strict=True)), (before, after)
+    assert all(torch.equal(v, frozen[k]) for k, v in reference.state_dict().items())

@@ -1,0 +1,168 @@
+"""Direct Preference Optimization (Rafailov et al. 2023) on the gateway's preference pairs.
+
+The feedback export writes ``DIR/preference/pairs-v1.jsonl``: ``{"prompt": [messages], "chosen": [assistant
+message], "rejected": [assistant message], ...}`` (a user's ``preferred`` answer against the served one, or a
+better-rated answer against a worse-rated one to the same prompt). For a pair, with the policy being trained
+(π) and a frozen copy of the model it started from (the reference, π_ref), the loss is
+
+    -log σ( β · [ (log π(y_w|x) − log π_ref(y_w|x)) − (log π(y_l|x) − log π_ref(y_l|x)) ] )
+
+where log π(y|x) is the summed log-probability of the answer's tokens (and its end of turn) after the prompt.
+This is TRL's ``DPOTrainer`` default (``loss_type="sigmoid"``); TRL itself is not used: it needs ``datasets``,
+``pandas`` and ``pyarrow`` beside our pinned torch and transformers, for a loss of a few lines. ``tests/training/
+test_preference.py`` checks the loss on a worked example, its gradient against the closed form, and that a few
+steps on a real checkpoint raise the chosen answer's margin while the reference stays as it was.
+
+What this module does not do yet (issue 15): the trainer's recipe stage that runs it, the gate, and the export of
+the resulting checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+IGNORE = -100
+
+
+@dataclass(frozen=True)
+class PreferencePair:
+    prompt: tuple[dict[str, str], ...]  # the conversation up to the answer (system/user/assistant messages)
+    chosen: str
+    rejected: str
+
+
+def load_pairs(path: Path) -> list[PreferencePair]:
+    """The pairs of an export's ``preference/pairs-v1.jsonl`` (a file, or a folder searched for ``*.jsonl``);
+    rows without a prompt, a chosen and a rejected assistant answer that differ are skipped."""
+    files = sorted(path.glob("**/*.jsonl")) if path.is_dir() else [path]
+    pairs: list[PreferencePair] = []
+    for file in files:
+        for line in file.read_text(encoding="utf-8").splitlines():
+            if not line.strip():
+                continue
+            row = json.loads(line)
+            prompt = tuple(
+                {"role": str(m["role"]), "content": str(m["content"])}
+                for m in row.get("prompt") or ()
+                if isinstance(m, dict) and isinstance(m.get("content"), str)
+            )
+            chosen, rejected = _answer(row.get("chosen")), _answer(row.get("rejected"))
+            if prompt and chosen is not None and rejected is not None and chosen != rejected:
+                pairs.append(PreferencePair(prompt, chosen, rejected))
+    return pairs
+
+
+def _answer(messages: Any) -> str | None:
+    if isinstance(messages, list) and messages and isinstance(messages[-1], dict):
+        content = messages[-1].get("content")
+        if messages[-1].get("role") == "assistant" and isinstance(content, str) and content.strip():
+            return content
+    return None
+
+
+def encode_answer(tokenizer: Any, prompt: Sequence[dict[str, str]], answer: str) -> tuple[list[int], list[int]]:
+    """Token ids of prompt + answer + end of turn, and labels that keep only the answer's tokens and the end."""
+    head = tokenizer.apply_chat_template(list(prompt), tokenize=False, add_generation_prompt=True)
+    p = tokenizer.encode(head, add_special_tokens=False)
+    a = [*tokenizer.encode(answer, add_special_tokens=False), tokenizer.eos_token_id]
+    return p + a, [IGNORE] * len(p) + a
+
+
+def _padded(rows: Sequence[tuple[list[int], list[int]]], pad_id: int) -> tuple[Any, Any, Any]:
+    import torch
+
+    width = max(len(ids) for ids, _ in rows)
+    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    labels = torch.full((len(rows), width), IGNORE, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, (row_ids, row_labels) in enumerate(rows):
+        ids[i, : len(row_ids)] = torch.tensor(row_ids)
+        labels[i, : len(row_labels)] = torch.tensor(row_labels)
+        mask[i, : len(row_ids)] = 1
+    return ids, labels, mask
+
+
+def sequence_logps(model: Any, ids: Any, labels: Any, mask: Any) -> Any:
+    """Per row, the summed log-probability of the labelled tokens (each predicted from the tokens before it)."""
+    import torch
+
+    logits = model(input_ids=ids, attention_mask=mask).logits[:, :-1].float()
+    targets = labels[:, 1:]
+    keep = targets != IGNORE
+    picked = torch.gather(logits.log_softmax(-1), 2, targets.clamp(min=0).unsqueeze(-1)).squeeze(-1)
+    return (picked * keep).sum(-1)
+
+
+def dpo_loss(
+    policy_chosen: Any, policy_rejected: Any, reference_chosen: Any, reference_rejected: Any, beta: float
+) -> tuple[Any, Any, Any]:
+    """The sigmoid DPO loss (mean over the batch) and the implicit rewards β·(log π − log π_ref) of each side."""
+    import torch.nn.functional as F
+
+    chosen_rewards = beta * (policy_chosen - reference_chosen)
+    rejected_rewards = beta * (policy_rejected - reference_rejected)
+    loss = -F.logsigmoid(chosen_rewards - rejected_rewards).mean()
+    return loss, chosen_rewards.detach(), rejected_rewards.detach()
+
+
+@dataclass(frozen=True)
+class DPOConfig:
+    beta: float = 0.1
+    lr: float = 5e-5
+    steps: int = 50
+    batch_pairs: int = 4
+    seed: int = 0
+
+
+def train_dpo(
+    policy: Any, reference: Any, tokenizer: Any, pairs: Sequence[PreferencePair], config: DPOConfig
+) -> list[dict[str, float]]:
+    """Optimise ``policy`` (in place; only its parameters that require grad, e.g. a LoRA adapter's) on ``pairs``
+    against the frozen ``reference``. Returns one row per step: loss, mean reward margin, reward accuracy."""
+    import torch
+
+    if not pairs:
+        raise ValueError("no preference pairs to train on")
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    encoded = [
+        (encode_answer(tokenizer, p.prompt, p.chosen), encode_answer(tokenizer, p.prompt, p.rejected)) for p in pairs
+    ]
+    reference.eval()
+    for parameter in reference.parameters():
+        parameter.requires_grad_(False)
+    trainable = [p for p in policy.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(trainable, lr=config.lr, weight_decay=0.0)
+    order = _cycle(len(encoded), config.seed)
+    history: list[dict[str, float]] = []
+    policy.train()
+    for _ in range(config.steps):
+        batch = [encoded[next(order)] for _ in range(min(config.batch_pairs, len(encoded)))]
+        ids, labels, mask = _padded([c for c, _ in batch] + [r for _, r in batch], pad_id)
+        n = len(batch)
+        with torch.no_grad():
+            ref = sequence_logps(reference, ids, labels, mask)
+        pol = sequence_logps(policy, ids, labels, mask)
+        loss, chosen, rejected = dpo_loss(pol[:n], pol[n:], ref[:n], ref[n:], config.beta)
+        optimizer.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(trainable, 1.0)
+        optimizer.step()
+        margin = chosen - rejected
+        history.append(
+            {"loss": float(loss), "margin": float(margin.mean()), "accuracy": float((margin > 0).float().mean())}
+        )
+    policy.eval()
+    return history
+
+
+def _cycle(n: int, seed: int) -> Iterator[int]:
+    rng = random.Random(seed)
+    while True:
+        order = list(range(n))
+        rng.shuffle(order)
+        yield from order
