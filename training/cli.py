@@ -77,6 +77,18 @@ def parser() -> argparse.ArgumentParser:
     g.add_argument("--class-weight", choices=["balanced"], help="class weights of the logistic regression")
     g.add_argument("--ngrams", nargs=3, metavar=("ANALYZER", "LOW", "HIGH"), help="hashed n-grams (char_wb 2 4)")
 
+    d = tsub.add_parser(
+        "dpo", help="DPO on a feedback export's preference pairs, from a checkpoint (training/preference)"
+    )
+    d.add_argument("checkpoint", type=Path, help="the served checkpoint (policy and frozen reference start here)")
+    d.add_argument("--pairs", type=Path, required=True, help="an export's preference/ folder or pairs-v1.jsonl")
+    d.add_argument("--out", type=Path, required=True, help="run directory: checkpoint/ and dpo.json")
+    d.add_argument("--beta", type=float, default=0.1)
+    d.add_argument("--lr", type=float, default=5e-5)
+    d.add_argument("--steps", type=int, default=50)
+    d.add_argument("--batch-pairs", type=int, default=4)
+    d.add_argument("--seed", type=int, default=0)
+
     ge = tsub.add_parser("guards-encoder", help="distil (static) or export (onnx) the guards' sentence encoder")
     ge.add_argument("kind", choices=["static", "onnx"])
     ge.add_argument("--out", type=Path, required=True)
@@ -154,6 +166,13 @@ def _dispatch(args: argparse.Namespace) -> int:
         if args.out:
             args.out.write_text(text + "\n")
         _print_summary({"eval": result})
+        return 0
+    if command == "dpo":
+        from guardserve.training.preference import DPOConfig, run_dpo
+
+        config = DPOConfig(beta=args.beta, lr=args.lr, steps=args.steps, batch_pairs=args.batch_pairs, seed=args.seed)
+        summary = run_dpo(args.checkpoint, args.pairs, args.out, config)
+        print(json.dumps({k: summary[k] for k in ("pairs", "start", "end")}, indent=2))
         return 0
     if command == "export":
         from guardserve.training.export import ExportRefused, export

@@ -13,7 +13,8 @@ This is TRL's ``DPOTrainer`` default (``loss_type="sigmoid"``); TRL itself is no
 test_preference.py`` checks the loss on a worked example, its gradient against the closed form, and that a few
 steps on a real checkpoint raise the chosen answer's margin while the reference stays as it was.
 
-What this module does not do yet (issue 15): the trainer's recipe stage that runs it, the gate, and the export of
+``guardserve train dpo CHECKPOINT --pairs EXPORT/preference --out RUN`` runs it on a whole checkpoint (:func:`run_dpo`).
+What this module does not do yet (issue 15): a recipe stage (SFT + DPO, LoRA on the smol model), the gate, and the export of
 the resulting checkpoint.
 """
 
@@ -98,6 +99,16 @@ def sequence_logps(model: Any, ids: Any, labels: Any, mask: Any) -> Any:
     return (picked * keep).sum(-1)
 
 
+def pair_margin(model: Any, tokenizer: Any, pair: PreferencePair) -> float:
+    """log π(chosen | prompt) − log π(rejected | prompt) under ``model``: how much it prefers the chosen answer."""
+    import torch
+
+    rows = [encode_answer(tokenizer, pair.prompt, answer) for answer in (pair.chosen, pair.rejected)]
+    with torch.no_grad():
+        logps = sequence_logps(model, *_padded(rows, tokenizer.pad_token_id or 0))
+    return float(logps[0] - logps[1])
+
+
 def dpo_loss(
     policy_chosen: Any, policy_rejected: Any, reference_chosen: Any, reference_rejected: Any, beta: float
 ) -> tuple[Any, Any, Any]:
@@ -166,3 +177,45 @@ def _cycle(n: int, seed: int) -> Iterator[int]:
         order = list(range(n))
         rng.shuffle(order)
         yield from order
+
+
+_TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja")
+
+
+def run_dpo(checkpoint: Path, pairs_path: Path, out: Path, config: DPOConfig) -> dict[str, Any]:
+    """Fine-tune a whole checkpoint with DPO from itself (policy and reference both start as ``checkpoint``) and
+    write a servable checkpoint to ``out/checkpoint`` and ``out/dpo.json`` (what it trained on: the pairs file's
+    sha256 and counts, the settings, the loss and reward margin at the start and the end)."""
+    import shutil
+
+    import torch
+
+    from guardserve.models.checkpoint import METADATA_FILE, save_model, sha256_file, write_metadata
+    from guardserve.models.hf import transformers_offline
+
+    pairs = load_pairs(pairs_path)
+    transformers = transformers_offline()
+    torch.manual_seed(config.seed)
+    policy = transformers.AutoModelForCausalLM.from_pretrained(checkpoint, dtype=torch.float32)
+    reference = transformers.AutoModelForCausalLM.from_pretrained(checkpoint, dtype=torch.float32)
+    tokenizer = transformers.AutoTokenizer.from_pretrained(checkpoint)
+    history = train_dpo(policy, reference, tokenizer, pairs, config)
+    target = out / "checkpoint"
+    target.mkdir(parents=True, exist_ok=True)
+    for name in _TOKENIZER_FILES:
+        if (checkpoint / name).is_file():
+            shutil.copy2(checkpoint / name, target / name)
+    save_model(policy, target, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id or 0)
+    files = sorted(pairs_path.glob("**/*.jsonl")) if pairs_path.is_dir() else [pairs_path]
+    summary: dict[str, Any] = {
+        "init_from": str(checkpoint),
+        "pairs": {"files": {str(f): sha256_file(f) for f in files}, "count": len(pairs)},
+        "config": {k: getattr(config, k) for k in ("beta", "lr", "steps", "batch_pairs", "seed")},
+        "start": history[0],
+        "end": history[-1],
+    }
+    source = checkpoint / METADATA_FILE
+    metadata = json.loads(source.read_text()) if source.is_file() else {}
+    write_metadata(target, {**metadata, "trained": True, "dpo": summary})
+    (out / "dpo.json").write_text(json.dumps({**summary, "history": history}, indent=2) + "\n")
+    return summary

@@ -16,9 +16,8 @@ from guardserve.training.preference import (  # noqa: E402
     DPOConfig,
     PreferencePair,
     dpo_loss,
-    encode_answer,
     load_pairs,
-    sequence_logps,
+    pair_margin,
     train_dpo,
 )
 
@@ -81,17 +80,7 @@ def test_a_few_steps_prefer_the_chosen_answers_and_leave_the_reference_alone(tin
     ]
 
     def margins() -> list[float]:
-        out = []
-        for pair in pairs:
-            rows = [encode_answer(tokenizer, pair.prompt, a) for a in (pair.chosen, pair.rejected)]
-            width = max(len(i) for i, _ in rows)
-            ids = torch.tensor([i + [0] * (width - len(i)) for i, _ in rows])
-            labels = torch.tensor([lab + [-100] * (width - len(lab)) for _, lab in rows])
-            mask = torch.tensor([[1] * len(i) + [0] * (width - len(i)) for i, _ in rows])
-            with torch.no_grad():
-                logps = sequence_logps(policy, ids, labels, mask)
-            out.append(float(logps[0] - logps[1]))
-        return out
+        return [pair_margin(policy, tokenizer, pair) for pair in pairs]
 
     before = margins()
     history = train_dpo(policy, reference, tokenizer, pairs, DPOConfig(beta=0.1, lr=1e-3, steps=25, batch_pairs=2))
@@ -100,3 +89,32 @@ def test_a_few_steps_prefer_the_chosen_answers_and_leave_the_reference_alone(tin
     assert history[-1]["loss"] < 0.5 * history[0]["loss"]
     assert all(a > b + 1.0 for a, b in zip(after, before, strict=True)), (before, after)
     assert all(torch.equal(v, frozen[k]) for k, v in reference.state_dict().items())
+
+
+@pytest.mark.slow
+def test_train_dpo_command_writes_a_servable_checkpoint_that_prefers_the_chosen(
+    tiny_checkpoint: Path, tmp_path: Path
+) -> None:
+    from guardserve.models.checkpoint import sha256_file
+    from guardserve.models.hf import transformers_offline
+    from guardserve.training.cli import main
+
+    prompt = [{"role": "user", "content": "What is 3 + 4?"}]
+    pairs = tmp_path / "pairs-v1.jsonl"
+    row = {"prompt": prompt, "chosen": [{"role": "assistant", "content": "3 + 4 = 7."}],
+           "rejected": [{"role": "assistant", "content": "3 + 4 = 9."}], "source": "preferred"}  # fmt: skip
+    pairs.write_text(json.dumps(row) + "\n")
+    out = tmp_path / "run"
+    argv = ["dpo", str(tiny_checkpoint), "--pairs", str(pairs), "--out", str(out), "--steps", "15", "--lr", "1e-3"]
+    assert main(argv) == 0
+    report = json.loads((out / "dpo.json").read_text())
+    assert report["pairs"] == {"files": {str(pairs): sha256_file(pairs)}, "count": 1}
+    assert report["end"]["loss"] < report["start"]["loss"] and report["end"]["accuracy"] == 1.0
+    transformers = transformers_offline()
+    tuned = transformers.AutoModelForCausalLM.from_pretrained(out / "checkpoint", dtype=torch.float32)
+    base = transformers.AutoModelForCausalLM.from_pretrained(tiny_checkpoint, dtype=torch.float32)
+    tokenizer = transformers.AutoTokenizer.from_pretrained(out / "checkpoint")
+    pair = PreferencePair(tuple(prompt), "3 + 4 = 7.", "3 + 4 = 9.")
+    assert pair_margin(tuned, tokenizer, pair) > pair_margin(base, tokenizer, pair)
+    metadata = json.loads((out / "checkpoint" / "guardserve.json").read_text())
+    assert metadata["dpo"]["pairs"]["count"] == 1
