@@ -13,9 +13,9 @@ This is TRL's ``DPOTrainer`` default (``loss_type="sigmoid"``); TRL itself is no
 test_preference.py`` checks the loss on a worked example, its gradient against the closed form, and that a few
 steps on a real checkpoint raise the chosen answer's margin while the reference stays as it was.
 
-``guardserve train dpo CHECKPOINT --pairs EXPORT/preference --out RUN`` runs it on a whole checkpoint (:func:`run_dpo`).
-What this module does not do yet (issue 15): a recipe stage (SFT + DPO, LoRA on the smol model), the gate, and the export of
-the resulting checkpoint.
+``guardserve train dpo CHECKPOINT --pairs EXPORT/preference --out RUN`` runs it on a whole checkpoint
+(:func:`run_dpo`). Not here yet (issue 15): a recipe stage (SFT + DPO, LoRA on the smol model), the gate, and the
+export of the resulting checkpoint.
 """
 
 from __future__ import annotations
