@@ -68,6 +68,15 @@ def connect(gateway: GatewayProcess, source: str) -> socket.socket:
     return sock
 
 
+def connect_or_reset(gateway: GatewayProcess, source: str) -> socket.socket | None:
+    """A connection, or None when the server's reset (a cap refusing it) came before ``connect`` returned: on a
+    busy machine the gateway can accept and reset an over-cap socket before the client's ``connect`` call ends."""
+    try:
+        return connect(gateway, source)
+    except ConnectionResetError:
+        return None
+
+
 def ending(sock: socket.socket) -> str:
     """How the server ended this connection: "reset" (refused by a cap) or "closed" (FIN), after what it sent."""
     try:
@@ -113,9 +122,10 @@ def request(sock: socket.socket, path: str, key: str | None) -> int:
 def test_an_idle_flood_is_capped_per_ip_dropped_at_the_deadline_and_health_keeps_answering(
     gateway: GatewayProcess,
 ) -> None:
-    flood = [connect(gateway, "127.0.0.2") for _ in range(10 * PER_IP)]
+    opened = [connect_or_reset(gateway, "127.0.0.2") for _ in range(10 * PER_IP)]
+    flood = [sock for sock in opened if sock is not None]
     seconds = [health_seconds(gateway) for _ in range(5)]  # while the flood is held
-    endings = ended(flood, timeout=HEADER_S + 120)
+    endings = ended(flood, timeout=HEADER_S + 120) + ["reset"] * opened.count(None)
     assert endings.count("closed") == PER_IP  # held until the header deadline, then closed
     assert endings.count("reset") == 9 * PER_IP  # beyond the cap: refused at once
     print(f"/health during a {len(flood)}-socket idle flood: max {max(seconds) * 1000:.1f} ms")
