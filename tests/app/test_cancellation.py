@@ -66,15 +66,22 @@ async def test_the_callers_cancel_stays_a_cancel() -> None:
     fake = FakeRequest()
     started = asyncio.Event()
 
+    cancelled = asyncio.Event()
+
     async def work() -> None:
         started.set()
-        await asyncio.Event().wait()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
 
     running = asyncio.create_task(until_disconnect(as_request(fake), work()))
     await asyncio.wait_for(started.wait(), 30)
     running.cancel()
     with pytest.raises(asyncio.CancelledError):
         await running
+    await asyncio.wait_for(cancelled.wait(), 30)  # the work went with it
 
 
 async def test_work_that_swallows_the_cancel_returns_its_result() -> None:
