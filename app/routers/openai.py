@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import json
+from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 import orjson
 from fastapi import APIRouter, Request
+from fastapi.routing import APIRoute
 from pydantic import BaseModel
 from starlette.responses import Response
 
@@ -29,7 +31,50 @@ from guardserve.app.serving.completions import text_completion, text_completion_
 from guardserve.app.serving.passthrough import handlers as passthrough
 from guardserve.models.registry import ServedModel
 
-router = APIRouter(prefix="/v1")
+
+class OrjsonRequest(Request):
+    """A request whose JSON body is parsed once: FastAPI's body parsing calls :meth:`json`, and the pass-through
+    forwards that same object (before: the stdlib parse for validation, then orjson again for forwarding).
+
+    orjson first. What it refuses but the stdlib reads (NaN, Infinity, numbers beyond a double, lone surrogates)
+    is parsed by the stdlib, so that validation can still name the field at fault, and :attr:`not_strict` says
+    why orjson refused: such a body is never forwarded, since an upstream could not read it either."""
+
+    not_strict: str | None = None
+
+    async def json(self) -> Any:
+        if not hasattr(self, "_json"):
+            body = await self.body()
+            try:
+                self._json = orjson.loads(body)
+            except orjson.JSONDecodeError as exc:
+                self._json = json.loads(body)  # a JSONDecodeError here: FastAPI's invalid_json
+                self.not_strict = str(exc)
+        return self._json
+
+
+def _forwardable(request: Request, parsed: Any) -> dict[str, Any]:
+    """The body as sent, for an upstream: only what strict JSON holds."""
+    reason = getattr(request, "not_strict", None)
+    if reason is not None:
+        raise APIError(400, f"The request body is not valid JSON: {reason}.", code="invalid_json")
+    raw: dict[str, Any] = parsed
+    return raw
+
+
+class OrjsonRoute(APIRoute):
+    """FastAPI's documented seam for a custom request class (``route_class``)."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def route(request: Request) -> Response:
+            return await handler(OrjsonRequest(request.scope, request.receive))
+
+        return route
+
+
+router = APIRouter(prefix="/v1", route_class=OrjsonRoute)
 # With "stream": true the answer is server-sent events: each event's data a JSON chunk, the last "[DONE]".
 _EVENT = {"type": "object", "required": ["data"], "properties": {"data": {"type": "string"}}}
 _STREAM: dict[str, object] = {"text/event-stream": {"schema": _EVENT}}
@@ -53,18 +98,8 @@ def _json(payload: BaseModel) -> Response:
 
 
 Body = TypeVar("Body", ChatCompletionRequest, CompletionRequest, EmbeddingRequest)
-Handler = Callable[[Body, ServedModel, RequestContext, Services], Awaitable[Response]]
-RawHandler = Callable[[dict[str, Any], Body, ServedModel, RequestContext, Services], Awaitable[Response]]
-
-
-def _raw_json(body: bytes) -> dict[str, Any]:
-    """The body as sent, for forwarding. FastAPI's parser took it already; orjson refuses what JSON does not have
-    (NaN, Infinity, numbers beyond a double), which the upstream could not read either."""
-    try:
-        raw: dict[str, Any] = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise APIError(400, f"The request body is not valid JSON: {exc}.", code="invalid_json") from None
-    return raw
+Handler = Callable[[Body, ServedModel, RequestContext, Services], Coroutine[Any, Any, Response]]
+RawHandler = Callable[[dict[str, Any], Body, ServedModel, RequestContext, Services], Coroutine[Any, Any, Response]]
 
 
 async def _respond(
@@ -86,7 +121,7 @@ async def _respond(
     try:
         handler = streamed if getattr(body, "stream", False) else whole
         if handler is None or served.passthrough:  # a route only upstreams serve is refused by the raw handler
-            work = raw(_raw_json(await request.body()), body, served, ctx, services)
+            work = raw(_forwardable(request, await request.json()), body, served, ctx, services)  # parsed once
         else:
             work = handler(body, served, ctx, services)
         return await until_disconnect(request, work)
