@@ -88,6 +88,7 @@ def parser() -> argparse.ArgumentParser:
     d.add_argument("--steps", type=int, default=50)
     d.add_argument("--batch-pairs", type=int, default=4)
     d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--sft-weight", type=float, default=0.0, help="+ this x the chosen answers' token NLL (rpo_alpha)")
 
     ge = tsub.add_parser("guards-encoder", help="distil (static) or export (onnx) the guards' sentence encoder")
     ge.add_argument("kind", choices=["static", "onnx"])
@@ -170,7 +171,14 @@ def _dispatch(args: argparse.Namespace) -> int:
     if command == "dpo":
         from guardserve.training.preference import DPOConfig, run_dpo
 
-        config = DPOConfig(beta=args.beta, lr=args.lr, steps=args.steps, batch_pairs=args.batch_pairs, seed=args.seed)
+        config = DPOConfig(
+            beta=args.beta,
+            lr=args.lr,
+            steps=args.steps,
+            batch_pairs=args.batch_pairs,
+            seed=args.seed,
+            sft_weight=args.sft_weight,
+        )
         summary = run_dpo(args.checkpoint, args.pairs, args.out, config)
         print(json.dumps({k: summary[k] for k in ("pairs", "start", "end")}, indent=2))
         return 0

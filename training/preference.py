@@ -20,6 +20,7 @@ export of the resulting checkpoint.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 from collections.abc import Iterator, Sequence
@@ -90,13 +91,18 @@ def _padded(rows: Sequence[tuple[list[int], list[int]]], pad_id: int) -> tuple[A
 
 def sequence_logps(model: Any, ids: Any, labels: Any, mask: Any) -> Any:
     """Per row, the summed log-probability of the labelled tokens (each predicted from the tokens before it)."""
+    return _token_logps(model, ids, labels, mask)[0].sum(-1)
+
+
+def _token_logps(model: Any, ids: Any, labels: Any, mask: Any) -> tuple[Any, Any]:
+    """Per token, the log-probability of each labelled token (0 elsewhere), and which tokens are labelled."""
     import torch
 
     logits = model(input_ids=ids, attention_mask=mask).logits[:, :-1].float()
     targets = labels[:, 1:]
     keep = targets != IGNORE
     picked = torch.gather(logits.log_softmax(-1), 2, targets.clamp(min=0).unsqueeze(-1)).squeeze(-1)
-    return (picked * keep).sum(-1)
+    return picked * keep, keep
 
 
 def pair_margin(model: Any, tokenizer: Any, pair: PreferencePair) -> float:
@@ -128,6 +134,9 @@ class DPOConfig:
     steps: int = 50
     batch_pairs: int = 4
     seed: int = 0
+    # + this weight x the chosen answers' mean token NLL (TRL's rpo_alpha): DPO alone only moves the margin, this
+    # also makes the chosen answer the one greedy decoding writes
+    sft_weight: float = 0.0
 
 
 def train_dpo(
@@ -157,15 +166,18 @@ def train_dpo(
         n = len(batch)
         with torch.no_grad():
             ref = sequence_logps(reference, ids, labels, mask)
-        pol = sequence_logps(policy, ids, labels, mask)
+        tokens, keep = _token_logps(policy, ids, labels, mask)
+        pol = tokens.sum(-1)
         loss, chosen, rejected = dpo_loss(pol[:n], pol[n:], ref[:n], ref[n:], config.beta)
+        if config.sft_weight:
+            loss = loss - config.sft_weight * tokens[:n].sum() / keep[:n].sum()
         optimizer.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(trainable, 1.0)
         optimizer.step()
         margin = chosen - rejected
         history.append(
-            {"loss": float(loss), "margin": float(margin.mean()), "accuracy": float((margin > 0).float().mean())}
+            {"loss": float(loss.detach()), "margin": float(margin.mean()), "accuracy": float((margin > 0).float().mean())}
         )
     policy.eval()
     return history
@@ -210,7 +222,7 @@ def run_dpo(checkpoint: Path, pairs_path: Path, out: Path, config: DPOConfig) ->
     summary: dict[str, Any] = {
         "init_from": str(checkpoint),
         "pairs": {"files": {str(f): sha256_file(f) for f in files}, "count": len(pairs)},
-        "config": {k: getattr(config, k) for k in ("beta", "lr", "steps", "batch_pairs", "seed")},
+        "config": dataclasses.asdict(config),
         "start": history[0],
         "end": history[-1],
     }

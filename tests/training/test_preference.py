@@ -118,3 +118,29 @@ def test_train_dpo_command_writes_a_servable_checkpoint_that_prefers_the_chosen(
     assert pair_margin(tuned, tokenizer, pair) > pair_margin(base, tokenizer, pair)
     metadata = json.loads((out / "checkpoint" / "guardserve.json").read_text())
     assert metadata["dpo"]["pairs"]["count"] == 1
+
+
+@pytest.mark.slow
+def test_the_sft_term_raises_the_chosen_answers_own_likelihood(tiny_checkpoint: Path) -> None:
+    from guardserve.models.hf import transformers_offline
+    from guardserve.training.preference import encode_answer, sequence_logps
+
+    transformers = transformers_offline()
+    tokenizer = transformers.AutoTokenizer.from_pretrained(tiny_checkpoint)
+    pair = PreferencePair(({"role": "user", "content": "What is 3 + 4?"},), "3 + 4 = 7.", "3 + 4 = 9.")
+    ids, labels = encode_answer(tokenizer, pair.prompt, pair.chosen)
+    chosen = (torch.tensor([ids]), torch.tensor([labels]), torch.ones(1, len(ids), dtype=torch.long))
+
+    def chosen_logp_after(sft_weight: float) -> float:
+        torch.manual_seed(0)
+        policy = transformers.AutoModelForCausalLM.from_pretrained(tiny_checkpoint, dtype=torch.float32)
+        reference = copy.deepcopy(policy)
+        train_dpo(
+            policy, reference, tokenizer, [pair], DPOConfig(lr=1e-3, steps=8, batch_pairs=1, sft_weight=sft_weight)
+        )
+        with torch.no_grad():
+            return float(sequence_logps(policy, *chosen)[0])
+
+    # DPO alone may lower both answers' likelihood as long as the rejected one falls faster; the SFT term
+    # (TRL's rpo_alpha) pulls the chosen answer itself up
+    assert chosen_logp_after(1.0) > chosen_logp_after(0.0)
