@@ -6,7 +6,7 @@
     guardserve models import-smollm2 [--out DIR] [--no-install]    # SmolLM2-135M-Instruct (+ merged safety LoRA)
     guardserve keys create|list|revoke|rotate|generate              # API keys (see app/auth/cli.py)
     guardserve feedback export --out DIR [--since] [--tenant]       # feedback for the trainer (app/feedback/cli.py)
-    guardserve train prepare|run|eval|export|search|canary|guards ... # the trainer (needs the `train` extra)
+    guardserve train prepare|run|eval|export|search|canary|guards|dpo ... # the trainer (needs the `train` extra)
     guardserve guards eval [--sets DIR] [--split] [--out] [--floors] # every guard on the evaluation sets
 
 Options become ``GUARDSERVE_*`` environment variables, so every uvicorn worker builds the same settings.

@@ -89,6 +89,10 @@ def parser() -> argparse.ArgumentParser:
     d.add_argument("--batch-pairs", type=int, default=4)
     d.add_argument("--seed", type=int, default=0)
     d.add_argument("--sft-weight", type=float, default=0.0, help="+ this x the chosen answers' token NLL (rpo_alpha)")
+    d.add_argument("--holdout", type=float, default=0.0, help="fraction of the prompts kept out for the gate")
+    d.add_argument("--gate-recipe", type=Path, help="gate against the checkpoint on this recipe's held-out suites")
+    d.add_argument("--gate-per-task", type=int, help="held-out prompts per task (default: the recipe's)")
+    d.add_argument("--tolerance", type=float, default=0.02, help="how much any suite number may regress")
 
     ge = tsub.add_parser("guards-encoder", help="distil (static) or export (onnx) the guards' sentence encoder")
     ge.add_argument("kind", choices=["static", "onnx"])
@@ -179,8 +183,27 @@ def _dispatch(args: argparse.Namespace) -> int:
             seed=args.seed,
             sft_weight=args.sft_weight,
         )
-        summary = run_dpo(args.checkpoint, args.pairs, args.out, config)
+        summary = run_dpo(args.checkpoint, args.pairs, args.out, config, holdout=args.holdout)
         print(json.dumps({k: summary[k] for k in ("pairs", "start", "end")}, indent=2))
+        if args.gate_recipe is None:
+            return 0
+        from guardserve.training.preference import gate_candidate
+
+        gate = gate_candidate(
+            args.checkpoint,
+            args.out / "checkpoint",
+            _recipe(args.gate_recipe),
+            args.out,
+            args.tolerance,
+            args.gate_per_task,
+        )
+        if not gate["passed"]:
+            print("error: the candidate regressed; not for promotion:", file=sys.stderr)
+            for reason in gate["reasons"]:
+                print(f"  {reason}", file=sys.stderr)
+            return 3
+        print("gate passed: no suite regressed beyond the tolerance" + (
+            ", held-out feedback improved" if gate["feedback"]["held_out_pairs"] else ""))  # fmt: skip
         return 0
     if command == "export":
         from guardserve.training.export import ExportRefused, export

@@ -14,8 +14,8 @@ test_preference.py`` checks the loss on a worked example, its gradient against t
 steps on a real checkpoint raise the chosen answer's margin while the reference stays as it was.
 
 ``guardserve train dpo CHECKPOINT --pairs EXPORT/preference --out RUN`` runs it on a whole checkpoint
-(:func:`run_dpo`). Not here yet (issue 15): a recipe stage (SFT + DPO, LoRA on the smol model), the gate, and the
-export of the resulting checkpoint.
+(:func:`run_dpo`); with ``--gate-recipe`` the candidate must not regress against it (:func:`gate_candidate`, exit 3).
+Not here yet (issue 15): a recipe stage (SFT + DPO, LoRA on the smol model), versioned rollout, the one-command loop.
 """
 
 from __future__ import annotations
@@ -177,7 +177,11 @@ def train_dpo(
         optimizer.step()
         margin = chosen - rejected
         history.append(
-            {"loss": float(loss.detach()), "margin": float(margin.mean()), "accuracy": float((margin > 0).float().mean())}
+            {
+                "loss": float(loss.detach()),
+                "margin": float(margin.mean()),
+                "accuracy": float((margin > 0).float().mean()),
+            }
         )
     policy.eval()
     return history
@@ -194,10 +198,24 @@ def _cycle(n: int, seed: int) -> Iterator[int]:
 _TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja")
 
 
-def run_dpo(checkpoint: Path, pairs_path: Path, out: Path, config: DPOConfig) -> dict[str, Any]:
+def split_pairs(
+    pairs: Sequence[PreferencePair], holdout: float, seed: int
+) -> tuple[list[PreferencePair], list[PreferencePair]]:
+    """(train, held out): a seeded ``holdout`` fraction of the prompts (all pairs of a prompt on one side)."""
+    prompts = sorted({json.dumps(p.prompt, sort_keys=True) for p in pairs})
+    random.Random(seed).shuffle(prompts)
+    held = set(prompts[: round(len(prompts) * holdout)])
+    inside = [json.dumps(p.prompt, sort_keys=True) in held for p in pairs]
+    return [p for p, h in zip(pairs, inside, strict=True) if not h], [
+        p for p, h in zip(pairs, inside, strict=True) if h
+    ]
+
+
+def run_dpo(checkpoint: Path, pairs_path: Path, out: Path, config: DPOConfig, holdout: float = 0.0) -> dict[str, Any]:
     """Fine-tune a whole checkpoint with DPO from itself (policy and reference both start as ``checkpoint``) and
     write a servable checkpoint to ``out/checkpoint`` and ``out/dpo.json`` (what it trained on: the pairs file's
-    sha256 and counts, the settings, the loss and reward margin at the start and the end)."""
+    sha256 and counts, the settings, the loss and reward margin at the start and the end). ``holdout``: a fraction
+    of the prompts kept out of training, for :func:`gate_candidate`'s feedback check (``out/heldout.jsonl``)."""
     import shutil
 
     import torch
@@ -205,7 +223,9 @@ def run_dpo(checkpoint: Path, pairs_path: Path, out: Path, config: DPOConfig) ->
     from guardserve.models.checkpoint import METADATA_FILE, save_model, sha256_file, write_metadata
     from guardserve.models.hf import transformers_offline
 
-    pairs = load_pairs(pairs_path)
+    pairs, held = split_pairs(load_pairs(pairs_path), holdout, config.seed)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "heldout.jsonl").write_text("".join(json.dumps(dataclasses.asdict(p)) + "\n" for p in held))
     transformers = transformers_offline()
     torch.manual_seed(config.seed)
     policy = transformers.AutoModelForCausalLM.from_pretrained(checkpoint, dtype=torch.float32)
@@ -221,7 +241,7 @@ def run_dpo(checkpoint: Path, pairs_path: Path, out: Path, config: DPOConfig) ->
     files = sorted(pairs_path.glob("**/*.jsonl")) if pairs_path.is_dir() else [pairs_path]
     summary: dict[str, Any] = {
         "init_from": str(checkpoint),
-        "pairs": {"files": {str(f): sha256_file(f) for f in files}, "count": len(pairs)},
+        "pairs": {"files": {str(f): sha256_file(f) for f in files}, "count": len(pairs), "held_out": len(held)},
         "config": dataclasses.asdict(config),
         "start": history[0],
         "end": history[-1],
@@ -231,3 +251,51 @@ def run_dpo(checkpoint: Path, pairs_path: Path, out: Path, config: DPOConfig) ->
     write_metadata(target, {**metadata, "trained": True, "dpo": summary})
     (out / "dpo.json").write_text(json.dumps({**summary, "history": history}, indent=2) + "\n")
     return summary
+
+
+def gate_candidate(
+    stable: Path, candidate: Path, recipe: Any, out: Path, tolerance: float = 0.02, per_task: int | None = None
+) -> dict[str, Any]:
+    """Evaluate both checkpoints on the recipe's held-out suites (the same items) and on the held-out feedback
+    pairs of ``out/heldout.jsonl``; the candidate passes when no suite number regresses beyond ``tolerance``
+    (:func:`~guardserve.training.evaluate.runner.regression_gate`) and, if there are held-out pairs, their mean
+    margin (log π(chosen) − log π(rejected)) rose. Writes ``out/gate.json``."""
+    import torch
+
+    from guardserve.models.hf import transformers_offline
+    from guardserve.training.evaluate.runner import evaluate_checkpoint, regression_gate
+
+    if per_task is not None:
+        recipe = recipe.with_updates({"eval.per_task": per_task})
+    results = {name: evaluate_checkpoint(path, recipe, privacy=False) for name, path in (("stable", stable),
+               ("candidate", candidate))}  # fmt: skip
+    verdict = regression_gate(results["candidate"], results["stable"], tolerance)
+    held = [
+        PreferencePair(tuple(row["prompt"]), row["chosen"], row["rejected"])
+        for line in (out / "heldout.jsonl").read_text().splitlines()
+        if line.strip() and (row := json.loads(line))
+    ]
+    feedback: dict[str, Any] = {"held_out_pairs": len(held)}
+    if held:
+        transformers = transformers_offline()
+        tokenizer = transformers.AutoTokenizer.from_pretrained(candidate)
+        for name, path in (("stable", stable), ("candidate", candidate)):
+            model = transformers.AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
+            feedback[f"{name}_margin"] = round(sum(pair_margin(model, tokenizer, p) for p in held) / len(held), 4)
+        feedback["improved"] = feedback["candidate_margin"] > feedback["stable_margin"]
+        if not feedback["improved"]:
+            verdict["passed"] = False
+            verdict["reasons"].append(
+                f"held-out feedback margin {feedback['candidate_margin']} did not rise above"
+                f" {feedback['stable_margin']}"
+            )
+    report = {
+        "passed": verdict["passed"],
+        "reasons": verdict["reasons"],
+        "suites": verdict,
+        "feedback": feedback,
+        "stable": {k: results["stable"][k] for k in ("quality", "safety")},
+        "candidate": {k: results["candidate"][k] for k in ("quality", "safety")},
+    }
+    (out / "gate.json").write_text(json.dumps(report, indent=2) + "\n")
+    return report
