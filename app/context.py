@@ -35,6 +35,7 @@ class RequestContext:
     created: int = field(default_factory=lambda: int(time.time()))
     response_id: str = ""
     model: str | None = None
+    model_version: str | None = None  # which version of the model answered (app.rollout)
     user: str | None = None
     prompt_tokens: int = 0
     counted_prompt_tokens: int | None = None  # the gateway's exact count before admission (the engine's comes later)

@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from guardserve.app.access import Access
+from guardserve.app.context import RequestContext
 from guardserve.app.errors import install_error_handlers
 from guardserve.app.feedback.service import build_feedback
 from guardserve.app.heap import freeze_startup_heap
@@ -22,6 +23,7 @@ from guardserve.app.observability.core import Observability
 from guardserve.app.observability.instrumented import TracedAdmission
 from guardserve.app.observability.middleware import ObservabilityMiddleware
 from guardserve.app.openapi import install_openapi
+from guardserve.app.rollout import Canary, version_key
 from guardserve.app.routers import admin, feedback, health, metrics, moderations, openai
 from guardserve.app.services import Services
 from guardserve.app.settings import GuardrailSettings, Settings
@@ -36,8 +38,11 @@ def registry_entries(settings: Settings) -> list[ModelEntry]:
     return list(settings.models) if settings.models else load_registry(settings.registry)
 
 
-async def start_models(settings: Settings) -> dict[str, ServedModel]:
-    entries = registry_entries(settings)
+async def start_models(settings: Settings) -> tuple[dict[str, ServedModel], dict[str, Canary]]:
+    """Every registry entry's engine, and each candidate's (a second engine under the same name)."""
+    stable = registry_entries(settings)
+    candidates = [c for c in (e.candidate_entry() for e in stable) if c is not None]
+    entries = stable + candidates
     started = await asyncio.gather(
         *(
             start_engine(e, cpu=settings.cpu, http=settings.http, breaker=settings.http.breaker_config())
@@ -46,14 +51,23 @@ async def start_models(settings: Settings) -> dict[str, ServedModel]:
         return_exceptions=True,
     )
     failures = [(e, s) for e, s in zip(entries, started, strict=True) if isinstance(s, BaseException)]
-    served = {s.name: s for s in started if isinstance(s, ServedModel)}
+    running = [s for s in started if isinstance(s, ServedModel)]
     if failures:
-        await asyncio.gather(*(s.engine.aclose() for s in served.values()))
+        await asyncio.gather(*(s.engine.aclose() for s in running))
         entry, error = failures[0]
-        raise RuntimeError(f"cannot start model {entry.name!r}: {error}") from error
-    for s in served.values():
-        log.info("serving model %s (%s engine, context %d)", s.name, s.entry.engine, s.context_length)
-    return served
+        raise RuntimeError(f"cannot start model {entry.name!r} ({entry.version}): {error}") from error
+    served = {s.name: s for s in started[: len(stable)] if isinstance(s, ServedModel)}
+    canaries = {}
+    for entry, candidate in zip(candidates, started[len(stable) :], strict=True):
+        assert isinstance(candidate, ServedModel) and entry.candidate is None
+        percent = next(e.candidate.percent for e in stable if e.name == entry.name and e.candidate is not None)
+        canaries[entry.name] = Canary(candidate, percent)
+    for s in running:
+        log.info("serving model %s version %s (%s engine, context %d)", s.name, s.entry.version, s.entry.engine,
+                 s.context_length)  # fmt: skip
+    for name, canary in canaries.items():
+        log.info("model %s: candidate %s gets %.2f%% of the traffic", name, canary.served.entry.version, canary.percent)
+    return served, canaries
 
 
 async def start_guardrails(settings: GuardrailSettings) -> Guardrails | None:
@@ -102,18 +116,21 @@ def create_app(settings: Settings | None = None, observability: Observability | 
         try:
             services.guardrails = await start_guardrails(settings.guardrails)
             try:
-                app.state.models = obs.instrument(await start_models(settings))
+                stable, canaries = await start_models(settings)
+                app.state.models = obs.instrument(stable)
+                app.state.canaries = {name: obs.instrument_canary(c) for name, c in canaries.items()}
                 log.info("startup heap frozen: %d objects", freeze_startup_heap())
                 await obs.start(app.state.models)
                 if records is not None:
-                    await records.start(app.state.models)
+                    await records.start([*app.state.models.values(), *(c.served for c in app.state.canaries.values())])
                 try:
                     yield
                 finally:
                     if records is not None:
                         await records.aclose()  # pending record writes first, while Redis is still open
                     await obs.stop()
-                    await asyncio.gather(*(m.engine.aclose() for m in app.state.models.values()))
+                    engines = [*app.state.models.values(), *(c.served for c in app.state.canaries.values())]
+                    await asyncio.gather(*(m.engine.aclose() for m in engines))
             finally:
                 if services.guardrails is not None:
                     services.guardrails.close()
@@ -139,6 +156,7 @@ def create_app(settings: Settings | None = None, observability: Observability | 
     app.state.services = services
     app.state.feedback = records
     app.state.models = {}
+    app.state.canaries = {}  # model name -> its candidate version and traffic share (app.rollout)
     install_error_handlers(app)
     app.include_router(openai.router)
     app.include_router(moderations.router)
@@ -157,8 +175,10 @@ def create_app(settings: Settings | None = None, observability: Observability | 
     audit = AuditLog(settings.observability.audit_log)  # one JSON line per API request (its own sink)
     app.state.audit = audit
 
-    def checkpoint(model: str | None) -> str | None:
-        return records.checkpoints.get(model or "") if records is not None else None
+    def checkpoint(ctx: RequestContext) -> str | None:
+        if records is None or ctx.model is None:
+            return None
+        return records.checkpoints.get(version_key(ctx.model, ctx.model_version or "stable"))
 
     app.add_middleware(AuditMiddleware, audit=audit, checkpoint=checkpoint)
     app.add_middleware(ObservabilityMiddleware, observability=obs, routes=app.router.routes)

@@ -333,6 +333,11 @@ class Completion(BaseModel):
     guardrails: Explanation | None = _explanation_field()
 
 
+class ModelVersion(BaseModel):
+    label: str  # "stable", or the registry's label
+    traffic_percent: float  # its share of the model's requests (sticky per user or API key)
+
+
 class ModelCard(BaseModel):
     id: str
     object: Literal["model"] = "model"
@@ -344,6 +349,7 @@ class ModelCard(BaseModel):
     trained: bool
     description: str = ""
     features: list[str] = Field(default_factory=list)  # what it serves beyond text chat (models.registry.FEATURES)
+    versions: list[ModelVersion] = Field(default_factory=list)  # the stable version and a candidate (app.rollout)
 
 
 class ModelList(BaseModel):

@@ -74,6 +74,22 @@ class RegistryError(ValueError):
     pass
 
 
+LABEL = r"^[A-Za-z0-9._-]{1,32}$"
+
+
+class CandidateEntry(BaseModel):
+    """A second version of a model that gets ``percent`` of its traffic (a canary), sticky per user or API key.
+    Everything not given here is the stable entry's (engine, context length, features ...)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    label: str = Field(pattern=LABEL)
+    percent: float = Field(ge=0.0, le=100.0)
+    checkpoint: Path | None = None  # cpu: required
+    url: str | None = None  # openai: default the stable entry's
+    upstream_model: str | None = None  # openai: default the stable entry's
+
+
 class ModelEntry(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -89,6 +105,8 @@ class ModelEntry(BaseModel):
     # an unlisted one gets our 400 before any upstream call. cpu: fixed (text chat and completions).
     features: frozenset[Feature] | None = None
     description: str = ""
+    label: str | None = Field(default=None, pattern=LABEL)  # this version's short name (e.g. "v3"); shown in /v1/models
+    candidate: CandidateEntry | None = None
 
     @model_validator(mode="after")
     def _engine_fields(self) -> ModelEntry:
@@ -98,7 +116,27 @@ class ModelEntry(BaseModel):
             raise ValueError("engine 'openai' needs 'url' and 'context_length'")
         if self.engine == "cpu" and self.features is not None:
             raise ValueError("engine 'cpu' serves a fixed set of features; 'features' is for engine 'openai'")
+        if self.candidate is not None:
+            if self.engine == "cpu" and self.candidate.checkpoint is None:
+                raise ValueError("a candidate of an engine 'cpu' model needs 'checkpoint'")
+            if self.candidate.label == (self.label or "stable"):
+                raise ValueError("the candidate needs a label of its own")
         return self
+
+    @property
+    def version(self) -> str:
+        """The version label responses and records carry: ``label``, or "stable" when the entry names none."""
+        return self.label or "stable"
+
+    def candidate_entry(self) -> ModelEntry | None:
+        """The candidate as an entry of its own (same name, its label, its checkpoint or upstream), if any."""
+        c = self.candidate
+        if c is None:
+            return None
+        update: dict[str, object] = {"label": c.label, "candidate": None}
+        update |= {k: v for k, v in (("checkpoint", c.checkpoint), ("url", c.url), ("upstream_model", c.upstream_model))
+                   if v is not None}  # fmt: skip
+        return self.model_copy(update=update)
 
     @property
     def served_features(self) -> frozenset[str]:
@@ -134,6 +172,10 @@ def load_registry(path: str | Path) -> list[ModelEntry]:
             value = getattr(entry, attr)
             if value is not None and not value.is_absolute():
                 entry = entry.model_copy(update={attr: (file.parent / value).resolve()})
+        candidate = entry.candidate
+        if candidate is not None and candidate.checkpoint is not None and not candidate.checkpoint.is_absolute():
+            resolved = candidate.model_copy(update={"checkpoint": (file.parent / candidate.checkpoint).resolve()})
+            entry = entry.model_copy(update={"candidate": resolved})
         entries.append(entry)
     return entries
 

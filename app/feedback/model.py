@@ -42,6 +42,7 @@ class ResponseRecord(_Record):
     tenant: str
     key_id: str
     model: str
+    model_version: str | None = None  # the version that answered (app.rollout): "stable", or the registry's label
     checkpoint_sha256: str | None = None
     created: int = Field(default_factory=lambda: int(time.time()))
     finish_reason: str | None = None

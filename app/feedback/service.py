@@ -18,7 +18,7 @@ import hashlib
 import hmac
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,7 @@ from guardserve.app.feedback.scrub import PIIScrubber, Scrubber, ScrubError
 from guardserve.app.feedback.settings import FeedbackSettings
 from guardserve.app.feedback.store import FeedbackStore, FeedbackUnavailableError, RedisFeedbackStore
 from guardserve.app.observability.recorder import MetricsRecorder, NoMetrics
+from guardserve.app.rollout import version_key
 from guardserve.app.settings import Settings
 from guardserve.app.store.backend import RedisBackend
 from guardserve.models.checkpoint import checkpoint_sha256
@@ -74,7 +75,7 @@ class FeedbackService:
         self.scrubber = scrubber
         self._user_secret = user_secret
         self.metrics: MetricsRecorder = metrics or NoMetrics()
-        self.checkpoints: dict[str, str | None] = {}  # served model -> checkpoint sha256
+        self.checkpoints: dict[str, str | None] = {}  # served model version (app.rollout.version_key) -> sha256
         # response id -> its record's write while it runs (kept referenced; feedback on it waits for it)
         self._writing: dict[str, asyncio.Task[None]] = {}
         self._lag_watch: asyncio.Task[None] | None = None
@@ -88,16 +89,17 @@ class FeedbackService:
         scrubber = PIIScrubber(settings.scrub_workers, settings.scrub_queue, settings.scrub_timeout_s)
         return cls(settings, store, scrubber, user_secret, metrics)
 
-    async def start(self, models: Mapping[str, Any]) -> None:
+    async def start(self, models: Iterable[Any]) -> None:
+        """``models``: every served version (``ServedModel``s, stable and candidates)."""
         await self.store.start()
         if isinstance(self.scrubber, PIIScrubber):
             self.scrubber.warm()
-        for name, served in models.items():
+        for served in models:
             entry = served.entry
             declared = getattr(entry, "checkpoint_sha256", None)
             if declared is None and entry.checkpoint is not None:
                 declared = await asyncio.to_thread(checkpoint_sha256, Path(entry.checkpoint))
-            self.checkpoints[name] = declared
+            self.checkpoints[version_key(served.name, entry.version)] = declared
         self._lag_watch = asyncio.create_task(self._watch_lag(), name="feedback-export-lag")
 
     async def _watch_lag(self) -> None:
@@ -196,7 +198,8 @@ class FeedbackService:
             tenant=ctx.tenant,
             key_id=ctx.key_id or "anonymous",
             model=ctx.model or "",
-            checkpoint_sha256=self.checkpoints.get(ctx.model or ""),
+            model_version=ctx.model_version,
+            checkpoint_sha256=self.checkpoints.get(version_key(ctx.model or "", ctx.model_version or "stable")),
             created=ctx.created,
             finish_reason=ctx.finish_reason,
             prompt_tokens=ctx.prompt_tokens,

@@ -58,6 +58,7 @@ def audit_entry(ctx: RequestContext, method: str, route: str, checkpoint: str | 
         "key_id": ctx.key_id,
         "tenant": ctx.tenant,
         "model": ctx.model,
+        "model_version": ctx.model_version,
         "checkpoint": checkpoint,
         "response_id": ctx.response_id or None,
         "finish_reason": ctx.finish_reason,
@@ -118,7 +119,7 @@ class AuditMiddleware:
     """Registers the audit line as a request finalizer (inside the observability middleware, so the context exists
     and the route is resolved by the time it runs)."""
 
-    def __init__(self, app: ASGIApp, audit: AuditLog, checkpoint: Callable[[str | None], str | None]) -> None:
+    def __init__(self, app: ASGIApp, audit: AuditLog, checkpoint: Callable[[RequestContext], str | None]) -> None:
         self.app = app
         self.audit = audit
         self.checkpoint = checkpoint
@@ -133,7 +134,7 @@ class AuditMiddleware:
         async def finished(ctx: RequestContext) -> None:
             template = getattr(scope.get("route"), "path_format", None)
             route = template if isinstance(template, str) else UNMATCHED
-            self.audit.write(audit_entry(ctx, scope["method"], route, self.checkpoint(ctx.model)))
+            self.audit.write(audit_entry(ctx, scope["method"], route, self.checkpoint(ctx)))
 
         ctx.on_finish(finished)
         await self.app(scope, receive, send)

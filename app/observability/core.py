@@ -21,6 +21,7 @@ from guardserve.app.observability.metrics import GatewayMetrics
 from guardserve.app.observability.multiproc import worker_exited
 from guardserve.app.observability.recorder import MetricsRecorder, NoMetrics
 from guardserve.app.observability.tracing import NoTracer, Tracer, build_tracer
+from guardserve.app.rollout import Canary
 from guardserve.app.settings import ObservabilitySettings, Settings
 from guardserve.models.registry import ServedModel
 
@@ -60,6 +61,11 @@ class Observability:
         if self.metrics is not None:
             self.metrics.set_models(models)
         return {name: instrument(served, self.metrics, self.tracer) for name, served in models.items()}
+
+    def instrument_canary(self, canary: Canary) -> Canary:
+        """A candidate version's engine, instrumented under its model's name (the metrics' model label stays
+        bounded by the registry's names)."""
+        return Canary(instrument(canary.served, self.metrics, self.tracer), canary.percent)
 
     async def start(self, models: dict[str, ServedModel]) -> None:
         metrics = self.metrics

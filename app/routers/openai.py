@@ -24,7 +24,9 @@ from guardserve.app.protocol import (
     EmbeddingRequest,
     ModelCard,
     ModelList,
+    ModelVersion,
 )
+from guardserve.app.rollout import Canary, choose
 from guardserve.app.services import Services
 from guardserve.app.serving.chat import chat_completion, chat_completion_stream
 from guardserve.app.serving.completions import text_completion, text_completion_stream
@@ -93,6 +95,12 @@ def _served(request: Request, name: str) -> ServedModel:
     return served
 
 
+def _version(request: Request, stable: ServedModel, sticky: str) -> ServedModel:
+    """The stable version, or its candidate for the share of users the registry gives it (app.rollout)."""
+    canaries: dict[str, Canary] = request.app.state.canaries
+    return choose(stable, canaries.get(stable.name), sticky)
+
+
 def _json(payload: BaseModel) -> Response:
     return Response(content=payload.__pydantic_serializer__.to_json(payload), media_type="application/json")
 
@@ -108,9 +116,10 @@ async def _respond(
     """Hand over to ``app.serving``: the request's own JSON to an engine that forwards OpenAI bodies (``raw``),
     else the validated body to the endpoint's handler (``whole`` or ``streamed``; None: only pass-through serves
     the route, and the model's features refuse it)."""
-    served = _served(request, body.model)
     ctx = get_context(request)
-    ctx.model, ctx.user = served.name, body.user
+    served = _version(request, _served(request, body.model), body.user or ctx.key_id or ctx.request_id)
+    ctx.model, ctx.user, ctx.model_version = served.name, body.user, served.entry.version
+    ctx.response_headers["x-guardserve-model-version"] = served.entry.version
     services: Services = request.app.state.services
     records: FeedbackService | None = request.app.state.feedback
     if records is None:
@@ -146,7 +155,10 @@ async def create_embeddings(body: EmbeddingRequest, request: Request) -> Respons
     return await _respond(request, body, None, None, passthrough.embeddings)
 
 
-def _card(served: ServedModel) -> ModelCard:
+def _card(served: ServedModel, canary: Canary | None) -> ModelCard:
+    versions = [ModelVersion(label=served.entry.version, traffic_percent=100.0 - (canary.percent if canary else 0.0))]
+    if canary is not None:
+        versions.append(ModelVersion(label=canary.served.entry.version, traffic_percent=canary.percent))
     return ModelCard(
         id=served.name,
         created=served.created,
@@ -155,15 +167,17 @@ def _card(served: ServedModel) -> ModelCard:
         trained=served.trained,
         description=served.entry.description or ("untrained: answers are noise" if not served.trained else ""),
         features=sorted(served.entry.served_features),
+        versions=versions,
     )
 
 
 @router.get("/models", responses={200: {"model": ModelList}})
 async def list_models(request: Request) -> Response:
     models: dict[str, ServedModel] = request.app.state.models
-    return _json(ModelList(data=[_card(m) for m in models.values()]))
+    canaries: dict[str, Canary] = request.app.state.canaries
+    return _json(ModelList(data=[_card(m, canaries.get(m.name)) for m in models.values()]))
 
 
 @router.get("/models/{model_id:path}", responses={200: {"model": ModelCard}})
 async def retrieve_model(model_id: str, request: Request) -> Response:
-    return _json(_card(_served(request, model_id)))
+    return _json(_card(_served(request, model_id), request.app.state.canaries.get(model_id)))

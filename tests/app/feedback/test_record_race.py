@@ -47,3 +47,29 @@ async def test_feedback_waits_for_the_record_being_written(tmp_path: Path) -> No
     feedback, replay = await asyncio.wait_for(rating, timeout=30)
     assert feedback.record_kept and not replay
     await service.aclose()
+
+
+async def test_a_record_says_which_version_answered_and_that_versions_checkpoint(tmp_path: Path) -> None:
+    from guardserve.app.rollout import version_key
+
+    store = FileFeedbackStore(tmp_path / "f.jsonl")
+    service = FeedbackService(FeedbackSettings(file=tmp_path / "f.jsonl"), store, NoScrub(), b"secret")
+    await service.start({})
+    service.checkpoints |= {version_key("m", "stable"): "aaa", version_key("m", "v2"): "bbb"}
+    for response_id, version in (("chatcmpl-s", "stable"), ("chatcmpl-c", "v2")):
+        ctx = RequestContext(request_id=response_id, route="/v1/chat/completions", response_id=response_id, status=200)
+        ctx.tenant, ctx.key_id, ctx.model, ctx.model_version = "acme", "k1", "m", version
+        await service.response_finished()(ctx)
+
+    async def written(response_id: str) -> ResponseRecord:
+        for _ in range(3000):  # the write runs in a task of its own, after the answer
+            record = await store.get_response("acme", response_id)
+            if record is not None:
+                return record
+            await asyncio.sleep(0.01)
+        raise AssertionError(f"no record for {response_id}")
+
+    stable, candidate = await written("chatcmpl-s"), await written("chatcmpl-c")
+    assert (stable.model_version, stable.checkpoint_sha256) == ("stable", "aaa")
+    assert (candidate.model_version, candidate.checkpoint_sha256) == ("v2", "bbb")
+    await service.aclose()
