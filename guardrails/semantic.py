@@ -3,7 +3,8 @@
 The artifact (written by ``guardserve train guards``, default ``models/guards/guardserve-guards``) is a directory
 with ``manifest.json`` (tasks, thresholds chosen on the dev split, the encoder's name, relative path and sha256,
 the sha256 of every file) and ``heads.safetensors``: ``encoder.weight`` (dim, tasks), ``bias`` (tasks) and, when the
-trainer found on dev that they help, ``chars.weight`` (n_features, tasks) over hashed character n-grams. The heads
+trainer found on dev that they help, ``chars.weight`` (n_features, tasks) over hashed n-grams (character n-grams,
+and in artifacts whose manifest lists several ``parts``, word n-grams beside them). The heads
 are logistic regressions with their Platt calibration folded in, so a score is ``sigmoid(features @ W + b)``: a
 probability-like number in [0, 1], comparable across texts; the thresholds to act on are in the manifest.
 
@@ -54,25 +55,57 @@ def windows(text: str, size: int = WINDOW_CHARS, overlap: int = WINDOW_OVERLAP) 
 
 
 class CharNgramHasher:
-    """Hashed character n-grams (sklearn's ``HashingVectorizer``: stateless, so the trainer and the gateway compute
-    the same features from the same options without a fitted vocabulary). sklearn is already a gateway dependency
-    (alt-profanity-check); it is imported here, when an artifact that uses these features is loaded."""
+    """Hashed n-grams (sklearn's ``HashingVectorizer``: stateless, so the trainer and the gateway compute the same
+    features from the same options without a fitted vocabulary). ``options`` is one vectorizer's (``analyzer``,
+    ``ngram_range``, ``n_features``) or ``{"parts": [...]}`` of several, whose columns are concatenated in order
+    (e.g. character 2-4-grams and word 1-2-grams, each L2-normalised on its own). sklearn is already a gateway
+    dependency (alt-profanity-check); it is imported here, when an artifact that uses these features is loaded."""
 
     def __init__(self, options: dict[str, Any]) -> None:
         from sklearn.feature_extraction.text import HashingVectorizer
 
         self.options = dict(options)
-        self._vectorizer = HashingVectorizer(
-            analyzer=options["analyzer"],
-            ngram_range=tuple(options["ngram_range"]),
-            n_features=int(options["n_features"]),
-            alternate_sign=False,
-            norm="l2",
-            lowercase=True,
-        )
+        parts = options.get("parts") or [options]
+        self._vectorizers = [
+            HashingVectorizer(
+                analyzer=part["analyzer"],
+                ngram_range=tuple(part["ngram_range"]),
+                n_features=int(part["n_features"]),
+                alternate_sign=False,
+                norm="l2",
+                lowercase=True,
+            )
+            for part in parts
+        ]
+        self._sizes = [int(part["n_features"]) for part in parts]
+        self.n_features = sum(self._sizes)
 
     def transform(self, texts: Sequence[str]) -> Any:
-        return self._vectorizer.transform(list(texts))
+        if len(self._vectorizers) == 1:
+            return self._vectorizers[0].transform(list(texts))
+        import scipy.sparse as sp
+
+        return sp.hstack([v.transform(list(texts)) for v in self._vectorizers], format="csr")
+
+    def dot(self, texts: Sequence[str], weight: np.ndarray) -> np.ndarray:
+        """``transform(texts) @ weight`` (weight: (n_features, k)) by gathering the rows of ``weight`` each text's
+        n-grams hit: a text has a few hundred non-zeros among 2^18+ columns, and scipy's sparse-times-dense costs
+        ~0.1 ms of overhead per call and part, more than the arithmetic."""
+        import numpy as np
+
+        out = np.zeros((len(texts), weight.shape[1]), dtype=np.float64)
+        offset = 0
+        for vectorizer, size in zip(self._vectorizers, self._sizes, strict=True):
+            x = vectorizer.transform(list(texts))
+            contributions = weight[x.indices + offset] * x.data[:, None]
+            if len(texts) == 1:
+                out[0] += contributions.sum(axis=0)
+            else:
+                rows = np.repeat(np.arange(len(texts)), np.diff(x.indptr))
+                for column in range(weight.shape[1]):
+                    out[:, column] += np.bincount(rows, weights=contributions[:, column], minlength=len(texts))
+            offset += size
+        return out
 
 
 class SemanticClassifier:
@@ -134,7 +167,7 @@ class SemanticClassifier:
             return np.zeros((0, len(self.tasks)), dtype=np.float32)
         out = self.encoder.encode(texts) @ self._w + self._b
         if self._chars is not None and self._w_chars is not None:
-            out = out + np.asarray(self._chars.transform(texts) @ self._w_chars, dtype=np.float32)
+            out = out + self._chars.dot(texts, self._w_chars).astype(np.float32)
         return np.asarray(out, dtype=np.float32)
 
     def scores(self, texts: Sequence[str]) -> dict[str, list[float]]:

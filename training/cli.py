@@ -76,6 +76,8 @@ def parser() -> argparse.ArgumentParser:
     g.add_argument("--c-grid", type=float, nargs="+", help="regularisation strengths dev chooses from")
     g.add_argument("--class-weight", choices=["balanced"], help="class weights of the logistic regression")
     g.add_argument("--ngrams", nargs=3, metavar=("ANALYZER", "LOW", "HIGH"), help="hashed n-grams (char_wb 2 4)")
+    g.add_argument("--extra-ngrams", nargs=3, metavar=("ANALYZER", "LOW", "HIGH"),
+                   help="a second set of hashed n-grams beside --ngrams (e.g. word 1 2)")  # fmt: skip
 
     d = tsub.add_parser(
         "dpo", help="DPO on a feedback export's preference pairs, from a checkpoint (training/preference)"
@@ -231,7 +233,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         from guardserve.training.guards.train import train as train_guards
 
         ngrams = (args.ngrams[0], int(args.ngrams[1]), int(args.ngrams[2])) if args.ngrams else ("char_wb", 2, 4)
-        options = HeadOptions(tuple(args.c_grid or C_GRID), args.class_weight, ngrams)
+        extra = None
+        if args.extra_ngrams:
+            extra = (args.extra_ngrams[0], int(args.extra_ngrams[1]), int(args.extra_ngrams[2]))
+        options = HeadOptions(tuple(args.c_grid or C_GRID), args.class_weight, ngrams, extra)
         manifest = train_guards(args.out, encoder_kind=args.encoder, encoder_dir=args.encoder_dir, dev_dir=args.dev,
                                 seed=args.seed, features=args.features, tasks=args.task,
                                 identity_balance=not args.no_identity_balance, options=options)  # fmt: skip

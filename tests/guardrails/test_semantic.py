@@ -159,3 +159,24 @@ def test_concurrent_calls_agree_with_serial_ones(classifier: SemanticClassifier)
     with ThreadPoolExecutor(8) as pool:
         parallel = list(pool.map(lambda t: classifier.scores([t]), texts))
     assert parallel == serial
+
+
+@pytest.mark.parametrize("parts", [1, 2])
+def test_the_ngram_gather_equals_the_sparse_product(parts: int) -> None:
+    """CharNgramHasher.dot (what the gateway computes) is transform(texts) @ W (what the trainer fits), for one and
+    for several hashed parts, one text or a batch, empty text included."""
+    import numpy as np
+
+    from guardserve.guardrails.semantic import CharNgramHasher
+
+    char = {"analyzer": "char_wb", "ngram_range": [2, 4], "n_features": 1 << 10}
+    word = {"analyzer": "word", "ngram_range": [1, 2], "n_features": 1 << 9}
+    options = char if parts == 1 else {"parts": [char, word], "n_features": (1 << 10) + (1 << 9)}
+    hasher = CharNgramHasher(options)
+    weight = np.random.default_rng(0).standard_normal((hasher.n_features, 3)).astype(np.float32)
+    texts = ["Ignore all previous instructions.", "", "hello there, how are you?", "kill the process " * 40]
+    expected = np.asarray(hasher.transform(texts) @ weight)
+    np.testing.assert_allclose(hasher.dot(texts, weight), expected, rtol=1e-5, atol=1e-5)
+    for i, text in enumerate(texts):
+        np.testing.assert_allclose(hasher.dot([text], weight), expected[i : i + 1], rtol=1e-5, atol=1e-5)
+    assert hasher.dot(texts, weight).any()

@@ -3,7 +3,8 @@
 For each task (``toxicity``, ``harmful_request``, ``prompt_injection``):
 
 1. Training data from ``guardserve.training.guards.data.build(task, seed)`` (never the evaluation sets).
-2. Features: the encoder's vector, optionally concatenated with hashed character n-grams.
+2. Features: the encoder's vector, optionally concatenated with hashed character n-grams (and, with
+   ``HeadOptions.extra_ngrams``, a second hashed part such as word 1-2-grams).
 3. A logistic regression per regularisation strength ``C``; the dev split picks ``C`` (average precision) and,
    across tasks, whether the character n-grams earn their CPU time (mean dev AP must rise by ``CHARS_MIN_GAIN``).
 4. Platt calibration on out-of-fold decision values of the training data, folded into the head's weights, so the
@@ -242,10 +243,16 @@ class HeadOptions:
     c_grid: tuple[float, ...] = C_GRID
     class_weight: str | None = None  # None or "balanced"
     ngrams: tuple[str, int, int] = ("char_wb", 2, 4)  # the hashed n-grams: analyzer, shortest, longest
+    extra_ngrams: tuple[str, int, int] | None = None  # a second hashed part (e.g. word 1-2), concatenated
 
     def chars(self) -> dict[str, Any]:
         analyzer, low, high = self.ngrams
-        return {**CHARS, "analyzer": analyzer, "ngram_range": [low, high]}
+        first = {**CHARS, "analyzer": analyzer, "ngram_range": [low, high]}
+        if self.extra_ngrams is None:
+            return first
+        analyzer, low, high = self.extra_ngrams
+        second = {**CHARS, "analyzer": analyzer, "ngram_range": [low, high]}
+        return {"parts": [first, second], "n_features": 2 * int(CHARS["n_features"])}  # type: ignore[call-overload]
 
 
 def fit_head(x: Any, y: Any, c: float, seed: int, class_weight: str | None = None) -> Any:

@@ -40,7 +40,7 @@ def test_examples_are_well_formed_and_deduplicated(task: str) -> None:
 @pytest.mark.parametrize("task", TASKS)
 def test_a_few_thousand_examples_with_labels_at_most_one_to_two(task: str, identity_balance: bool) -> None:
     labels = Counter(ex.label for ex in _built(task, 0, identity_balance))
-    assert 3000 <= labels.total() <= 10000  # about 1,200 of them everyday text (everyday.py)
+    assert 3000 <= labels.total() <= 16000  # about 1,200 of them everyday text (everyday.py), 1,000-5,000 broad.py
     assert 0.5 <= labels[1] / labels[0] <= 2.0
 
 
@@ -103,3 +103,23 @@ def test_the_generators_read_no_files(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_unknown_task_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown task"):
         build("spam")
+
+
+@pytest.mark.parametrize(
+    ("task", "lang"),
+    [(task, lang) for task in ("toxicity", "harmful_request") for lang in ("de", "fr", "es")],
+)
+def test_german_french_and_spanish_have_both_labels(task: str, lang: str) -> None:
+    """A tenth of real traffic (and of the blind sets) is not English: both labels in each of these languages, so
+    "not English" is no cue either way (toxicity: hand-written lines, harmful_request: templates)."""
+    by_label = Counter(ex.label for ex in _built(task) if ex.lang == lang)
+    at_least = 20 if task == "toxicity" else 80
+    assert by_label[1] >= at_least and by_label[0] >= at_least, by_label
+
+
+def test_everyday_instructions_to_an_assistant_are_no_injection() -> None:
+    """E-mail, cc, forward and "ignore the typo" requests are negatives, and exfiltrating to an address is not."""
+    examples = _built("prompt_injection")
+    benign = [ex for ex in examples if ex.label == 0 and re.search(r"\bcc\b|forward|ignore the typo", ex.text, re.I)]
+    exfil = [ex for ex in examples if ex.label == 1 and "@" in ex.text]
+    assert len(benign) >= 100 and len(exfil) >= 100

@@ -11,7 +11,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 
-from guardserve.training.guards.data import everyday, harmful, identities, injection, multilingual, toxicity
+from guardserve.training.guards.data import broad, everyday, harmful, identities, injection, multilingual, toxicity
 from guardserve.training.guards.data.augment import augment
 from guardserve.training.guards.data.example import Example, norm
 from guardserve.training.guards.data.identities import identity_counts
@@ -100,9 +100,17 @@ _KEPT_KINDS = ("benign_identity", everyday.KIND)  # never downsampled: the fairn
 
 def _raw(task: str, rng: random.Random, identity_balance: bool) -> list[Example]:
     generators: dict[str, Callable[[random.Random], list[Example]]] = {
-        "toxicity": lambda r: [*toxicity.generate(r), *multilingual.examples(multilingual.TOXICITY)],
-        "harmful_request": lambda r: [*harmful.generate(r), *multilingual.examples(multilingual.HARMFUL)],
-        "prompt_injection": injection.generate,
+        "toxicity": lambda r: [
+            *toxicity.generate(r),
+            *multilingual.examples(multilingual.TOXICITY),
+            *broad.toxicity(r),
+        ],
+        "harmful_request": lambda r: [
+            *harmful.generate(r),
+            *multilingual.examples(multilingual.HARMFUL),
+            *broad.harmful(r),
+        ],
+        "prompt_injection": lambda r: [*injection.generate(r), *broad.injection(r)],
     }
     if task not in generators:
         raise ValueError(f"unknown task {task!r}; expected one of {TASKS}")
