@@ -18,56 +18,25 @@ from guardserve.app.errors import install_error_handlers
 from guardserve.app.feedback.service import build_feedback
 from guardserve.app.heap import freeze_startup_heap
 from guardserve.app.middleware import BodyLimitMiddleware, JSONBodyMiddleware, RequestContextMiddleware
+from guardserve.app.model_set import ModelSet, engine_starter, install_reload_signal
 from guardserve.app.observability.audit import AuditLog, AuditMiddleware
 from guardserve.app.observability.core import Observability
 from guardserve.app.observability.instrumented import TracedAdmission
 from guardserve.app.observability.middleware import ObservabilityMiddleware
 from guardserve.app.openapi import install_openapi
-from guardserve.app.rollout import Canary, version_key
+from guardserve.app.rollout import version_key
 from guardserve.app.routers import admin, feedback, health, metrics, moderations, openai
 from guardserve.app.services import Services
 from guardserve.app.settings import GuardrailSettings, Settings
 from guardserve.app.ui import router as ui
 from guardserve.guardrails.runtime import Guardrails
-from guardserve.models.registry import ModelEntry, ServedModel, load_registry, start_engine
+from guardserve.models.registry import ModelEntry, load_registry
 
 log = logging.getLogger(__name__)
 
 
 def registry_entries(settings: Settings) -> list[ModelEntry]:
     return list(settings.models) if settings.models else load_registry(settings.registry)
-
-
-async def start_models(settings: Settings) -> tuple[dict[str, ServedModel], dict[str, Canary]]:
-    """Every registry entry's engine, and each candidate's (a second engine under the same name)."""
-    stable = registry_entries(settings)
-    candidates = [c for c in (e.candidate_entry() for e in stable) if c is not None]
-    entries = stable + candidates
-    started = await asyncio.gather(
-        *(
-            start_engine(e, cpu=settings.cpu, http=settings.http, breaker=settings.http.breaker_config())
-            for e in entries
-        ),
-        return_exceptions=True,
-    )
-    failures = [(e, s) for e, s in zip(entries, started, strict=True) if isinstance(s, BaseException)]
-    running = [s for s in started if isinstance(s, ServedModel)]
-    if failures:
-        await asyncio.gather(*(s.engine.aclose() for s in running))
-        entry, error = failures[0]
-        raise RuntimeError(f"cannot start model {entry.name!r} ({entry.version}): {error}") from error
-    served = {s.name: s for s in started[: len(stable)] if isinstance(s, ServedModel)}
-    canaries = {}
-    for entry, candidate in zip(candidates, started[len(stable) :], strict=True):
-        assert isinstance(candidate, ServedModel) and entry.candidate is None
-        percent = next(e.candidate.percent for e in stable if e.name == entry.name and e.candidate is not None)
-        canaries[entry.name] = Canary(candidate, percent)
-    for s in running:
-        log.info("serving model %s version %s (%s engine, context %d)", s.name, s.entry.version, s.entry.engine,
-                 s.context_length)  # fmt: skip
-    for name, canary in canaries.items():
-        log.info("model %s: candidate %s gets %.2f%% of the traffic", name, canary.served.entry.version, canary.percent)
-    return served, canaries
 
 
 async def start_guardrails(settings: GuardrailSettings) -> Guardrails | None:
@@ -116,21 +85,22 @@ def create_app(settings: Settings | None = None, observability: Observability | 
         try:
             services.guardrails = await start_guardrails(settings.guardrails)
             try:
-                stable, canaries = await start_models(settings)
-                app.state.models = obs.instrument(stable)
-                app.state.canaries = {name: obs.instrument_canary(c) for name, c in canaries.items()}
+                await model_set.start()
+                obs.models_changed(model_set.models)
                 log.info("startup heap frozen: %d objects", freeze_startup_heap())
                 await obs.start(app.state.models)
                 if records is not None:
-                    await records.start([*app.state.models.values(), *(c.served for c in app.state.canaries.values())])
+                    await records.start(model_set.all())
+                    model_set.on_started.append(records.learn_versions)
+                model_set.on_started.append(lambda _: obs.models_changed(model_set.models))
+                install_reload_signal(model_set)
                 try:
                     yield
                 finally:
                     if records is not None:
                         await records.aclose()  # pending record writes first, while Redis is still open
                     await obs.stop()
-                    engines = [*app.state.models.values(), *(c.served for c in app.state.canaries.values())]
-                    await asyncio.gather(*(m.engine.aclose() for m in engines))
+                    await model_set.aclose()
             finally:
                 if services.guardrails is not None:
                     services.guardrails.close()
@@ -155,8 +125,10 @@ def create_app(settings: Settings | None = None, observability: Observability | 
     app.state.access = access
     app.state.services = services
     app.state.feedback = records
-    app.state.models = {}
-    app.state.canaries = {}  # model name -> its candidate version and traffic share (app.rollout)
+    model_set = ModelSet(lambda: registry_entries(settings), engine_starter(settings), obs.instrument_served)
+    app.state.model_set = model_set  # reloads (app/model_set.py)
+    app.state.models = model_set.models  # name -> the stable version
+    app.state.canaries = model_set.canaries  # name -> its candidate version and traffic share (app.rollout)
     install_error_handlers(app)
     app.include_router(openai.router)
     app.include_router(moderations.router)

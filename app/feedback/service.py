@@ -94,13 +94,17 @@ class FeedbackService:
         await self.store.start()
         if isinstance(self.scrubber, PIIScrubber):
             self.scrubber.warm()
+        await self.learn_versions(models)
+        self._lag_watch = asyncio.create_task(self._watch_lag(), name="feedback-export-lag")
+
+    async def learn_versions(self, models: Iterable[Any]) -> None:
+        """The checkpoint sha256 of each version records will name (at start and for versions a reload started)."""
         for served in models:
             entry = served.entry
             declared = getattr(entry, "checkpoint_sha256", None)
             if declared is None and entry.checkpoint is not None:
                 declared = await asyncio.to_thread(checkpoint_sha256, Path(entry.checkpoint))
             self.checkpoints[version_key(served.name, entry.version)] = declared
-        self._lag_watch = asyncio.create_task(self._watch_lag(), name="feedback-export-lag")
 
     async def _watch_lag(self) -> None:
         """Refresh ``guardserve_feedback_export_lag`` every ``lag_interval_s`` (a store that cannot tell: never)."""

@@ -21,7 +21,6 @@ from guardserve.app.observability.metrics import GatewayMetrics
 from guardserve.app.observability.multiproc import worker_exited
 from guardserve.app.observability.recorder import MetricsRecorder, NoMetrics
 from guardserve.app.observability.tracing import NoTracer, Tracer, build_tracer
-from guardserve.app.rollout import Canary
 from guardserve.app.settings import ObservabilitySettings, Settings
 from guardserve.models.registry import ServedModel
 
@@ -62,10 +61,15 @@ class Observability:
             self.metrics.set_models(models)
         return {name: instrument(served, self.metrics, self.tracer) for name, served in models.items()}
 
-    def instrument_canary(self, canary: Canary) -> Canary:
-        """A candidate version's engine, instrumented under its model's name (the metrics' model label stays
-        bounded by the registry's names)."""
-        return Canary(instrument(canary.served, self.metrics, self.tracer), canary.percent)
+    def instrument_served(self, served: ServedModel) -> ServedModel:
+        """One version's engine, instrumented under its model's name (every version of a model shares the
+        metrics' model label, which stays bounded by the registry's names)."""
+        return instrument(served, self.metrics, self.tracer)
+
+    def models_changed(self, models: dict[str, ServedModel]) -> None:
+        """The registry's model names now (after start-up or a reload): the values the model label may take."""
+        if self.metrics is not None:
+            self.metrics.set_models(models)
 
     async def start(self, models: dict[str, ServedModel]) -> None:
         metrics = self.metrics

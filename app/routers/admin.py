@@ -28,6 +28,7 @@ from guardserve.app.feedback.model import Retention
 from guardserve.app.limits.settings import Limits
 from guardserve.app.protocol import RequestBody
 from guardserve.guardrails.runtime import PolicyNotAllowedError, UnknownPolicyError
+from guardserve.models.registry import RegistryError
 
 router = APIRouter(prefix="/admin")
 
@@ -224,3 +225,23 @@ async def usage(request: Request, tenant: str | None = None) -> Response:
                 row |= {"key_id": record.id, "name": record.name, "role": record.role}
             rows.append(row)
     return _json({"object": "list", "limiter": access.limiter.name, "data": rows})
+
+
+@router.post("/models/reload")
+async def reload_models(request: Request) -> Response:
+    """Apply the model registry as it is now, without a restart (app/model_set.py): versions whose entry changed
+    or is new start, unchanged ones keep running, removed ones finish the requests already on them first."""
+    ctx = _caller(request)
+    _audit(ctx, "models_reload")
+    if ctx.role != "admin":
+        raise _forbidden("Only an admin key may reload the model registry.")
+    try:
+        changes = await request.app.state.model_set.reload()
+    except (RegistryError, RuntimeError) as exc:  # a bad registry or an engine that would not start: nothing changed
+        raise APIError(409, f"The registry was not reloaded: {exc}", code="registry_not_reloaded") from None
+    versions = {
+        name: [served.entry.version]
+        + ([canary.served.entry.version] if (canary := request.app.state.canaries.get(name)) else [])
+        for name, served in request.app.state.models.items()
+    }
+    return Response(orjson.dumps({**changes, "models": versions}), media_type="application/json")

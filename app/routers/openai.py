@@ -120,6 +120,12 @@ async def _respond(
     served = _version(request, _served(request, body.model), body.user or ctx.key_id or ctx.request_id)
     ctx.model, ctx.user, ctx.model_version = served.name, body.user, served.entry.version
     ctx.response_headers["x-guardserve-model-version"] = served.entry.version
+    release = request.app.state.model_set.acquire(served)  # a reload drains this version only after this request
+
+    async def released(_: RequestContext) -> None:
+        release()
+
+    ctx.on_finish(released)
     services: Services = request.app.state.services
     records: FeedbackService | None = request.app.state.feedback
     if records is None:
