@@ -163,11 +163,15 @@ def load_versions(export: Path, bucket: Bucket, model: str | None) -> tuple[list
     info: dict[str, Any] = {"export": str(export), "rows": 0, "malformed": 0, "unattributed": 0, "other_models": 0}
     manifest = export / MANIFEST_FILE
     if manifest.is_file():
-        meta = json.loads(manifest.read_text())
-        if meta.get("schema_version") != SCHEMA_VERSION:
+        try:
+            meta = json.loads(manifest.read_text())
+        except ValueError:
+            raise ReportError(f"{manifest}: not JSON (a damaged export folder)") from None
+        if not isinstance(meta, dict) or meta.get("schema_version") != SCHEMA_VERSION:
             raise ReportError(f"{manifest}: schema {meta.get('schema_version')!r}, this report reads {SCHEMA_VERSION}")
         info["exported_at"] = _iso(meta["exported_at"]) if isinstance(meta.get("exported_at"), int) else None
     versions: dict[tuple[str, str | None, str | None], Version] = {}
+    others: set[str] = set()
     with ratings.open("rb") as lines:
         for line in lines:
             if not line.strip():
@@ -187,6 +191,7 @@ def load_versions(export: Path, bucket: Bucket, model: str | None) -> tuple[list
                 continue
             if model is not None and row["model"] != model:
                 info["other_models"] += 1
+                others.add(str(row["model"]))
                 continue
             sha = row.get("checkpoint_sha256") or None
             key = (row["model"], sha, None if sha else label)
@@ -195,12 +200,15 @@ def load_versions(export: Path, bucket: Bucket, model: str | None) -> tuple[list
                 version = versions[key] = Version(row["model"], sha, first=created, last=created)
             version.tally.add(rating)
             version.buckets[bucket_of(created, bucket)].add(rating)
-            version.categories.update(row.get("categories") or ())
+            if isinstance(row.get("categories"), list):
+                version.categories.update(str(name) for name in row["categories"])
             if label:
                 version.labels[label] += 1
             if isinstance(row.get("score"), int):
                 version.scores.append(row["score"])
             version.first, version.last = min(version.first, created), max(version.last, created)
+    if model is not None and not versions and others:
+        raise ReportError(f"--model {model}: no ratings of it; models rated: {', '.join(sorted(others))}")
     return sorted(versions.values(), key=lambda v: (v.first, v.name)), info
 
 

@@ -235,6 +235,11 @@ def test_usage_errors_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert "--stable 1 is ambiguous" in capsys.readouterr().err
     assert main([*export, "--stable", "11"]) == 2
     assert "go together" in capsys.readouterr().err
+    assert main([*export, "--model", "tinny"]) == 2
+    assert "--model tinny: no ratings of it; models rated: tiny" in capsys.readouterr().err
+    (tmp_path / "export" / "manifest.json").write_text("{")
+    assert main(export) == 2
+    assert "manifest.json: not JSON" in capsys.readouterr().err
     with pytest.raises(SystemExit) as exit_:
         main([*export, "--bucket", "week"])
     assert exit_.value.code == 2
