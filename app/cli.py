@@ -6,6 +6,7 @@
     guardserve models import-smollm2 [--out DIR] [--no-install]    # SmolLM2-135M-Instruct (+ merged safety LoRA)
     guardserve keys create|list|revoke|rotate|generate              # API keys (see app/auth/cli.py)
     guardserve feedback export --out DIR [--since] [--tenant]       # feedback for the trainer (app/feedback/cli.py)
+    guardserve feedback report --export DIR --out OUT [--stable S]  # up-rates per model version, candidate vs stable
     guardserve train prepare|run|eval|export|search|canary|guards|dpo ... # the trainer (needs the `train` extra)
     guardserve guards eval [--sets DIR] [--split] [--out] [--floors] # every guard on the evaluation sets
 
