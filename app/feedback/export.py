@@ -428,6 +428,7 @@ class FeedbackExporter:
             "response_id": feedback.response_id,
             "tenant": feedback.tenant,
             "model": record.model if record else None,
+            "model_version": record.model_version if record else None,  # the registry's label (app.rollout)
             "checkpoint_sha256": record.checkpoint_sha256 if record else None,
             "rating": label,
             "score": feedback.rating if isinstance(feedback.rating, int) else None,

@@ -75,7 +75,7 @@ async def test_a_pass_writes_dialogues_ratings_pairs_and_a_manifest_and_the_next
     out = tmp_path / "export"
     up = data.response("acme", "Mail <EMAIL_ADDRESS> about the invoice", "Done: I wrote to <EMAIL_ADDRESS>.")
     down = data.response("acme", "Mail <EMAIL_ADDRESS> about the invoice", "No.")
-    scored = data.response("acme", "What is 2 + 2?", "5")
+    scored = data.response("acme", "What is 2 + 2?", "5").model_copy(update={"model_version": "v7"})
     bare = data.response("acme", prompt=None)  # retention metadata: no dialogue
     for record in (up, down, scored, bare):
         data.put_response(sync, prefix, record)
@@ -102,6 +102,7 @@ async def test_a_pass_writes_dialogues_ratings_pairs_and_a_manifest_and_the_next
     ]
     assert [(r["rating"], r["score"]) for r in sft] == [("up", None), ("down", None), ("down", 2)]
     assert {r["checkpoint_sha256"] for r in sft} == {"ab" * 32} and sft[0]["version"] == 1
+    assert [r["model_version"] for r in sft] == [None, None, "v7"]  # the version that answered, as recorded
 
     pairs = {p["source"]: p for p in rows(out, PAIRS_FILE)}
     assert pairs["ratings"]["prompt"] == [{"role": "user", "content": "Mail <EMAIL_ADDRESS> about the invoice"}]
