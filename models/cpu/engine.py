@@ -43,7 +43,7 @@ from guardserve.models.engine import (
     GenerationRequest,
     InvalidRequestError,
 )
-from guardserve.models.hf import transformers_offline
+from guardserve.models.hf import LOAD_LOCK, transformers_offline
 
 log = logging.getLogger(__name__)
 
@@ -418,9 +418,10 @@ def _load_checkpoint(path: Path, config: CPUEngineConfig) -> tuple[Any, Any]:
     if not (path / "config.json").is_file():
         raise FileNotFoundError(f"checkpoint directory {path} has no config.json")
     torch.set_num_threads(config.threads or default_threads())
-    model = transformers.AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, config.dtype))
+    with LOAD_LOCK:  # transformers' loading is not thread-safe (see models/hf.py)
+        model = transformers.AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, config.dtype))
+        tokenizer = transformers.AutoTokenizer.from_pretrained(path)
     model.eval()
-    tokenizer = transformers.AutoTokenizer.from_pretrained(path)
     return model, tokenizer
 
 
