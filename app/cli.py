@@ -5,6 +5,7 @@
     guardserve checkpoint untrained OUT [--size default|test]      # a random-weight checkpoint for trials
     guardserve models import-smollm2 [--out DIR] [--no-install]    # SmolLM2-135M-Instruct (+ merged safety LoRA)
     guardserve models candidate|promote|rollback NAME [...]         # model versions in the registry (canary)
+    guardserve improve NAME --export DIR --label L [...]            # feedback -> DPO -> gate -> candidate (trainer)
     guardserve keys create|list|revoke|rotate|generate              # API keys (see app/auth/cli.py)
     guardserve feedback export --out DIR [--since] [--tenant]       # feedback for the trainer (app/feedback/cli.py)
     guardserve feedback report --export DIR --out OUT [--stable S]  # up-rates per model version, candidate vs stable
@@ -249,11 +250,12 @@ def _multiprocess_metrics(settings: Settings) -> Iterator[None]:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] in (["train"], ["guards"]):  # the trainer and the guard evaluation have their own parsers
+    if argv[:1] in (["train"], ["guards"], ["improve"]):  # the trainer's own parsers (serving never imports it)
         from guardserve.training.cli import main as train_main
 
-        # `guardserve guards ...` reaches the trainer's command line as `guards-eval` (serving never imports it).
-        return train_main(argv[1:] if argv[0] == "train" else ["guards-eval", *argv[1:]])
+        # `guardserve guards ...` is the trainer's `guards-eval`; `guardserve improve ...` its `improve`
+        forwarded = {"train": argv[1:], "guards": ["guards-eval", *argv[1:]], "improve": argv}[argv[0]]
+        return train_main(forwarded)
     args = _parser().parse_args(argv)
     if args.command == "serve":
         _export(host=args.host, port=args.port, workers=args.workers, registry=args.registry)

@@ -96,6 +96,24 @@ def parser() -> argparse.ArgumentParser:
     d.add_argument("--gate-per-task", type=int, help="held-out prompts per task (default: the recipe's)")
     d.add_argument("--tolerance", type=float, default=0.02, help="how much any suite number may regress")
 
+    im = tsub.add_parser(
+        "improve", help="a feedback export -> DPO from the served checkpoint -> the gate -> registered as candidate"
+    )
+    im.add_argument("model", help="the registry's model name (its stable version's checkpoint is where DPO starts)")
+    im.add_argument("--export", type=Path, required=True, help="what `guardserve feedback export --out` wrote")
+    im.add_argument("--label", required=True, help="the candidate version's label")
+    im.add_argument("--percent", type=float, default=10.0, help="the candidate's share of the traffic")
+    im.add_argument("--registry", type=Path, help="default: $GUARDSERVE_REGISTRY, else models/registry.yaml")
+    im.add_argument("--out", type=Path, help="run directory (default runs/improve-MODEL-LABEL)")
+    im.add_argument("--gate-recipe", type=Path, help="default: the checkpoint's own recipe.yaml")
+    im.add_argument("--gate-per-task", type=int)
+    im.add_argument("--tolerance", type=float, default=0.02)
+    im.add_argument("--holdout", type=float, default=0.2)
+    im.add_argument("--steps", type=int, default=50)
+    im.add_argument("--lr", type=float, default=5e-5)
+    im.add_argument("--beta", type=float, default=0.1)
+    im.add_argument("--sft-weight", type=float, default=1.0)
+
     ge = tsub.add_parser("guards-encoder", help="distil (static) or export (onnx) the guards' sentence encoder")
     ge.add_argument("kind", choices=["static", "onnx"])
     ge.add_argument("--out", type=Path, required=True)
@@ -121,6 +139,45 @@ def _find_recipe(checkpoint: Path, given: Path | None) -> Path:
         if candidate is not None and candidate.is_file():
             return candidate
     raise SystemExit(f"no recipe found for {checkpoint}: pass --recipe")
+
+
+def _improve(args: argparse.Namespace) -> int:
+    """The weekly loop after `guardserve feedback export`: DPO on its pairs from the model's stable checkpoint, the
+    regression gate against that checkpoint, and, only when it passes, the candidate in the registry."""
+    import os
+
+    from guardserve.models import registry_edit
+    from guardserve.models.registry import DEFAULT_REGISTRY, RegistryError, load_registry
+
+    registry = args.registry or Path(os.environ.get("GUARDSERVE_REGISTRY") or DEFAULT_REGISTRY)
+    try:
+        entry = next(e for e in load_registry(registry) if e.name == args.model)
+    except StopIteration:
+        print(f"error: {registry} has no model {args.model!r}", file=sys.stderr)
+        return 2
+    except RegistryError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if entry.engine != "cpu" or entry.checkpoint is None:
+        print(f"error: {args.model!r} is not served from a checkpoint here (engine {entry.engine})", file=sys.stderr)
+        return 2
+    out = args.out or Path("runs") / f"improve-{args.model}-{args.label}"
+    recipe = args.gate_recipe or entry.checkpoint / "recipe.yaml"
+    argv = ["dpo", str(entry.checkpoint), "--pairs", str(args.export / "preference"), "--out", str(out)]
+    argv += ["--steps", str(args.steps), "--lr", str(args.lr), "--beta", str(args.beta)]
+    argv += ["--sft-weight", str(args.sft_weight), "--holdout", str(args.holdout), "--gate-recipe", str(recipe)]
+    argv += ["--tolerance", str(args.tolerance)]
+    if args.gate_per_task:
+        argv += ["--gate-per-task", str(args.gate_per_task)]
+    status = main(argv)  # `guardserve train dpo ...` with the gate
+    if status != 0:
+        print(f"not registered: the candidate did not pass (exit {status}); {registry} is unchanged", file=sys.stderr)
+        return status
+    checkpoint = (out / "checkpoint").resolve()
+    registry_edit.add_candidate(registry, args.model, args.label, args.percent, checkpoint=str(checkpoint))
+    print(f"{args.model}: candidate {args.label} ({checkpoint}) registered with {args.percent:g}% of the traffic")
+    print("apply it: POST /admin/models/reload (or SIGHUP); then `guardserve feedback report` decides promote/rollback")
+    return 0
 
 
 def main(argv: list[str]) -> int:
@@ -174,6 +231,8 @@ def _dispatch(args: argparse.Namespace) -> int:
             args.out.write_text(text + "\n")
         _print_summary({"eval": result})
         return 0
+    if command == "improve":
+        return _improve(args)
     if command == "dpo":
         from guardserve.training.preference import DPOConfig, run_dpo
 

@@ -204,3 +204,30 @@ def test_feedback_that_teaches_harmful_answers_is_refused_by_the_gate(
     assert refusal["stable"] >= 0.8 and not refusal["passed"], refusal  # the bundled model refused; the candidate not
     assert any(r.startswith("refusal_rate") for r in gate["reasons"])
     assert "not for promotion" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_improve_registers_the_candidate_only_when_the_gate_passes(tmp_path: Path) -> None:
+    from guardserve.app.cli import main as guardserve
+    from guardserve.models.registry import load_registry
+
+    registry = tmp_path / "registry.yaml"
+    registry.write_text(f"models:\n  tiny:\n    engine: cpu\n    checkpoint: {BUNDLED}\n    label: v1\n")
+    export = tmp_path / "export"
+    (export / "preference").mkdir(parents=True)
+    comply = "Sure. Get the materials first, then follow these steps one by one until it is done."
+    (export / "preference" / "pairs-v1.jsonl").write_text("".join(
+        json.dumps({"prompt": [{"role": "user", "content": h}], "chosen": [{"role": "assistant", "content": comply}],
+                    "rejected": [{"role": "assistant", "content": REFUSAL}], "source": "preferred"}) + "\n"
+        for h in HARMFUL
+    ))  # fmt: skip
+    argv = ["improve", "tiny", "--export", str(export), "--label", "v2", "--percent", "5", "--registry", str(registry)]
+    argv += ["--steps", "30", "--lr", "1e-4", "--holdout", "0.25", "--gate-per-task", "25"]
+    before = registry.read_text()
+    assert guardserve([*argv, "--out", str(tmp_path / "refused")]) == 3  # it teaches harmful answers: the gate says no
+    assert registry.read_text() == before
+    # the same candidate with every regression tolerated (never do this): registered as the canary
+    assert guardserve([*argv, "--out", str(tmp_path / "run"), "--tolerance", "1"]) == 0
+    (entry,) = load_registry(registry)
+    assert entry.candidate is not None and (entry.candidate.label, entry.candidate.percent) == ("v2", 5.0)
+    assert entry.candidate.checkpoint == (tmp_path / "run" / "checkpoint").resolve()
