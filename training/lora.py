@@ -21,9 +21,9 @@ from typing import Any
 
 import yaml
 
-log = logging.getLogger("guardserve.training.lora")
+from guardserve.training.chat_tokens import encode_answer, pad_batch
 
-IGNORE = -100
+log = logging.getLogger("guardserve.training.lora")
 
 
 def load_base(path: Path) -> tuple[Any, Any]:
@@ -69,12 +69,8 @@ def build_data(recipe: dict[str, Any], model: Any, tokenizer: Any, out: Path) ->
 
 
 def encode(tokenizer: Any, prompt: str, answer: str) -> tuple[list[int], list[int]]:
-    """Token ids and labels (assistant tokens and the end-of-turn only)."""
-    head = tokenizer.apply_chat_template([{"role": "user", "content": prompt}], tokenize=False,
-                                         add_generation_prompt=True)  # fmt: skip
-    p = tokenizer.encode(head, add_special_tokens=False)
-    a = [*tokenizer.encode(answer, add_special_tokens=False), tokenizer.eos_token_id]
-    return p + a, [IGNORE] * len(p) + a
+    """Token ids and labels (assistant tokens and the end-of-turn only) of a one-turn exchange."""
+    return encode_answer(tokenizer, [{"role": "user", "content": prompt}], answer)
 
 
 def train(recipe: dict[str, Any], out: Path) -> dict[str, Any]:
@@ -112,15 +108,7 @@ def train(recipe: dict[str, Any], out: Path) -> dict[str, Any]:
         order = list(range(len(encoded)))
         rng.shuffle(order)
         for b in range(0, len(order), t["batch"]):
-            chunk = [encoded[i] for i in order[b : b + t["batch"]]]
-            width = max(len(ids) for ids, _ in chunk)
-            x = torch.full((len(chunk), width), pad, dtype=torch.long)
-            y = torch.full((len(chunk), width), IGNORE, dtype=torch.long)
-            mask = torch.zeros((len(chunk), width), dtype=torch.long)
-            for i, (ids, labels) in enumerate(chunk):
-                x[i, : len(ids)] = torch.tensor(ids)
-                y[i, : len(ids)] = torch.tensor(labels)
-                mask[i, : len(ids)] = 1
+            x, y, mask = pad_batch([encoded[i] for i in order[b : b + t["batch"]]], pad)
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=t.get("bf16", True)):
                 loss = model(input_ids=x, attention_mask=mask, labels=y).loss
             loss.backward()

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-IGNORE = -100
+from guardserve.training.chat_tokens import IGNORE, encode_answer, pad_batch
 
 
 @dataclass(frozen=True)
@@ -67,28 +67,6 @@ def _answer(messages: Any) -> str | None:
     return None
 
 
-def encode_answer(tokenizer: Any, prompt: Sequence[dict[str, str]], answer: str) -> tuple[list[int], list[int]]:
-    """Token ids of prompt + answer + end of turn, and labels that keep only the answer's tokens and the end."""
-    head = tokenizer.apply_chat_template(list(prompt), tokenize=False, add_generation_prompt=True)
-    p = tokenizer.encode(head, add_special_tokens=False)
-    a = [*tokenizer.encode(answer, add_special_tokens=False), tokenizer.eos_token_id]
-    return p + a, [IGNORE] * len(p) + a
-
-
-def _padded(rows: Sequence[tuple[list[int], list[int]]], pad_id: int) -> tuple[Any, Any, Any]:
-    import torch
-
-    width = max(len(ids) for ids, _ in rows)
-    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
-    labels = torch.full((len(rows), width), IGNORE, dtype=torch.long)
-    mask = torch.zeros((len(rows), width), dtype=torch.long)
-    for i, (row_ids, row_labels) in enumerate(rows):
-        ids[i, : len(row_ids)] = torch.tensor(row_ids)
-        labels[i, : len(row_labels)] = torch.tensor(row_labels)
-        mask[i, : len(row_ids)] = 1
-    return ids, labels, mask
-
-
 def sequence_logps(model: Any, ids: Any, labels: Any, mask: Any) -> Any:
     """Per row, the summed log-probability of the labelled tokens (each predicted from the tokens before it)."""
     return _token_logps(model, ids, labels, mask)[0].sum(-1)
@@ -111,7 +89,7 @@ def pair_margin(model: Any, tokenizer: Any, pair: PreferencePair) -> float:
 
     rows = [encode_answer(tokenizer, pair.prompt, answer) for answer in (pair.chosen, pair.rejected)]
     with torch.no_grad():
-        logps = sequence_logps(model, *_padded(rows, tokenizer.pad_token_id or 0))
+        logps = sequence_logps(model, *pad_batch(rows, tokenizer.pad_token_id or 0))
     return float(logps[0] - logps[1])
 
 
@@ -162,7 +140,7 @@ def train_dpo(
     policy.train()
     for _ in range(config.steps):
         batch = [encoded[next(order)] for _ in range(min(config.batch_pairs, len(encoded)))]
-        ids, labels, mask = _padded([c for c, _ in batch] + [r for _, r in batch], pad_id)
+        ids, labels, mask = pad_batch([c for c, _ in batch] + [r for _, r in batch], pad_id)
         n = len(batch)
         with torch.no_grad():
             ref = sequence_logps(reference, ids, labels, mask)
