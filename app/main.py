@@ -24,7 +24,6 @@ from guardserve.app.observability.core import Observability
 from guardserve.app.observability.instrumented import TracedAdmission
 from guardserve.app.observability.middleware import ObservabilityMiddleware
 from guardserve.app.openapi import install_openapi
-from guardserve.app.rollout import version_key
 from guardserve.app.routers import admin, feedback, health, metrics, moderations, openai
 from guardserve.app.services import Services
 from guardserve.app.settings import GuardrailSettings, Settings
@@ -148,9 +147,7 @@ def create_app(settings: Settings | None = None, observability: Observability | 
     app.state.audit = audit
 
     def checkpoint(ctx: RequestContext) -> str | None:
-        if records is None or ctx.model is None:
-            return None
-        return records.checkpoints.get(version_key(ctx.model, ctx.model_version or "stable"))
+        return records.checkpoint_of(ctx) if records is not None else None
 
     app.add_middleware(AuditMiddleware, audit=audit, checkpoint=checkpoint)
     app.add_middleware(ObservabilityMiddleware, observability=obs, routes=app.router.routes)

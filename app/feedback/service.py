@@ -136,6 +136,12 @@ class FeedbackService:
         # off the loop: the pool's threads (the warm-up may still be importing Presidio) end before the app does
         await asyncio.to_thread(self.scrubber.close)
 
+    def checkpoint_of(self, ctx: RequestContext) -> str | None:
+        """The checkpoint sha256 of the model version that answered ``ctx`` (None: unknown, or no model)."""
+        if ctx.model is None:
+            return None
+        return self.checkpoints.get(version_key(ctx.model, ctx.model_version or "stable"))
+
     def user_hash(self, user: str | None) -> str | None:
         return layout.user_hash(self._user_secret, user) if user else None
 
@@ -203,7 +209,7 @@ class FeedbackService:
             key_id=ctx.key_id or "anonymous",
             model=ctx.model or "",
             model_version=ctx.model_version,
-            checkpoint_sha256=self.checkpoints.get(version_key(ctx.model or "", ctx.model_version or "stable")),
+            checkpoint_sha256=self.checkpoint_of(ctx),
             created=ctx.created,
             finish_reason=ctx.finish_reason,
             prompt_tokens=ctx.prompt_tokens,
