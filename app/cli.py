@@ -298,9 +298,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def _edit_versions(args: argparse.Namespace) -> int:
     from guardserve.models import registry_edit
-    from guardserve.models.registry import DEFAULT_REGISTRY, RegistryError
+    from guardserve.models.registry import RegistryError, registry_path
 
-    args.registry = args.registry or Path(os.environ.get("GUARDSERVE_REGISTRY") or DEFAULT_REGISTRY)
+    args.registry = registry_path(args.registry)
     try:
         if args.models_command == "candidate":
             where = {"checkpoint": args.checkpoint, "url": args.url, "upstream_model": args.upstream_model}

@@ -19,6 +19,7 @@ Loading validates everything and reports the file and the offending entry; engin
 from __future__ import annotations
 
 import functools
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -148,6 +149,11 @@ class ModelEntry(BaseModel):
 class _RegistryFile(BaseModel):
     model_config = ConfigDict(extra="forbid")
     models: dict[str, dict[str, object]] = Field(min_length=1)
+
+
+def registry_path(given: Path | None = None) -> Path:
+    """The registry file a command edits: ``given``, else ``$GUARDSERVE_REGISTRY``, else the bundled one."""
+    return given or Path(os.environ.get("GUARDSERVE_REGISTRY") or DEFAULT_REGISTRY)
 
 
 def load_registry(path: str | Path) -> list[ModelEntry]:

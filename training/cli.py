@@ -144,12 +144,10 @@ def _find_recipe(checkpoint: Path, given: Path | None) -> Path:
 def _improve(args: argparse.Namespace) -> int:
     """The weekly loop after `guardserve feedback export`: DPO on its pairs from the model's stable checkpoint, the
     regression gate against that checkpoint, and, only when it passes, the candidate in the registry."""
-    import os
-
     from guardserve.models import registry_edit
-    from guardserve.models.registry import DEFAULT_REGISTRY, RegistryError, load_registry
+    from guardserve.models.registry import RegistryError, load_registry, registry_path
 
-    registry = args.registry or Path(os.environ.get("GUARDSERVE_REGISTRY") or DEFAULT_REGISTRY)
+    registry = registry_path(args.registry)
     try:
         entry = next(e for e in load_registry(registry) if e.name == args.model)
     except StopIteration:
