@@ -368,6 +368,14 @@ def markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
+def _save(plt: Any, figure: Any, axes: Any, legend: bool, path: Path) -> None:
+    if legend:
+        axes.legend(fontsize="small")
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+
+
 def _plots(versions: list[Version], out: Path) -> dict[str, Any]:
     try:
         import matplotlib
@@ -397,11 +405,7 @@ def _plots(versions: list[Version], out: Path) -> dict[str, Any]:
     axes.set_ylim(0, 1)
     axes.set_ylabel("up / (up + down), Wilson 95%")
     axes.set_title("Up-rate per model version")
-    if versions:
-        axes.legend(fontsize="small")
-    figure.tight_layout()
-    figure.savefig(out / "uprate.png", dpi=100)
-    plt.close(figure)
+    _save(plt, figure, axes, bool(versions), out / "uprate.png")
 
     names = sorted({name for v in versions for name in v.categories})
     figure, axes = plt.subplots(figsize=(max(6.0, 1.2 * len(names) + 3), 4))
@@ -416,11 +420,7 @@ def _plots(versions: list[Version], out: Path) -> dict[str, Any]:
     axes.set_xticks(range(len(names)), names)
     axes.set_ylabel("ratings with the category")
     axes.set_title("Categories per model version")
-    if versions:
-        axes.legend(fontsize="small")
-    figure.tight_layout()
-    figure.savefig(out / "categories.png", dpi=100)
-    plt.close(figure)
+    _save(plt, figure, axes, bool(versions), out / "categories.png")
     return {"files": ["uprate.png", "categories.png"], "skipped": None}
 
 

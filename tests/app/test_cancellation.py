@@ -36,18 +36,26 @@ async def test_returns_the_work_and_leaves_no_cancel_behind() -> None:
     await asyncio.sleep(0)  # a disconnect after the work is over changes nothing
 
 
-async def test_disconnect_cancels_the_work() -> None:
-    fake = FakeRequest()
-    started, cancelled = asyncio.Event(), asyncio.Event()
+class Endless:
+    """Work that waits for ever; ``started`` once it runs, ``cancelled`` once it has been cancelled."""
 
-    async def work() -> str:
-        started.set()
+    def __init__(self) -> None:
+        self.started, self.cancelled = asyncio.Event(), asyncio.Event()
+
+    async def __call__(self) -> str:
+        self.started.set()
         try:
             await asyncio.Event().wait()
         except asyncio.CancelledError:
-            cancelled.set()
+            self.cancelled.set()
             raise
         return "never"
+
+
+async def test_disconnect_cancels_the_work() -> None:
+    fake = FakeRequest()
+    work = Endless()
+    started, cancelled = work.started, work.cancelled
 
     async def handler() -> None:
         with pytest.raises(ClientDisconnectedError):
@@ -64,18 +72,8 @@ async def test_disconnect_cancels_the_work() -> None:
 
 async def test_the_callers_cancel_stays_a_cancel() -> None:
     fake = FakeRequest()
-    started = asyncio.Event()
-
-    cancelled = asyncio.Event()
-
-    async def work() -> None:
-        started.set()
-        try:
-            await asyncio.Event().wait()
-        except asyncio.CancelledError:
-            cancelled.set()
-            raise
-
+    work = Endless()
+    started, cancelled = work.started, work.cancelled
     running = asyncio.create_task(until_disconnect(as_request(fake), work()))
     await asyncio.wait_for(started.wait(), 30)
     running.cancel()
