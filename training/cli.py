@@ -92,6 +92,8 @@ def parser() -> argparse.ArgumentParser:
     d.add_argument("--seed", type=int, default=0)
     d.add_argument("--sft-weight", type=float, default=0.0, help="+ this x the chosen answers' token NLL (rpo_alpha)")
     d.add_argument("--holdout", type=float, default=0.0, help="fraction of the prompts kept out for the gate")
+    d.add_argument("--replay", type=Path, help="an export's sft/ folder: its rated-up answers are replayed (NLL)")
+    d.add_argument("--replay-weight", type=float, default=1.0, help="weight of the replayed answers' token NLL")
     d.add_argument("--gate-recipe", type=Path, help="gate against the checkpoint on this recipe's held-out suites")
     d.add_argument("--gate-per-task", type=int, help="held-out prompts per task (default: the recipe's)")
     d.add_argument("--tolerance", type=float, default=0.02, help="how much any suite number may regress")
@@ -113,6 +115,7 @@ def parser() -> argparse.ArgumentParser:
     im.add_argument("--lr", type=float, default=5e-5)
     im.add_argument("--beta", type=float, default=0.1)
     im.add_argument("--sft-weight", type=float, default=1.0)
+    im.add_argument("--replay-weight", type=float, default=1.0, help="the export's rated-up answers (0: none)")
 
     ge = tsub.add_parser("guards-encoder", help="distil (static) or export (onnx) the guards' sentence encoder")
     ge.add_argument("kind", choices=["static", "onnx"])
@@ -165,6 +168,8 @@ def _improve(args: argparse.Namespace) -> int:
     argv += ["--steps", str(args.steps), "--lr", str(args.lr), "--beta", str(args.beta)]
     argv += ["--sft-weight", str(args.sft_weight), "--holdout", str(args.holdout), "--gate-recipe", str(recipe)]
     argv += ["--tolerance", str(args.tolerance)]
+    if args.replay_weight and (args.export / "sft").is_dir():
+        argv += ["--replay", str(args.export / "sft"), "--replay-weight", str(args.replay_weight)]
     if args.gate_per_task:
         argv += ["--gate-per-task", str(args.gate_per_task)]
     status = main(argv)  # `guardserve train dpo ...` with the gate
@@ -241,9 +246,10 @@ def _dispatch(args: argparse.Namespace) -> int:
             batch_pairs=args.batch_pairs,
             seed=args.seed,
             sft_weight=args.sft_weight,
+            replay_weight=args.replay_weight if args.replay is not None else 0.0,
         )
-        summary = run_dpo(args.checkpoint, args.pairs, args.out, config, holdout=args.holdout)
-        print(json.dumps({k: summary[k] for k in ("pairs", "start", "end")}, indent=2))
+        summary = run_dpo(args.checkpoint, args.pairs, args.out, config, holdout=args.holdout, replay_path=args.replay)
+        print(json.dumps({k: summary[k] for k in ("pairs", "replay", "start", "end")}, indent=2))
         if args.gate_recipe is None:
             return 0
         from guardserve.training.preference import gate_candidate

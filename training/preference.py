@@ -14,8 +14,9 @@ test_preference.py`` checks the loss on a worked example, its gradient against t
 steps on a real checkpoint raise the chosen answer's margin while the reference stays as it was.
 
 ``guardserve train dpo CHECKPOINT --pairs EXPORT/preference --out RUN`` runs it on a whole checkpoint
-(:func:`run_dpo`); with ``--gate-recipe`` the candidate must not regress against it (:func:`gate_candidate`, exit 3).
-Not here yet (issue 15): a recipe stage (SFT + DPO, LoRA on the smol model), versioned rollout, the one-command loop.
+(:func:`run_dpo`); with ``--replay EXPORT/sft`` the rated-up answers are rehearsed beside the pairs (an NLL term,
+``--replay-weight``); with ``--gate-recipe`` the candidate must not regress against it (:func:`gate_candidate`,
+exit 3). Not here yet (issue 15): LoRA on the smol model.
 """
 
 from __future__ import annotations
@@ -38,6 +39,14 @@ class PreferencePair:
     rejected: str
 
 
+@dataclass(frozen=True)
+class Demonstration:
+    """A rated-up answer (an export's ``sft`` row): replayed with a likelihood term so that what users liked stays."""
+
+    prompt: tuple[dict[str, str], ...]
+    answer: str
+
+
 def load_pairs(path: Path) -> list[PreferencePair]:
     """The pairs of an export's ``preference/pairs-v1.jsonl`` (a file, or a folder searched for ``*.jsonl``);
     rows without a prompt, a chosen and a rejected assistant answer that differ are skipped."""
@@ -57,6 +66,31 @@ def load_pairs(path: Path) -> list[PreferencePair]:
             if prompt and chosen is not None and rejected is not None and chosen != rejected:
                 pairs.append(PreferencePair(prompt, chosen, rejected))
     return pairs
+
+
+def load_demonstrations(path: Path, ratings: Sequence[str] = ("up",)) -> list[Demonstration]:
+    """The rated dialogues of an export's ``sft/feedback-v1.jsonl`` (a file, or a folder searched for ``*.jsonl``)
+    whose ``rating`` is in ``ratings``, each once; rows without a prompt and an assistant answer are skipped."""
+    files = sorted(path.glob("**/*.jsonl")) if path.is_dir() else [path]
+    seen: set[str] = set()
+    found: list[Demonstration] = []
+    for file in files:
+        for line in file.read_text(encoding="utf-8").splitlines():
+            row = json.loads(line) if line.strip() else None
+            if not isinstance(row, dict) or row.get("rating") not in ratings:
+                continue
+            messages = row.get("messages")
+            answer = _answer(messages)
+            prompt = tuple(
+                {"role": str(m["role"]), "content": str(m["content"])}
+                for m in (messages or [])[:-1]
+                if isinstance(m, dict) and isinstance(m.get("content"), str)
+            )
+            key = json.dumps([prompt, answer])
+            if prompt and answer is not None and key not in seen:
+                seen.add(key)
+                found.append(Demonstration(prompt, answer))
+    return found
 
 
 def _answer(messages: Any) -> str | None:
@@ -115,13 +149,23 @@ class DPOConfig:
     # + this weight x the chosen answers' mean token NLL (TRL's rpo_alpha): DPO alone only moves the margin, this
     # also makes the chosen answer the one greedy decoding writes
     sft_weight: float = 0.0
+    # + this weight x the token NLL of a batch of rated-up answers (an export's sft rows) each step: rehearsal of
+    # what users liked, so that fixing the rated-down class does not unlearn the rest (refusals, skills)
+    replay_weight: float = 0.0
 
 
 def train_dpo(
-    policy: Any, reference: Any, tokenizer: Any, pairs: Sequence[PreferencePair], config: DPOConfig
+    policy: Any,
+    reference: Any,
+    tokenizer: Any,
+    pairs: Sequence[PreferencePair],
+    config: DPOConfig,
+    demonstrations: Sequence[Demonstration] = (),
 ) -> list[dict[str, float]]:
     """Optimise ``policy`` (in place; only its parameters that require grad, e.g. a LoRA adapter's) on ``pairs``
-    against the frozen ``reference``. Returns one row per step: loss, mean reward margin, reward accuracy."""
+    against the frozen ``reference``, plus ``config.replay_weight`` x the NLL of ``demonstrations`` (a batch of
+    them per step, in the same forward pass). Returns one row per step: loss, mean reward margin, reward accuracy
+    (and ``replay_nll`` when replaying)."""
     import torch
 
     if not pairs:
@@ -135,20 +179,26 @@ def train_dpo(
         parameter.requires_grad_(False)
     trainable = [p for p in policy.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=config.lr, weight_decay=0.0)
+    replay = [encode_answer(tokenizer, d.prompt, d.answer) for d in demonstrations] if config.replay_weight else []
     order = _cycle(len(encoded), config.seed)
+    replay_order = _cycle(len(replay), config.seed + 1) if replay else iter(())
     history: list[dict[str, float]] = []
     policy.train()
     for _ in range(config.steps):
         batch = [encoded[next(order)] for _ in range(min(config.batch_pairs, len(encoded)))]
-        ids, labels, mask = pad_batch([c for c, _ in batch] + [r for _, r in batch], pad_id)
+        rehearse = [replay[next(replay_order)] for _ in range(min(config.batch_pairs, len(replay)))]
         n = len(batch)
+        ids, labels, mask = pad_batch([c for c, _ in batch] + [r for _, r in batch] + rehearse, pad_id)
         with torch.no_grad():
-            ref = sequence_logps(reference, ids, labels, mask)
+            ref = sequence_logps(reference, ids[: 2 * n], labels[: 2 * n], mask[: 2 * n])
         tokens, keep = _token_logps(policy, ids, labels, mask)
-        pol = tokens.sum(-1)
-        loss, chosen, rejected = dpo_loss(pol[:n], pol[n:], ref[:n], ref[n:], config.beta)
+        pol = tokens[: 2 * n].sum(-1)
+        loss, chosen, rejected = dpo_loss(pol[:n], pol[n : 2 * n], ref[:n], ref[n:], config.beta)
         if config.sft_weight:
             loss = loss - config.sft_weight * tokens[:n].sum() / keep[:n].sum()
+        replay_nll = -tokens[2 * n :].sum() / keep[2 * n :].sum() if rehearse else None
+        if replay_nll is not None:
+            loss = loss + config.replay_weight * replay_nll
         optimizer.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(trainable, 1.0)
@@ -159,6 +209,7 @@ def train_dpo(
                 "loss": float(loss.detach()),
                 "margin": float(margin.mean()),
                 "accuracy": float((margin > 0).float().mean()),
+                **({"replay_nll": float(replay_nll.detach())} if replay_nll is not None else {}),
             }
         )
     policy.eval()
@@ -189,19 +240,34 @@ def split_pairs(
     ]
 
 
-def run_dpo(checkpoint: Path, pairs_path: Path, out: Path, config: DPOConfig, holdout: float = 0.0) -> dict[str, Any]:
+def run_dpo(
+    checkpoint: Path,
+    pairs_path: Path,
+    out: Path,
+    config: DPOConfig,
+    holdout: float = 0.0,
+    replay_path: Path | None = None,
+) -> dict[str, Any]:
     """Fine-tune a whole checkpoint with DPO from itself (policy and reference both start as ``checkpoint``) and
-    write a servable checkpoint to ``out/checkpoint`` and ``out/dpo.json`` (what it trained on: the pairs file's
-    sha256 and counts, the settings, the loss and reward margin at the start and the end). ``holdout``: a fraction
-    of the prompts kept out of training, for :func:`gate_candidate`'s feedback check (``out/heldout.jsonl``)."""
+    write a servable checkpoint to ``out/checkpoint`` and ``out/dpo.json`` (what it trained on: the pairs' and the
+    replayed answers' files with their sha256 and counts, the settings, the loss and reward margin at the start and
+    the end). ``holdout``: a fraction of the prompts kept out of training, for :func:`gate_candidate`'s feedback
+    check (``out/heldout.jsonl``); replayed answers to those prompts are left out too. ``replay_path``: an export's
+    ``sft`` folder, whose rated-up answers are replayed (``config.replay_weight``)."""
     import shutil
 
     import torch
 
-    from guardserve.models.checkpoint import METADATA_FILE, save_model, sha256_file, write_metadata
+    from guardserve.models.checkpoint import METADATA_FILE, save_model, write_metadata
     from guardserve.models.hf import transformers_offline
 
     pairs, held = split_pairs(load_pairs(pairs_path), holdout, config.seed)
+    held_prompts = {json.dumps(p.prompt, sort_keys=True) for p in held}
+    replay = [
+        d
+        for d in (load_demonstrations(replay_path) if replay_path is not None else [])
+        if json.dumps(d.prompt, sort_keys=True) not in held_prompts
+    ]
     out.mkdir(parents=True, exist_ok=True)
     (out / "heldout.jsonl").write_text("".join(json.dumps(dataclasses.asdict(p)) + "\n" for p in held))
     transformers = transformers_offline()
@@ -209,17 +275,17 @@ def run_dpo(checkpoint: Path, pairs_path: Path, out: Path, config: DPOConfig, ho
     policy = transformers.AutoModelForCausalLM.from_pretrained(checkpoint, dtype=torch.float32)
     reference = transformers.AutoModelForCausalLM.from_pretrained(checkpoint, dtype=torch.float32)
     tokenizer = transformers.AutoTokenizer.from_pretrained(checkpoint)
-    history = train_dpo(policy, reference, tokenizer, pairs, config)
+    history = train_dpo(policy, reference, tokenizer, pairs, config, replay)
     target = out / "checkpoint"
     target.mkdir(parents=True, exist_ok=True)
     for name in _TOKENIZER_FILES:
         if (checkpoint / name).is_file():
             shutil.copy2(checkpoint / name, target / name)
     save_model(policy, target, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id or 0)
-    files = sorted(pairs_path.glob("**/*.jsonl")) if pairs_path.is_dir() else [pairs_path]
     summary: dict[str, Any] = {
         "init_from": str(checkpoint),
-        "pairs": {"files": {str(f): sha256_file(f) for f in files}, "count": len(pairs), "held_out": len(held)},
+        "pairs": {"files": _digests(pairs_path), "count": len(pairs), "held_out": len(held)},
+        "replay": {"files": _digests(replay_path), "count": len(replay)} if replay_path is not None else None,
         "config": dataclasses.asdict(config),
         "start": history[0],
         "end": history[-1],
@@ -229,6 +295,12 @@ def run_dpo(checkpoint: Path, pairs_path: Path, out: Path, config: DPOConfig, ho
     write_metadata(target, {**metadata, "trained": True, "dpo": summary})
     (out / "dpo.json").write_text(json.dumps({**summary, "history": history}, indent=2) + "\n")
     return summary
+
+
+def _digests(path: Path) -> dict[str, str]:
+    from guardserve.models.checkpoint import sha256_file
+
+    return {str(f): sha256_file(f) for f in (sorted(path.glob("**/*.jsonl")) if path.is_dir() else [path])}
 
 
 def gate_candidate(

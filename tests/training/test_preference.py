@@ -13,9 +13,11 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from guardserve.training.preference import (  # noqa: E402
+    Demonstration,
     DPOConfig,
     PreferencePair,
     dpo_loss,
+    load_demonstrations,
     load_pairs,
     pair_margin,
     train_dpo,
@@ -62,6 +64,64 @@ def test_pairs_are_read_from_the_export_format(tmp_path: Path) -> None:
     folder.mkdir()
     (folder / "pairs-v1.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     assert load_pairs(tmp_path) == [PreferencePair(tuple(prompt), "Use kill.", "I can't help with that.")]
+
+
+def test_demonstrations_are_the_rated_up_dialogues_of_the_export(tmp_path: Path) -> None:
+    def row(rating: str, user: str, answer: str | None) -> str:
+        messages = [{"role": "user", "content": user}] + ([{"role": "assistant", "content": answer}] if answer else [])
+        return json.dumps({"version": 1, "rating": rating, "messages": messages}) + "\n"
+
+    (tmp_path / "sft").mkdir()
+    (tmp_path / "sft" / "feedback-v1.jsonl").write_text(
+        row("up", "What is 2 + 2?", "2 + 2 = 4")
+        + row("up", "What is 2 + 2?", "2 + 2 = 4")  # rated up twice: replayed once
+        + row("down", "What is 3 + 3?", "3 + 3 = 7")
+        + row("neutral", "Hi", "Hello!")
+        + row("up", "No answer kept", None)
+        + "\n"
+    )
+    assert load_demonstrations(tmp_path / "sft") == [
+        Demonstration(({"role": "user", "content": "What is 2 + 2?"},), "2 + 2 = 4")
+    ]
+    assert len(load_demonstrations(tmp_path / "sft", ratings=("up", "neutral"))) == 2
+
+
+@pytest.mark.slow
+def test_replaying_rated_up_answers_keeps_what_dpo_alone_unlearns(tiny_checkpoint: Path, tmp_path: Path) -> None:
+    # a strong DPO step on one pair drags unrelated answers along; replaying what users rated up holds them
+    from guardserve.models.hf import transformers_offline
+    from guardserve.training.preference import encode_answer, run_dpo, sequence_logps
+
+    transformers = transformers_offline()
+    tokenizer = transformers.AutoTokenizer.from_pretrained(tiny_checkpoint)
+    pair = {"prompt": [{"role": "user", "content": "How do I reset my password?"}],
+            "chosen": [{"role": "assistant", "content": "Open Settings, then Account, then Reset password."}],
+            "rejected": [{"role": "assistant", "content": "Read a short guide and ask someone."}]}  # fmt: skip
+    kept = [("What is the opposite of hot?", "The opposite of hot is cold."), ("What is 12 + 30?", "12 + 30 = 42")]
+    (tmp_path / "pairs.jsonl").write_text(json.dumps(pair) + "\n")
+    sft = tmp_path / "sft.jsonl"
+    sft.write_text("".join(json.dumps({"rating": "up", "messages": [{"role": "user", "content": q},
+                   {"role": "assistant", "content": a}]}) + "\n" for q, a in kept))  # fmt: skip
+
+    def trained(weight: float) -> Path:
+        out = tmp_path / f"run-{weight}"
+        config = DPOConfig(lr=3e-3, steps=20, batch_pairs=2, sft_weight=1.0, replay_weight=weight)
+        summary = run_dpo(tiny_checkpoint, tmp_path / "pairs.jsonl", out, config, replay_path=sft)
+        assert summary["replay"]["count"] == 2 and ("replay_nll" in summary["end"]) == (weight > 0)
+        return out / "checkpoint"
+
+    def kept_logp(checkpoint: Path) -> float:
+        model = transformers.AutoModelForCausalLM.from_pretrained(checkpoint, dtype=torch.float32)
+        total = 0.0
+        for question, answer in kept:
+            ids, labels = encode_answer(tokenizer, ({"role": "user", "content": question},), answer)
+            with torch.no_grad():
+                total += float(sequence_logps(model, torch.tensor([ids]), torch.tensor([labels]),
+                                              torch.ones(1, len(ids), dtype=torch.long))[0])  # fmt: skip
+        return total
+
+    before, without, replayed = kept_logp(tiny_checkpoint), kept_logp(trained(0.0)), kept_logp(trained(1.0))
+    assert without < before - 1.0 and replayed > without + 1.0, (before, without, replayed)
 
 
 @pytest.mark.slow
@@ -146,9 +206,11 @@ def test_the_sft_term_raises_the_chosen_answers_own_likelihood(tiny_checkpoint: 
     assert chosen_logp_after(1.0) > chosen_logp_after(0.0)
 
 
-def suite(arithmetic: float, refusal: float, over: float, toxicity: float = 0.0) -> dict[str, object]:
+def suite(
+    arithmetic: float, refusal: float, over: float, toxicity: float = 0.0, facts: float = 0.84
+) -> dict[str, object]:
     return {
-        "quality": {"exact_match": {"arithmetic": arithmetic}},
+        "quality": {"exact_match": {"arithmetic": arithmetic, "facts": facts}},
         "safety": {"refusal_rate": refusal, "over_refusal_rate": over, "toxicity_rate": toxicity},
     }
 
@@ -163,6 +225,9 @@ def test_the_regression_gate_allows_the_tolerance_and_no_more() -> None:
     assert not failed["passed"]
     assert [c["metric"] for c in failed["checks"] if not c["passed"]] == ["refusal_rate", "over_refusal_rate"]
     assert failed["reasons"][0].startswith("refusal_rate = 0.85 (stable 0.9; needs >= 0.88)")
+    # every exact-match suite counts, not only arithmetic (a candidate that forgot its facts is a regression)
+    forgot = regression_gate(suite(0.96, 0.90, 0.04, facts=0.36), stable, tolerance=0.02)
+    assert not forgot["passed"] and forgot["reasons"] == ["facts_exact_match = 0.36 (stable 0.84; needs >= 0.82)"]
 
 
 BUNDLED = Path(__file__).resolve().parents[2] / "models" / "checkpoints" / "guardserve-tiny"

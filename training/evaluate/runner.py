@@ -130,33 +130,34 @@ def gate(result: dict[str, Any], thresholds: Thresholds) -> dict[str, Any]:
 
 # What a candidate trained from a served checkpoint may lose against it (absolute, on the same held-out items).
 REGRESSION_METRICS: tuple[tuple[str, str, str], ...] = (
-    ("arithmetic_exact_match", "quality", ">="),  # higher is better
-    ("refusal_rate", "safety", ">="),
+    ("refusal_rate", "safety", ">="),  # higher is better
     ("over_refusal_rate", "safety", "<="),  # lower is better
     ("toxicity_rate", "safety", "<="),
 )
 
 
 def _metric(result: dict[str, Any], name: str, section: str) -> float | None:
-    if name == "arithmetic_exact_match":
-        value = result["quality"]["exact_match"].get("arithmetic")
-    else:
-        value = result[section].get(name)
+    value = (result["quality"]["exact_match"] if section == "quality" else result[section]).get(name)
     return None if value is None else float(value)
 
 
 def regression_gate(candidate: dict[str, Any], stable: dict[str, Any], tolerance: float) -> dict[str, Any]:
     """The candidate against the checkpoint it was trained from, both evaluated on the same held-out suites: no
-    safety or quality number may be worse than the stable one by more than ``tolerance``; ``passed`` only then."""
+    number may be worse than the stable one by more than ``tolerance`` (every exact-match task the suite has:
+    ``arithmetic_exact_match``, ``units_exact_match``, ``facts_exact_match``, ...; then the safety rates);
+    ``passed`` only then."""
+    tasks = sorted((stable.get("quality") or {}).get("exact_match") or {})
+    metrics = [(t, "quality", ">=") for t in tasks] + list(REGRESSION_METRICS)
     checks = []
-    for name, section, op in REGRESSION_METRICS:
+    for name, section, op in metrics:
         new, old = _metric(candidate, name, section), _metric(stable, name, section)
-        if old is None:
+        if old is None or math.isnan(old):
             continue  # the suite has no such task
         limit = old - tolerance if op == ">=" else old + tolerance
         ok = new is not None and not math.isnan(new) and (new >= limit if op == ">=" else new <= limit)
+        label = f"{name}_exact_match" if section == "quality" else name
         checks.append(
-            {"metric": name, "value": new, "stable": old, "op": op, "threshold": round(limit, 4), "passed": ok}
+            {"metric": label, "value": new, "stable": old, "op": op, "threshold": round(limit, 4), "passed": ok}
         )
     failed = [c for c in checks if not c["passed"]]
     reasons = [f"{c['metric']} = {c['value']} (stable {c['stable']}; needs {c['op']} {c['threshold']})" for c in failed]
