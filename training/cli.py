@@ -94,6 +94,7 @@ def parser() -> argparse.ArgumentParser:
     d.add_argument("--holdout", type=float, default=0.0, help="fraction of the prompts kept out for the gate")
     d.add_argument("--replay", type=Path, help="an export's sft/ folder: its rated-up answers are replayed (NLL)")
     d.add_argument("--replay-weight", type=float, default=1.0, help="weight of the replayed answers' token NLL")
+    d.add_argument("--lora-rank", type=int, default=0, help="> 0: a LoRA adapter of this rank, merged when saved")
     d.add_argument("--gate-recipe", type=Path, help="gate against the checkpoint on this recipe's held-out suites")
     d.add_argument("--gate-per-task", type=int, help="held-out prompts per task (default: the recipe's)")
     d.add_argument("--tolerance", type=float, default=0.02, help="how much any suite number may regress")
@@ -116,6 +117,7 @@ def parser() -> argparse.ArgumentParser:
     im.add_argument("--beta", type=float, default=0.1)
     im.add_argument("--sft-weight", type=float, default=1.0)
     im.add_argument("--replay-weight", type=float, default=1.0, help="the export's rated-up answers (0: none)")
+    im.add_argument("--lora-rank", type=int, default=0, help="> 0: a LoRA of this rank (merged), not the whole model")
 
     ge = tsub.add_parser("guards-encoder", help="distil (static) or export (onnx) the guards' sentence encoder")
     ge.add_argument("kind", choices=["static", "onnx"])
@@ -167,7 +169,7 @@ def _improve(args: argparse.Namespace) -> int:
     argv = ["dpo", str(entry.checkpoint), "--pairs", str(args.export / "preference"), "--out", str(out)]
     argv += ["--steps", str(args.steps), "--lr", str(args.lr), "--beta", str(args.beta)]
     argv += ["--sft-weight", str(args.sft_weight), "--holdout", str(args.holdout), "--gate-recipe", str(recipe)]
-    argv += ["--tolerance", str(args.tolerance)]
+    argv += ["--tolerance", str(args.tolerance), "--lora-rank", str(args.lora_rank)]
     if args.replay_weight and (args.export / "sft").is_dir():
         argv += ["--replay", str(args.export / "sft"), "--replay-weight", str(args.replay_weight)]
     if args.gate_per_task:
@@ -247,6 +249,7 @@ def _dispatch(args: argparse.Namespace) -> int:
             seed=args.seed,
             sft_weight=args.sft_weight,
             replay_weight=args.replay_weight if args.replay is not None else 0.0,
+            lora_rank=args.lora_rank,
         )
         summary = run_dpo(args.checkpoint, args.pairs, args.out, config, holdout=args.holdout, replay_path=args.replay)
         print(json.dumps({k: summary[k] for k in ("pairs", "replay", "start", "end")}, indent=2))

@@ -152,6 +152,9 @@ class DPOConfig:
     # + this weight x the token NLL of a batch of rated-up answers (an export's sft rows) each step: rehearsal of
     # what users liked, so that fixing the rated-down class does not unlearn the rest (refusals, skills)
     replay_weight: float = 0.0
+    # > 0: train a LoRA adapter of this rank on every linear projection (alpha = 2 x rank) and merge it into the
+    # saved checkpoint (the served model stays one plain checkpoint); 0: the whole model
+    lora_rank: int = 0
 
 
 def train_dpo(
@@ -275,7 +278,15 @@ def run_dpo(
     policy = transformers.AutoModelForCausalLM.from_pretrained(checkpoint, dtype=torch.float32)
     reference = transformers.AutoModelForCausalLM.from_pretrained(checkpoint, dtype=torch.float32)
     tokenizer = transformers.AutoTokenizer.from_pretrained(checkpoint)
+    if config.lora_rank:
+        from peft import LoraConfig, get_peft_model
+
+        adapter = LoraConfig(r=config.lora_rank, lora_alpha=2 * config.lora_rank, lora_dropout=0.0,
+                             target_modules=list(LORA_TARGETS), task_type="CAUSAL_LM")  # fmt: skip
+        policy = get_peft_model(policy, adapter)
     history = train_dpo(policy, reference, tokenizer, pairs, config, replay)
+    if config.lora_rank:
+        policy = policy.merge_and_unload()
     target = out / "checkpoint"
     target.mkdir(parents=True, exist_ok=True)
     for name in _TOKENIZER_FILES:
@@ -295,6 +306,9 @@ def run_dpo(
     write_metadata(target, {**metadata, "trained": True, "dpo": summary})
     (out / "dpo.json").write_text(json.dumps({**summary, "history": history}, indent=2) + "\n")
     return summary
+
+
+LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")  # Llama's projections
 
 
 def _digests(path: Path) -> dict[str, str]:

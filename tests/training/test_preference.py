@@ -181,6 +181,37 @@ def test_train_dpo_command_writes_a_servable_checkpoint_that_prefers_the_chosen(
 
 
 @pytest.mark.slow
+def test_a_lora_run_is_merged_into_a_plain_checkpoint(tiny_checkpoint: Path, tmp_path: Path) -> None:
+    from safetensors import safe_open
+
+    from guardserve.models.hf import transformers_offline
+    from guardserve.training.cli import main
+
+    prompt = [{"role": "user", "content": "What is 3 + 4?"}]
+    pairs = tmp_path / "pairs-v1.jsonl"
+    pairs.write_text(json.dumps({"prompt": prompt, "chosen": [{"role": "assistant", "content": "3 + 4 = 7."}],
+                                 "rejected": [{"role": "assistant", "content": "3 + 4 = 9."}]}) + "\n")  # fmt: skip
+    out = tmp_path / "run"
+    argv = ["dpo", str(tiny_checkpoint), "--pairs", str(pairs), "--out", str(out), "--steps", "15", "--lr", "1e-2"]
+    assert main([*argv, "--lora-rank", "4"]) == 0
+    with (
+        safe_open(str(out / "checkpoint" / "model.safetensors"), "pt") as tuned,
+        safe_open(str(tiny_checkpoint / "model.safetensors"), "pt") as base,
+    ):
+        names = sorted(base.keys())
+        assert sorted(tuned.keys()) == names  # no adapter tensors: vLLM and our engine load it as is
+        changed = [k for k in names if not torch.equal(tuned.get_tensor(k).float(), base.get_tensor(k).float())]
+    assert changed and all(k.endswith("_proj.weight") for k in changed)  # only the adapted projections moved
+    transformers = transformers_offline()
+    tokenizer = transformers.AutoTokenizer.from_pretrained(out / "checkpoint")
+    pair = PreferencePair(tuple(prompt), "3 + 4 = 7.", "3 + 4 = 9.")
+    models = [transformers.AutoModelForCausalLM.from_pretrained(p, dtype=torch.float32)
+              for p in (out / "checkpoint", tiny_checkpoint)]  # fmt: skip
+    assert pair_margin(models[0], tokenizer, pair) > pair_margin(models[1], tokenizer, pair)
+    assert json.loads((out / "dpo.json").read_text())["config"]["lora_rank"] == 4
+
+
+@pytest.mark.slow
 def test_the_sft_term_raises_the_chosen_answers_own_likelihood(tiny_checkpoint: Path) -> None:
     from guardserve.models.hf import transformers_offline
     from guardserve.training.preference import encode_answer, sequence_logps
