@@ -96,6 +96,7 @@ def parser() -> argparse.ArgumentParser:
     d.add_argument("--replay-weight", type=float, default=1.0, help="weight of the replayed answers' token NLL")
     d.add_argument("--lora-rank", type=int, default=0, help="> 0: a LoRA adapter of this rank, merged when saved")
     d.add_argument("--gate-recipe", type=Path, help="gate against the checkpoint on this recipe's held-out suites")
+    d.add_argument("--gate-set", type=Path, help="or on this chat-eval prompt set (e.g. evaluation/smol/dev.jsonl)")
     d.add_argument("--gate-per-task", type=int, help="held-out prompts per task (default: the recipe's)")
     d.add_argument("--tolerance", type=float, default=0.02, help="how much any suite number may regress")
 
@@ -109,6 +110,7 @@ def parser() -> argparse.ArgumentParser:
     im.add_argument("--registry", type=Path, help="default: $GUARDSERVE_REGISTRY, else models/registry.yaml")
     im.add_argument("--out", type=Path, help="run directory (default runs/improve-MODEL-LABEL)")
     im.add_argument("--gate-recipe", type=Path, help="default: the checkpoint's own recipe.yaml")
+    im.add_argument("--gate-set", type=Path, help="a chat-eval prompt set instead (a model with no trainer recipe)")
     im.add_argument("--gate-per-task", type=int)
     im.add_argument("--tolerance", type=float, default=0.02)
     im.add_argument("--holdout", type=float, default=0.2)
@@ -168,7 +170,8 @@ def _improve(args: argparse.Namespace) -> int:
     recipe = args.gate_recipe or entry.checkpoint / "recipe.yaml"
     argv = ["dpo", str(entry.checkpoint), "--pairs", str(args.export / "preference"), "--out", str(out)]
     argv += ["--steps", str(args.steps), "--lr", str(args.lr), "--beta", str(args.beta)]
-    argv += ["--sft-weight", str(args.sft_weight), "--holdout", str(args.holdout), "--gate-recipe", str(recipe)]
+    argv += ["--sft-weight", str(args.sft_weight), "--holdout", str(args.holdout)]
+    argv += ["--gate-set", str(args.gate_set)] if args.gate_set else ["--gate-recipe", str(recipe)]
     argv += ["--tolerance", str(args.tolerance), "--lora-rank", str(args.lora_rank)]
     if args.replay_weight and (args.export / "sft").is_dir():
         argv += ["--replay", str(args.export / "sft"), "--replay-weight", str(args.replay_weight)]
@@ -253,17 +256,18 @@ def _dispatch(args: argparse.Namespace) -> int:
         )
         summary = run_dpo(args.checkpoint, args.pairs, args.out, config, holdout=args.holdout, replay_path=args.replay)
         print(json.dumps({k: summary[k] for k in ("pairs", "replay", "start", "end")}, indent=2))
-        if args.gate_recipe is None:
+        if args.gate_recipe is None and args.gate_set is None:
             return 0
         from guardserve.training.preference import gate_candidate
 
         gate = gate_candidate(
             args.checkpoint,
             args.out / "checkpoint",
-            _recipe(args.gate_recipe),
+            _recipe(args.gate_recipe) if args.gate_set is None else None,
             args.out,
             args.tolerance,
             args.gate_per_task,
+            chat_set=args.gate_set,
         )
         if not gate["passed"]:
             print("error: the candidate regressed; not for promotion:", file=sys.stderr)
