@@ -91,6 +91,9 @@ class CandidateEntry(BaseModel):
     upstream_model: str | None = None  # openai: default the stable entry's
 
 
+STABLE = "stable"  # the version label of an entry without a `label`
+
+
 class ModelEntry(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -120,14 +123,14 @@ class ModelEntry(BaseModel):
         if self.candidate is not None:
             if self.engine == "cpu" and self.candidate.checkpoint is None:
                 raise ValueError("a candidate of an engine 'cpu' model needs 'checkpoint'")
-            if self.candidate.label == (self.label or "stable"):
+            if self.candidate.label == self.version:
                 raise ValueError("the candidate needs a label of its own")
         return self
 
     @property
     def version(self) -> str:
-        """The version label responses and records carry: ``label``, or "stable" when the entry names none."""
-        return self.label or "stable"
+        """The version label responses and records carry: ``label``, or :data:`STABLE` when the entry names none."""
+        return self.label or STABLE
 
     def candidate_entry(self) -> ModelEntry | None:
         """The candidate as an entry of its own (same name, its label, its checkpoint or upstream), if any."""

@@ -36,6 +36,7 @@ from guardserve.app.rollout import version_key
 from guardserve.app.settings import Settings
 from guardserve.app.store.backend import RedisBackend
 from guardserve.models.checkpoint import checkpoint_sha256
+from guardserve.models.registry import STABLE
 
 log = logging.getLogger(__name__)
 
@@ -140,7 +141,7 @@ class FeedbackService:
         """The checkpoint sha256 of the model version that answered ``ctx`` (None: unknown, or no model)."""
         if ctx.model is None:
             return None
-        return self.checkpoints.get(version_key(ctx.model, ctx.model_version or "stable"))
+        return self.checkpoints.get(version_key(ctx.model, ctx.model_version or STABLE))
 
     def user_hash(self, user: str | None) -> str | None:
         return layout.user_hash(self._user_secret, user) if user else None
