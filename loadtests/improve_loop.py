@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import random
 import secrets
 import subprocess
 import sys
@@ -57,6 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--tolerance", type=float, default=0.02)
     p.add_argument("--gate-set", type=Path, default=ROOT / "evaluation" / "smol" / "dev.jsonl")
     p.add_argument("--test-set", type=Path, default=ROOT / "evaluation" / "smol" / "test.jsonl")
+    p.add_argument("--limit", type=int, help="at most this many prompts a week (a quick check of the plumbing)")
     args = p.parse_args(argv)
     checkpoint = (args.checkpoint or ROOT / "models" / "checkpoints" / args.model).resolve()
     if not (checkpoint / "config.json").is_file():
@@ -90,7 +92,10 @@ def main(argv: list[str] | None = None) -> int:
         examples = build_examples(seed=1, frames_per_intent=1)
         week1 = [(e.kind, e.prompt) for e in examples if e.split == "train"]
         week2 = [(e.kind, e.prompt) for e in build_examples(seed=2, frames_per_intent=4) if e.split == "dev"]
-        week2 = [(kind, prompt) for kind, prompt in dict.fromkeys(week2)]
+        week2 = list(dict.fromkeys(week2))
+        for week in (week1, week2):  # kinds mixed (the intents come grouped by kind)
+            random.Random(0).shuffle(week)
+        week1, week2 = week1[: args.limit], week2[: args.limit]
         print(f"week 1: {len(week1)} prompts, one user each", flush=True)
         summary["week1"] = _week(url, key, args, [(f"w1-{n}", k, q) for n, (k, q) in enumerate(week1)], prefer=True)
         export1 = out / "export-week1"
