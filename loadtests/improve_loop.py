@@ -210,7 +210,8 @@ def _admin(url: str) -> Any:
 def _cli(argv: list[str], env: dict[str, str], out: Path, parse: bool = True) -> Any:
     done = subprocess.run([sys.executable, "-m", "guardserve.app.cli", *argv], env=env, cwd=ROOT,
                           capture_output=True, text=True)  # fmt: skip
-    (out / f"{argv[0]}-{argv[1]}.log").open("a").write(done.stdout + done.stderr)
+    with (out / f"{argv[0]}-{argv[1]}.log").open("a") as log:
+        log.write(done.stdout + done.stderr)
     if done.returncode != 0:
         raise RuntimeError(f"guardserve {' '.join(argv)}: exit {done.returncode}\n{done.stderr[-2000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1]) if parse else None
