@@ -109,8 +109,8 @@ def main(argv: list[str] | None = None) -> int:
         summary["gate"] = {k: gate[k] for k in ("passed", "reasons", "feedback", "stable", "candidate")}
         summary["gate"]["improve_exit"] = status
         if status == 0:
-            reload = _admin(url).post("/admin/models/reload")
-            summary["reload"] = reload.json()
+            with _admin(url) as admin:
+                summary["reload"] = admin.post("/admin/models/reload").json()
         users = [(f"w2-{n}-{u}", k, q) for n, (k, q) in enumerate(week2) for u in range(args.users_per_prompt)]
         print(f"week 2: {len(week2)} dev prompts x {args.users_per_prompt} users", flush=True)
         summary["week2"] = _week(url, key, args, users, prefer=False)
@@ -196,7 +196,8 @@ def _test_set(test_set: Path, stable: Path, candidate: Path, max_tokens: int) ->
 
 
 def _create_key(url: str) -> str:
-    created = _admin(url).post("/admin/keys", json={"tenant": "loop", "name": "scripted-users"})
+    with _admin(url) as admin:
+        created = admin.post("/admin/keys", json={"tenant": "loop", "name": "scripted-users"})
     created.raise_for_status()
     return str(created.json()["key"])
 
