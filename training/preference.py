@@ -392,15 +392,8 @@ CHAT_GATE: tuple[tuple[str, str, str], ...] = (
 def chat_regression_gate(candidate: dict[str, Any], stable: dict[str, Any], tolerance: float) -> dict[str, Any]:
     """:func:`~guardserve.training.evaluate.chat_eval.score` of the candidate against the stable checkpoint's on
     the same prompts: no rate of :data:`CHAT_GATE` worse by more than ``tolerance``."""
-    checks = []
-    for kind, key, op in CHAT_GATE:
-        if kind not in stable:
-            continue
-        old, new = stable[kind][key]["rate"], candidate.get(kind, {}).get(key, {}).get("rate")
-        limit = old - tolerance if op == ">=" else old + tolerance
-        ok = new is not None and (new >= limit if op == ">=" else new <= limit)
-        checks.append({"metric": f"{kind}_{key}", "value": new, "stable": old, "op": op,
-                       "threshold": round(limit, 4), "passed": ok})  # fmt: skip
-    failed = [c for c in checks if not c["passed"]]
-    reasons = [f"{c['metric']} = {c['value']} (stable {c['stable']}; needs {c['op']} {c['threshold']})" for c in failed]
-    return {"passed": not failed, "tolerance": tolerance, "checks": checks, "reasons": reasons}
+    from guardserve.training.evaluate.runner import compare_to_stable
+
+    rows = [(f"{kind}_{key}", candidate.get(kind, {}).get(key, {}).get("rate"), stable[kind][key]["rate"], op)
+            for kind, key, op in CHAT_GATE if kind in stable]  # fmt: skip
+    return compare_to_stable(rows, tolerance)

@@ -148,16 +148,27 @@ def regression_gate(candidate: dict[str, Any], stable: dict[str, Any], tolerance
     ``passed`` only then."""
     tasks = sorted((stable.get("quality") or {}).get("exact_match") or {})
     metrics = [(t, "quality", ">=") for t in tasks] + list(REGRESSION_METRICS)
+    return compare_to_stable(
+        [
+            (f"{name}_exact_match" if section == "quality" else name, _metric(candidate, name, section),
+             _metric(stable, name, section), op)
+            for name, section, op in metrics
+        ],
+        tolerance,
+    )  # fmt: skip
+
+
+def compare_to_stable(rows: list[tuple[str, float | None, float | None, str]], tolerance: float) -> dict[str, Any]:
+    """(metric, candidate value, stable value, ">=" or "<=") per number: each must be no worse than the stable one by
+    more than ``tolerance`` (a metric the stable checkpoint has no value for is skipped); ``passed`` only then."""
     checks = []
-    for name, section, op in metrics:
-        new, old = _metric(candidate, name, section), _metric(stable, name, section)
+    for metric, new, old, op in rows:
         if old is None or math.isnan(old):
             continue  # the suite has no such task
         limit = old - tolerance if op == ">=" else old + tolerance
         ok = new is not None and not math.isnan(new) and (new >= limit if op == ">=" else new <= limit)
-        label = f"{name}_exact_match" if section == "quality" else name
         checks.append(
-            {"metric": label, "value": new, "stable": old, "op": op, "threshold": round(limit, 4), "passed": ok}
+            {"metric": metric, "value": new, "stable": old, "op": op, "threshold": round(limit, 4), "passed": ok}
         )
     failed = [c for c in checks if not c["passed"]]
     reasons = [f"{c['metric']} = {c['value']} (stable {c['stable']}; needs {c['op']} {c['threshold']})" for c in failed]
