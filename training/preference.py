@@ -50,47 +50,54 @@ class Demonstration:
 def load_pairs(path: Path) -> list[PreferencePair]:
     """The pairs of an export's ``preference/pairs-v1.jsonl`` (a file, or a folder searched for ``*.jsonl``);
     rows without a prompt, a chosen and a rejected assistant answer that differ are skipped."""
-    files = sorted(path.glob("**/*.jsonl")) if path.is_dir() else [path]
     pairs: list[PreferencePair] = []
-    for file in files:
-        for line in file.read_text(encoding="utf-8").splitlines():
-            if not line.strip():
-                continue
-            row = json.loads(line)
-            prompt = tuple(
-                {"role": str(m["role"]), "content": str(m["content"])}
-                for m in row.get("prompt") or ()
-                if isinstance(m, dict) and isinstance(m.get("content"), str)
-            )
-            chosen, rejected = _answer(row.get("chosen")), _answer(row.get("rejected"))
-            if prompt and chosen is not None and rejected is not None and chosen != rejected:
-                pairs.append(PreferencePair(prompt, chosen, rejected))
+    for row in _jsonl_rows(path):
+        prompt = _messages(row.get("prompt"))
+        chosen, rejected = _answer(row.get("chosen")), _answer(row.get("rejected"))
+        if prompt and chosen is not None and rejected is not None and chosen != rejected:
+            pairs.append(PreferencePair(prompt, chosen, rejected))
     return pairs
 
 
 def load_demonstrations(path: Path, ratings: Sequence[str] = ("up",)) -> list[Demonstration]:
     """The rated dialogues of an export's ``sft/feedback-v1.jsonl`` (a file, or a folder searched for ``*.jsonl``)
     whose ``rating`` is in ``ratings``, each once; rows without a prompt and an assistant answer are skipped."""
-    files = sorted(path.glob("**/*.jsonl")) if path.is_dir() else [path]
     seen: set[str] = set()
     found: list[Demonstration] = []
-    for file in files:
-        for line in file.read_text(encoding="utf-8").splitlines():
-            row = json.loads(line) if line.strip() else None
-            if not isinstance(row, dict) or row.get("rating") not in ratings:
-                continue
-            messages = row.get("messages")
-            answer = _answer(messages)
-            prompt = tuple(
-                {"role": str(m["role"]), "content": str(m["content"])}
-                for m in (messages or [])[:-1]
-                if isinstance(m, dict) and isinstance(m.get("content"), str)
-            )
-            key = json.dumps([prompt, answer])
-            if prompt and answer is not None and key not in seen:
-                seen.add(key)
-                found.append(Demonstration(prompt, answer))
+    for row in _jsonl_rows(path):
+        if not isinstance(row, dict) or row.get("rating") not in ratings:
+            continue
+        messages = row.get("messages")
+        prompt, answer = _messages(messages[:-1] if isinstance(messages, list) else None), _answer(messages)
+        key = json.dumps([prompt, answer])
+        if prompt and answer is not None and key not in seen:
+            seen.add(key)
+            found.append(Demonstration(prompt, answer))
     return found
+
+
+def _jsonl_files(path: Path) -> list[Path]:
+    return sorted(path.glob("**/*.jsonl")) if path.is_dir() else [path]
+
+
+def _jsonl_rows(path: Path) -> Iterator[Any]:
+    for file in _jsonl_files(path):
+        for line in file.read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                yield json.loads(line)
+
+
+def _messages(raw: Any) -> tuple[dict[str, str], ...]:
+    """The role/content messages of a row's message list (entries without text content dropped)."""
+    return tuple(
+        {"role": str(m["role"]), "content": str(m["content"])}
+        for m in raw or ()
+        if isinstance(m, dict) and isinstance(m.get("content"), str)
+    )
+
+
+def _prompt_key(prompt: Sequence[dict[str, str]]) -> str:
+    return json.dumps(prompt, sort_keys=True)
 
 
 def _answer(messages: Any) -> str | None:
@@ -234,10 +241,10 @@ def split_pairs(
     pairs: Sequence[PreferencePair], holdout: float, seed: int
 ) -> tuple[list[PreferencePair], list[PreferencePair]]:
     """(train, held out): a seeded ``holdout`` fraction of the prompts (all pairs of a prompt on one side)."""
-    prompts = sorted({json.dumps(p.prompt, sort_keys=True) for p in pairs})
+    prompts = sorted({_prompt_key(p.prompt) for p in pairs})
     random.Random(seed).shuffle(prompts)
     held = set(prompts[: round(len(prompts) * holdout)])
-    inside = [json.dumps(p.prompt, sort_keys=True) in held for p in pairs]
+    inside = [_prompt_key(p.prompt) in held for p in pairs]
     return [p for p, h in zip(pairs, inside, strict=True) if not h], [
         p for p, h in zip(pairs, inside, strict=True) if h
     ]
@@ -265,11 +272,11 @@ def run_dpo(
     from guardserve.models.hf import transformers_offline
 
     pairs, held = split_pairs(load_pairs(pairs_path), holdout, config.seed)
-    held_prompts = {json.dumps(p.prompt, sort_keys=True) for p in held}
+    held_prompts = {_prompt_key(p.prompt) for p in held}
     replay = [
         d
         for d in (load_demonstrations(replay_path) if replay_path is not None else [])
-        if json.dumps(d.prompt, sort_keys=True) not in held_prompts
+        if _prompt_key(d.prompt) not in held_prompts
     ]
     out.mkdir(parents=True, exist_ok=True)
     (out / "heldout.jsonl").write_text("".join(json.dumps(dataclasses.asdict(p)) + "\n" for p in held))
@@ -314,7 +321,7 @@ LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", 
 def _digests(path: Path) -> dict[str, str]:
     from guardserve.models.checkpoint import sha256_file
 
-    return {str(f): sha256_file(f) for f in (sorted(path.glob("**/*.jsonl")) if path.is_dir() else [path])}
+    return {str(f): sha256_file(f) for f in _jsonl_files(path)}
 
 
 def gate_candidate(
@@ -355,8 +362,7 @@ def gate_candidate(
         numbers = {name: {k: results[name][k] for k in ("quality", "safety")} for name in results}
     held = [
         PreferencePair(tuple(row["prompt"]), row["chosen"], row["rejected"])
-        for line in (out / "heldout.jsonl").read_text().splitlines()
-        if line.strip() and (row := json.loads(line))
+        for row in _jsonl_rows(out / "heldout.jsonl")
     ]
     feedback: dict[str, Any] = {"held_out_pairs": len(held)}
     if held:
