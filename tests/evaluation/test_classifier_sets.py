@@ -6,15 +6,15 @@ format this checks that no text and no sentence occurs in both splits, and that 
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
-import sys
 from collections import Counter
 from pathlib import Path
 from types import ModuleType
 
 import pytest
+
+from tests.support.scripts import load_script
 
 ROOT = Path(__file__).resolve().parents[2]
 SETS = ROOT / "evaluation" / "guards"
@@ -32,13 +32,7 @@ LANGS = {"en", "de", "fr", "es"}
 
 
 def _builder() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("build_classifier_sets", SETS / "build_classifier_sets.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault(spec.name, module)  # dataclasses look their module up there
-    spec.loader.exec_module(sys.modules[spec.name])
-    module = sys.modules[spec.name]
-    return module
+    return load_script(SETS / "build_classifier_sets.py")
 
 
 def _rows(task: str, split: str) -> list[dict[str, object]]:

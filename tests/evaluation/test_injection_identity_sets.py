@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import base64
-import importlib.util
 import json
 import re
-import sys
 from collections import Counter
 from pathlib import Path
 from types import ModuleType
 
 import pytest
+
+from tests.support.scripts import load_script
 
 GUARDS = Path(__file__).resolve().parents[2] / "evaluation" / "guards"
 SPLITS = ("dev", "test")
@@ -28,13 +28,7 @@ def _load(name: str) -> list[dict[str, object]]:
 
 
 def _builder() -> ModuleType:
-    path = GUARDS / "build_injection_identity_sets.py"
-    spec = importlib.util.spec_from_file_location("build_injection_identity_sets", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while the class body runs
-    spec.loader.exec_module(module)
-    return module
+    return load_script(GUARDS / "build_injection_identity_sets.py")
 
 
 @pytest.fixture(scope="module", params=SPLITS)

@@ -4,12 +4,12 @@ The numbers at the default model's scale are the script's own run (README); this
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
+
+from tests.support.scripts import load_script
 
 pytest.importorskip("torch")
 
@@ -19,11 +19,7 @@ TINY = ROOT / "models" / "checkpoints" / "guardserve-tiny"
 
 @pytest.mark.slow
 def test_the_loop_runs_end_to_end_on_the_tiny_model(tmp_path: Path, shared_redis: tuple[str, str]) -> None:
-    spec = importlib.util.spec_from_file_location("improve_loop", ROOT / "loadtests" / "improve_loop.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["improve_loop"] = module
-    spec.loader.exec_module(module)
+    module = load_script(ROOT / "loadtests" / "improve_loop.py")
     chat_set = tmp_path / "set.jsonl"
     items = [json.loads(line) for line in (ROOT / "evaluation" / "smol" / "dev.jsonl").read_text().splitlines()]
     chat_set.write_text("".join(json.dumps(i) + "\n" for i in items[::10]))  # 14 items: plumbing, not numbers

@@ -3,29 +3,18 @@ writes is one the gateway loads, and the comparison counts, locates and reports 
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 import yaml
 
 from guardserve.models.registry import load_registry
+from tests.support.scripts import load_script
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _load() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("vllm_parity", ROOT / "loadtests" / "vllm_parity.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
-
-
-parity = _load()
+parity = load_script(ROOT / "loadtests" / "vllm_parity.py")
 Answer = parity.Answer
 
 
