@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_gateway_overhead import delete_prefix
 from vllm_parity import ROOT, base_env, free_port, spawn, stop, wait_ready
 
 PEPPER = "improve-loop-pepper-" + "x" * 24
@@ -122,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
             summary["report"] = json.loads((out / "report" / "report.json").read_text())
     finally:
         stop(gateway)
-        _delete_prefix(args.redis, prefix)
+        delete_prefix(args.redis, prefix)
     summary["test_set"] = _test_set(args.test_set, checkpoint, out / "improve" / "checkpoint", args.max_tokens)
     summary["seconds"] = round(time.monotonic() - started)
     (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
@@ -216,14 +217,6 @@ def _cli(argv: list[str], env: dict[str, str], out: Path, parse: bool = True) ->
     if done.returncode != 0:
         raise RuntimeError(f"guardserve {' '.join(argv)}: exit {done.returncode}\n{done.stderr[-2000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1]) if parse else None
-
-
-def _delete_prefix(url: str, prefix: str) -> None:
-    import redis
-
-    client = redis.Redis.from_url(url)
-    for name in client.scan_iter(match=prefix + "*", count=1000):
-        client.delete(name)
 
 
 def _markdown(s: dict[str, Any]) -> str:
