@@ -85,20 +85,8 @@ def parser() -> argparse.ArgumentParser:
     d.add_argument("checkpoint", type=Path, help="the served checkpoint (policy and frozen reference start here)")
     d.add_argument("--pairs", type=Path, required=True, help="an export's preference/ folder or pairs-v1.jsonl")
     d.add_argument("--out", type=Path, required=True, help="run directory: checkpoint/ and dpo.json")
-    d.add_argument("--beta", type=float, default=0.1)
-    d.add_argument("--lr", type=float, default=5e-5)
-    d.add_argument("--steps", type=int, default=50)
-    d.add_argument("--batch-pairs", type=int, default=4)
-    d.add_argument("--seed", type=int, default=0)
-    d.add_argument("--sft-weight", type=float, default=0.0, help="+ this x the chosen answers' token NLL (rpo_alpha)")
-    d.add_argument("--holdout", type=float, default=0.0, help="fraction of the prompts kept out for the gate")
     d.add_argument("--replay", type=Path, help="an export's sft/ folder: its rated-up answers are replayed (NLL)")
-    d.add_argument("--replay-weight", type=float, default=1.0, help="weight of the replayed answers' token NLL")
-    d.add_argument("--lora-rank", type=int, default=0, help="> 0: a LoRA adapter of this rank, merged when saved")
-    d.add_argument("--gate-recipe", type=Path, help="gate against the checkpoint on this recipe's held-out suites")
-    d.add_argument("--gate-set", type=Path, help="or on this chat-eval prompt set (e.g. evaluation/smol/dev.jsonl)")
-    d.add_argument("--gate-per-task", type=int, help="held-out prompts per task (default: the recipe's)")
-    d.add_argument("--tolerance", type=float, default=0.02, help="how much any suite number may regress")
+    _dpo_options(d, holdout=0.0, sft_weight=0.0)
 
     im = tsub.add_parser(
         "improve", help="a feedback export -> DPO from the served checkpoint -> the gate -> registered as candidate"
@@ -109,17 +97,7 @@ def parser() -> argparse.ArgumentParser:
     im.add_argument("--percent", type=float, default=10.0, help="the candidate's share of the traffic")
     im.add_argument("--registry", type=Path, help="default: $GUARDSERVE_REGISTRY, else models/registry.yaml")
     im.add_argument("--out", type=Path, help="run directory (default runs/improve-MODEL-LABEL)")
-    im.add_argument("--gate-recipe", type=Path, help="default: the checkpoint's own recipe.yaml")
-    im.add_argument("--gate-set", type=Path, help="a chat-eval prompt set instead (a model with no trainer recipe)")
-    im.add_argument("--gate-per-task", type=int)
-    im.add_argument("--tolerance", type=float, default=0.02)
-    im.add_argument("--holdout", type=float, default=0.2)
-    im.add_argument("--steps", type=int, default=50)
-    im.add_argument("--lr", type=float, default=5e-5)
-    im.add_argument("--beta", type=float, default=0.1)
-    im.add_argument("--sft-weight", type=float, default=1.0)
-    im.add_argument("--replay-weight", type=float, default=1.0, help="the export's rated-up answers (0: none)")
-    im.add_argument("--lora-rank", type=int, default=0, help="> 0: a LoRA of this rank (merged), not the whole model")
+    _dpo_options(im, holdout=0.2, sft_weight=1.0)  # gated by default on the checkpoint's own recipe.yaml
 
     ge = tsub.add_parser("guards-encoder", help="distil (static) or export (onnx) the guards' sentence encoder")
     ge.add_argument("kind", choices=["static", "onnx"])
@@ -127,6 +105,23 @@ def parser() -> argparse.ArgumentParser:
     ge.add_argument("--pca-dims", type=int, default=256, help="static: dimensions kept by PCA")
     ge.add_argument("--fp32", action="store_true", help="onnx: skip the int8 quantisation")
     return train
+
+
+def _dpo_options(p: argparse.ArgumentParser, *, holdout: float, sft_weight: float) -> None:
+    """The training and gate options `train dpo` and `improve` share (their defaults for these two differ)."""
+    p.add_argument("--beta", type=float, default=0.1)
+    p.add_argument("--lr", type=float, default=5e-5)
+    p.add_argument("--steps", type=int, default=50)
+    p.add_argument("--batch-pairs", type=int, default=4)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--sft-weight", type=float, default=sft_weight, help="+ this x the chosen answers' token NLL")
+    p.add_argument("--holdout", type=float, default=holdout, help="fraction of the prompts kept out for the gate")
+    p.add_argument("--replay-weight", type=float, default=1.0, help="weight of the replayed answers' token NLL")
+    p.add_argument("--lora-rank", type=int, default=0, help="> 0: a LoRA adapter of this rank, merged when saved")
+    p.add_argument("--gate-recipe", type=Path, help="gate against the checkpoint on this recipe's held-out suites")
+    p.add_argument("--gate-set", type=Path, help="or on this chat-eval prompt set (e.g. evaluation/smol/dev.jsonl)")
+    p.add_argument("--gate-per-task", type=int, help="held-out prompts per task (default: the recipe's)")
+    p.add_argument("--tolerance", type=float, default=0.02, help="how much any suite number may regress")
 
 
 def _recipe(path: Path, seed: int | None = None, max_steps: int | None = None) -> Any:
@@ -166,25 +161,57 @@ def _improve(args: argparse.Namespace) -> int:
     if entry.engine != "cpu" or entry.checkpoint is None:
         print(f"error: {args.model!r} is not served from a checkpoint here (engine {entry.engine})", file=sys.stderr)
         return 2
-    out = args.out or Path("runs") / f"improve-{args.model}-{args.label}"
-    recipe = args.gate_recipe or entry.checkpoint / "recipe.yaml"
-    argv = ["dpo", str(entry.checkpoint), "--pairs", str(args.export / "preference"), "--out", str(out)]
-    argv += ["--steps", str(args.steps), "--lr", str(args.lr), "--beta", str(args.beta)]
-    argv += ["--sft-weight", str(args.sft_weight), "--holdout", str(args.holdout)]
-    argv += ["--gate-set", str(args.gate_set)] if args.gate_set else ["--gate-recipe", str(recipe)]
-    argv += ["--tolerance", str(args.tolerance), "--lora-rank", str(args.lora_rank)]
-    if args.replay_weight and (args.export / "sft").is_dir():
-        argv += ["--replay", str(args.export / "sft"), "--replay-weight", str(args.replay_weight)]
-    if args.gate_per_task:
-        argv += ["--gate-per-task", str(args.gate_per_task)]
-    status = main(argv)  # `guardserve train dpo ...` with the gate
+    args.out = args.out or Path("runs") / f"improve-{args.model}-{args.label}"
+    if args.gate_set is None:
+        args.gate_recipe = args.gate_recipe or entry.checkpoint / "recipe.yaml"
+    sft = args.export / "sft"
+    replay = sft if args.replay_weight and sft.is_dir() else None
+    status = _dpo_and_gate(args, entry.checkpoint, args.export / "preference", replay)
     if status != 0:
         print(f"not registered: the candidate did not pass (exit {status}); {registry} is unchanged", file=sys.stderr)
         return status
-    checkpoint = (out / "checkpoint").resolve()
+    checkpoint = (args.out / "checkpoint").resolve()
     registry_edit.add_candidate(registry, args.model, args.label, args.percent, checkpoint=str(checkpoint))
     print(f"{args.model}: candidate {args.label} ({checkpoint}) registered with {args.percent:g}% of the traffic")
     print("apply it: POST /admin/models/reload (or SIGHUP); then `guardserve feedback report` decides promote/rollback")
+    return 0
+
+
+def _dpo_and_gate(args: argparse.Namespace, checkpoint: Path, pairs: Path, replay: Path | None) -> int:
+    """`train dpo` (and `improve`'s training step): DPO from ``checkpoint`` into ``args.out``, then, with a gate
+    recipe or set, the gate against ``checkpoint``: 0, or 3 with the reasons printed."""
+    from guardserve.training.preference import DPOConfig, gate_candidate, run_dpo
+
+    config = DPOConfig(
+        beta=args.beta,
+        lr=args.lr,
+        steps=args.steps,
+        batch_pairs=args.batch_pairs,
+        seed=args.seed,
+        sft_weight=args.sft_weight,
+        replay_weight=args.replay_weight if replay is not None else 0.0,
+        lora_rank=args.lora_rank,
+    )
+    summary = run_dpo(checkpoint, pairs, args.out, config, holdout=args.holdout, replay_path=replay)
+    print(json.dumps({k: summary[k] for k in ("pairs", "replay", "start", "end")}, indent=2))
+    if args.gate_recipe is None and args.gate_set is None:
+        return 0
+    gate = gate_candidate(
+        checkpoint,
+        args.out / "checkpoint",
+        _recipe(args.gate_recipe) if args.gate_set is None else None,
+        args.out,
+        args.tolerance,
+        args.gate_per_task,
+        chat_set=args.gate_set,
+    )
+    if not gate["passed"]:
+        print("error: the candidate regressed; not for promotion:", file=sys.stderr)
+        for reason in gate["reasons"]:
+            print(f"  {reason}", file=sys.stderr)
+        return 3
+    print("gate passed: no suite regressed beyond the tolerance" + (
+        ", held-out feedback improved" if gate["feedback"]["held_out_pairs"] else ""))  # fmt: skip
     return 0
 
 
@@ -242,41 +269,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     if command == "improve":
         return _improve(args)
     if command == "dpo":
-        from guardserve.training.preference import DPOConfig, run_dpo
-
-        config = DPOConfig(
-            beta=args.beta,
-            lr=args.lr,
-            steps=args.steps,
-            batch_pairs=args.batch_pairs,
-            seed=args.seed,
-            sft_weight=args.sft_weight,
-            replay_weight=args.replay_weight if args.replay is not None else 0.0,
-            lora_rank=args.lora_rank,
-        )
-        summary = run_dpo(args.checkpoint, args.pairs, args.out, config, holdout=args.holdout, replay_path=args.replay)
-        print(json.dumps({k: summary[k] for k in ("pairs", "replay", "start", "end")}, indent=2))
-        if args.gate_recipe is None and args.gate_set is None:
-            return 0
-        from guardserve.training.preference import gate_candidate
-
-        gate = gate_candidate(
-            args.checkpoint,
-            args.out / "checkpoint",
-            _recipe(args.gate_recipe) if args.gate_set is None else None,
-            args.out,
-            args.tolerance,
-            args.gate_per_task,
-            chat_set=args.gate_set,
-        )
-        if not gate["passed"]:
-            print("error: the candidate regressed; not for promotion:", file=sys.stderr)
-            for reason in gate["reasons"]:
-                print(f"  {reason}", file=sys.stderr)
-            return 3
-        print("gate passed: no suite regressed beyond the tolerance" + (
-            ", held-out feedback improved" if gate["feedback"]["held_out_pairs"] else ""))  # fmt: skip
-        return 0
+        return _dpo_and_gate(args, args.checkpoint, args.pairs, args.replay)
     if command == "export":
         from guardserve.training.export import ExportRefused, export
 
