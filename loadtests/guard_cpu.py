@@ -61,6 +61,7 @@ class Config:
     lead_always: bool = False  # StreamScreen.lead_always (True: as before, an early start on every window)
     batch_parallel: int = 1  # NER batches at once (2: as before)
     freeze_heap: bool = True  # guardserve.app.heap.freeze_startup_heap, as the gateway does after startup
+    ner_scope: str = "name_sentences"  # guardrails.pii.name_scope ("whole_text": NER over every character, as before)
     samples: list[float] = field(default_factory=list)
     ner_chars: list[float] = field(default_factory=list)
 
@@ -73,6 +74,7 @@ BEFORE = {
     "span_context": 96,
     "lead_always": True,
     "freeze_heap": False,
+    "ner_scope": "whole_text",
 }
 
 
@@ -85,6 +87,7 @@ def chat_configs() -> list[Config]:
         Config("+ NER batching", **{**BEFORE, "batch_pii": True}),  # type: ignore[arg-type]
         Config("after, 2 NER batches at once", batch_parallel=2),
         Config("after, heap not frozen", freeze_heap=False),
+        Config("after, NER over whole texts", ner_scope="whole_text"),
         Config("after (all)"),
     ]
 
@@ -95,6 +98,7 @@ def stream_configs() -> list[Config]:
         Config("+ bounded span context", **{**BEFORE, "span_context": None}),  # type: ignore[arg-type]
         Config("+ numpy gemm", **{**BEFORE, "numpy_gemm": True}),  # type: ignore[arg-type]
         Config("+ early start only at first", **{**BEFORE, "lead_always": False}),  # type: ignore[arg-type]
+        Config("after, NER over whole texts", ner_scope="whole_text"),
         Config("after (all)"),
     ]
 
@@ -107,6 +111,7 @@ def _switch(guardrails: Guardrails, config: Config) -> None:
     StreamScreen.lead_always = config.lead_always
     for engine in guardrails._pii.values():
         set_numpy_gemm(engine.nlp.engine.nlp["en"], config.numpy_gemm)
+        engine.nlp.engine.scope = config.ner_scope
 
 
 def _ner_chars(guardrails: Guardrails) -> int:

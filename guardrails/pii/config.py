@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -55,6 +56,8 @@ class PIIConfig(BaseModel):
     deny_list: dict[str, tuple[str, ...]] = Field(default_factory=dict)  # entity -> values always reported
     custom: tuple[CustomRecognizer, ...] = ()
     ner: bool = True  # use the spaCy NER model for PERSON/LOCATION when it is installed
+    # where the NER model runs: only the sentences that may hold a name (guardrails.pii.name_scope), or whole texts
+    ner_scope: Literal["name_sentences", "whole_text"] = "name_sentences"
     # words before a bare phone-like number that make it an identifier (SKU, order...), see guardrails.pii.phones
     phone_negative_context: tuple[str, ...] = NEGATIVE_CONTEXT
 

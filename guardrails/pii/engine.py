@@ -27,16 +27,16 @@ log = logging.getLogger(__name__)
 # Recognizers whose PERSON/LOCATION spans get the name-shape rules (a deny list's values are reported as declared).
 SHAPED_RECOGNIZERS = frozenset({"SpacyRecognizer", "CuedNameRecognizer", "CuedLocationRecognizer"})
 
-_shared_nlp: dict[bool, NlpEngineInfo] = {}
+_shared_nlp: dict[tuple[bool, str], NlpEngineInfo] = {}
 _shared_lock = threading.Lock()
 
 
-def shared_nlp_engine(ner: bool) -> NlpEngineInfo:
+def shared_nlp_engine(ner: bool, scope: str = "name_sentences") -> NlpEngineInfo:
     """NLP engines are heavy (the NER model is ~15 MB of weights): build each kind once per process."""
     with _shared_lock:
-        if ner not in _shared_nlp:
-            _shared_nlp[ner] = build_nlp_engine(ner)
-        return _shared_nlp[ner]
+        if (ner, scope) not in _shared_nlp:
+            _shared_nlp[ner, scope] = build_nlp_engine(ner, scope)
+        return _shared_nlp[ner, scope]
 
 
 def quiet_presidio() -> None:
@@ -52,7 +52,7 @@ class PIIEngine:
         from presidio_anonymizer import AnonymizerEngine
 
         self.config = config or PIIConfig()
-        self.nlp = nlp or shared_nlp_engine(self.config.ner)
+        self.nlp = nlp or shared_nlp_engine(self.config.ner, self.config.ner_scope)
         quiet_presidio()
         registry = RecognizerRegistry(supported_languages=["en"])
         presidio_log = logging.getLogger("presidio-analyzer")

@@ -21,7 +21,9 @@ _engine: Any = None
 def make_engine(config: PIIScrubConfig) -> Any:
     from guardserve.guardrails import PIIConfig, PIIEngine
 
-    return PIIEngine(PIIConfig(entities=config.entities, threshold=config.threshold, ner=config.ner))
+    # Offline: the NER model reads every character (no name-sentence scoping: a training corpus has no latency budget).
+    config_ = PIIConfig(entities=config.entities, threshold=config.threshold, ner=config.ner, ner_scope="whole_text")
+    return PIIEngine(config_)
 
 
 def _init_worker(config: PIIScrubConfig) -> None:
