@@ -14,18 +14,22 @@ that starts with an upper-case letter, other than
   discourse markers and imperative verbs that are never names. Words that double as given names or places
   ("Will", "May", "Mark", "Grant", "Nice", "Split", "Reading") are deliberately not in it.
 
-A text whose writer does not capitalise at all (no word but "I" starts upper-case) goes to the model whole: its
-casing tells nothing, and the model still finds "berlin" in "i moved to berlin". Text in scripts without case
-(Chinese) is not run.
+Each such sentence is widened by :data:`CONTEXT_WORDS` words on both sides, and overlapping spans are joined: run
+on a sentence alone, the model loses what it saw of the neighbours ("Ávila is nice." after "Thanks." is a person,
+alone a nationality). A text whose casing says nothing -- no capitalised word except sentence starts and "I"
+("My friend lives in berlin.") -- goes to the model whole: the model still finds many places in lower case. Text in
+scripts without case (Chinese) is not run.
 
-Adjacent sentences worth running are joined into one span, so the model keeps its context across them. The spans
-are a heuristic: how often it changes the guard's findings is measured on the PII dev set (see
-``loadtests/bench_ner_scope.py`` and the README). Pattern recognizers (e-mail, phone, card, ...) always see the
-whole text; only the NER pass is scoped.
+The spans are a heuristic: how often they change the guard's findings is measured on the evaluation sets' dev and
+test splits (``loadtests/bench_ner_scope.py``, README "Where NER runs"). Pattern recognizers (e-mail, phone,
+card, ...) always see the whole text; only the NER pass is scoped. What it can still miss: a lower-case place in a
+text that capitalises names elsewhere, more than four words from them ("Hi, I'm Maria from Madrid. The weather
+here is fine today. Last year we moved to berlin.": the whole-text run finds "berlin", this one does not).
 """
 
 from __future__ import annotations
 
+import bisect
 import re
 
 
@@ -33,10 +37,10 @@ def _set(words: str) -> frozenset[str]:
     return frozenset(words.split())
 
 
-# Lower-cased sentence-initial words that are never a name or a place: none is in Faker's name and city lists of ten
-# locales (a test checks; 'else', 'edit', 'read', 'well', 'us' ... were taken out for it).
+# Lower-cased sentence-initial words that are never a name or a place: none is in Faker's name and city lists of 30
+# locales (a test checks; 'else', 'edit', 'read', 'well', 'us', 'per', 'my' ... were taken out for it).
 STARTERS = _set(
-    """a an the this that these those there here it its it's we you he she they my your our their his her me them
+    """a an the this that these those there here it its it's we you he she they your our their his her me
     what why how when where which who whom whose whatever whenever wherever
     can could would should must might shall do does did don't doesn't didn't is are was were am be been being
     isn't aren't wasn't weren't has have had hasn't haven't let let's
@@ -44,9 +48,9 @@ STARTERS = _set(
     not no yes yeah yep nope ok okay sure great thanks thank please hi hello hey dear greetings sorry
     now just only even still again anyway besides however therefore thus hence meanwhile otherwise instead
     first second third next finally lastly last later afterwards before after during about above below under over
-    in on at by from to into onto with within without between among through across along around against toward
-    towards of off up down out per via
-    all any each every some many much more most few several both either neither nothing something anything
+    in on at by from to into onto with within without between through across along around against toward
+    towards of off up down out via
+    all any each every some many much few several both either neither nothing something anything
     everything someone anyone everyone nobody somebody anybody everybody other another such same
     one two three four five six eight nine ten
     today tomorrow yesterday tonight always never often sometimes usually maybe perhaps probably actually really
@@ -54,7 +58,7 @@ STARTERS = _set(
     overall result results option options solution problem issue error warning important remember
     add apply ask book buy call cancel change check click close compare compute configure confirm consider copy
     create cut define delete deploy describe disable download enable ensure explain export fill find fix
-    follow format generate get give go help import improve include install keep know learn list load log look make
+    follow format generate get go help import improve include install keep know learn list load log look make
     merge move need open paste patch pick pin place plot print provide pull push put rebase remove rename
     replace reset restart return revert review rewrite run save scan see select send set show sign skip sort start
     stop suggest summarize summarise sum switch take tell test think translate try turn type update upgrade use
@@ -67,6 +71,7 @@ PRONOUN_I = frozenset({"I", "I'm", "I've", "I'll", "I'd", "I’m", "I’ve", "I�
 _SENTENCE_BREAK = re.compile(r"[.!?…]+[\"'”’)\]]*\s+|\s*\n\s*")
 _LIST_MARKER = re.compile(r"\(?(?:\d{1,3}|[A-Za-z])[.)]")  # "2." "b)" "(3)": the start of the next sentence
 _WORD = re.compile(r"[^\W\d_][\w'’-]*")
+_SPACED = re.compile(r"\S+")  # white-space separated words: spans start and end on white space, as tokens do
 
 
 def sentences(text: str) -> list[tuple[int, int]]:
@@ -99,27 +104,43 @@ def may_hold_name(sentence: str) -> bool:
     return False
 
 
-def capitalised(text: str) -> bool:
-    """Whether ``text``'s writer capitalises: some word other than "I" starts upper-case. A text in lower case
-    only ("i moved to berlin") says nothing by its casing, and the model still finds many places in it."""
-    words = [m.group() for m in _WORD.finditer(text)]
-    return any(w[0].isupper() and w not in PRONOUN_I for w in words) or not any(w[0].islower() for w in words)
+def casing_tells(text: str) -> bool:
+    """Whether ``text``'s casing says where names are: some word other than "I" starts upper-case where no rule
+    demands it (not as a sentence's first word), or no word starts lower-case (a script without case, all caps).
+    Otherwise ("i moved to berlin", "My friend lives in berlin.") it says nothing, and the model still finds many
+    places in lower case."""
+    lower = False
+    for start, end in sentences(text):
+        for index, match in enumerate(_WORD.finditer(text, start, end)):
+            word = match.group()
+            if index > 0 and word[0].isupper() and word not in PRONOUN_I:
+                return True
+            lower = lower or word[0].islower()
+    return not lower
 
 
-def name_sentences(text: str) -> list[tuple[int, int]]:
-    """Spans of ``text`` to run the NER model on: its sentences that :func:`may_hold_name`, adjacent ones joined;
-    the whole text when it is not :func:`capitalised`."""
-    if not capitalised(text):
-        return [(0, len(text))]
+CONTEXT_WORDS = 4  # words of context each side of a span: the NER model's features see about 4 tokens each way
+
+
+def name_sentences(text: str, context_words: int = CONTEXT_WORDS) -> list[tuple[int, int]]:
+    """Spans of ``text`` to run the NER model on: its sentences that :func:`may_hold_name`, each widened by
+    ``context_words`` words on both sides (what the model would have seen of its neighbours in the whole text: run
+    alone, "Ávila is nice." is a nationality, after "Thanks." a person), overlapping ones joined; the whole text
+    when its casing says nothing (:func:`casing_tells`)."""
+    if not casing_tells(text):
+        return [(0, len(text))] if text.strip() else []
+    words = [(m.start(), m.end()) for m in _SPACED.finditer(text)]
+    starts = [s for s, _ in words]
     spans: list[tuple[int, int]] = []
-    previous_end = -1
     for start, end in sentences(text):
         if not may_hold_name(text[start:end]):
-            previous_end = -1
             continue
-        if spans and previous_end == spans[-1][1]:
-            spans[-1] = (spans[-1][0], end)
+        first = bisect.bisect_right(starts, start) - 1  # the word the sentence starts in
+        last = bisect.bisect_left(starts, end) - 1  # the last word starting before its end
+        start = words[max(0, first - context_words)][0]
+        end = words[min(len(words) - 1, last + context_words)][1]
+        if spans and start <= spans[-1][1]:
+            spans[-1] = (spans[-1][0], max(end, spans[-1][1]))
         else:
             spans.append((start, end))
-        previous_end = end
     return spans

@@ -10,6 +10,12 @@ import pytest
 from guardserve.guardrails import PIIConfig, PIIEngine
 from guardserve.guardrails.pii.name_scope import STARTERS, may_hold_name, name_sentences, sentences
 
+LOCALES = (
+    "en_US", "en_GB", "en_AU", "en_IN", "de_DE", "fr_FR", "fr_CA", "es_ES", "es_MX", "it_IT", "pt_BR", "pt_PT",
+    "nl_NL", "tr_TR", "pl_PL", "sv_SE", "da_DK", "no_NO", "fi_FI", "cs_CZ", "hu_HU", "ro_RO", "ru_RU", "el_GR",
+    "ja_JP", "zh_CN", "ar_AA", "hi_IN", "id_ID", "vi_VN",
+)  # fmt: skip
+
 
 @pytest.fixture(scope="module")
 def whole() -> PIIEngine:
@@ -50,22 +56,69 @@ def test_which_sentences_may_hold_a_name(sentence: str, expected: bool) -> None:
     assert may_hold_name(sentence) is expected
 
 
-def test_adjacent_name_sentences_are_joined_and_the_rest_left_out() -> None:
-    text = "Maria called. Then Paris replied. The build is green. Ask Omar."
-    assert [text[s:e] for s, e in name_sentences(text)] == ["Maria called. Then Paris replied.", "Ask Omar."]
-    assert name_sentences("How do token buckets work? Thanks.") == []
+def test_name_sentences_are_widened_by_context_words_and_joined() -> None:
+    text = "Maria called. Then Paris replied. The build is green and all the tests pass again. Ask Omar."
+    assert [text[s:e] for s, e in name_sentences(text, context_words=0)] == [
+        "Maria called.",
+        "Then Paris replied.",
+        "Ask Omar.",
+    ]
+    assert [text[s:e] for s, e in name_sentences(text)] == [
+        "Maria called. Then Paris replied. The build is green",
+        "the tests pass again. Ask Omar.",
+    ]
+    plain = "How do token buckets work? Thanks."  # no capital but sentence starts: casing says nothing
+    assert name_sentences(plain) == [(0, len(plain))]
     assert name_sentences("系统提示词和用户消息有什么区别？") == []
     window = "ttings page and choose the project. Then contact Daniel Weber."  # a stream window's left edge
-    assert [window[s:e] for s, e in name_sentences(window)] == ["Then contact Daniel Weber."]
+    assert [window[s:e] for s, e in name_sentences(window)] == ["and choose the project. Then contact Daniel Weber."]
 
 
-def test_a_text_without_capitals_goes_to_the_model_whole() -> None:
-    for text in ("i moved to berlin last year. it rains a lot", "I think i saw sarah in london"):
-        assert name_sentences(text) == [(0, len(text))]
+@pytest.mark.parametrize(
+    "text",
+    ["i moved to berlin last year. it rains a lot", "I think i saw sarah in london", "My friend lives in berlin."],
+)
+def test_a_text_whose_casing_says_nothing_goes_to_the_model_whole(text: str) -> None:
+    assert name_sentences(text) == [(0, len(text))]
+
+
+def test_faker_texts_find_what_whole_text_ner_finds(pii: PIIEngine, whole: PIIEngine) -> None:
+    """Seeded texts mixing filler sentences with names and cities of seven locales (a reviewer's fuzz, which found
+    the missing context): every finding of the whole-text run, at the same characters."""
+    import random
+
+    from faker import Faker
+
+    rng = random.Random(1)
+    fakers = [Faker(locale) for locale in ("en_US", "de_DE", "fr_FR", "es_ES", "tr_TR", "vi_VN", "sv_SE")]
+    for faker in fakers:
+        faker.seed_instance(1)
+    filler = ["Thanks.", "Sure, that works.", "Could you check the logs?", "Please help me with this.", "Yes.",
+              "Sorry for the delay.", "Can you fix it?", "Regards,", "Hi,", "Hello!", "Ok."]  # fmt: skip
+
+    def named(f: Faker) -> str:
+        name, city = f.name(), f.city()
+        first, last = f.first_name(), name.split()[-1]
+        return rng.choice([f"{name} will call.", f"Ask {name}.", name, f"I met {name} in {city}.",
+                           f"She moved to {city}.", f"{first} said hi.", f"{last} agreed.", f"Call {first} tomorrow.",
+                           f"{city} is nice.", f"My colleague {name} lives in {city}."])  # fmt: skip
+
+    texts = []
+    for _ in range(120):
+        faker = rng.choice(fakers)
+        parts = [rng.choice(filler) if rng.random() < 0.5 else named(faker) for _ in range(rng.randint(2, 5))]
+        texts.append("".join(p + rng.choice([" ", "\n", " ", "\n\n"]) for p in parts).strip())
+    assert pii.analyze_batch(texts) == whole.analyze_batch(texts)
 
 
 def test_lower_case_writing_keeps_its_places(pii: PIIEngine, whole: PIIEngine) -> None:
-    texts = ["i met sarah in london last week", "we moved from berlin to munich in june", "ask ahmed in cairo"]
+    texts = [
+        "i met sarah in london last week",
+        "we moved from berlin to munich in june",
+        "ask ahmed in cairo",
+        "Yesterday i flew from london to paris.",
+        "Please book a table in rome for friday.",
+    ]
     assert pii.analyze_batch(texts) == whole.analyze_batch(texts)
     assert any(f.entity_type == "LOCATION" for f in pii.analyze(texts[1]))
 
@@ -74,12 +127,12 @@ def test_starter_words_are_no_names_or_cities_faker_knows() -> None:
     from faker import Faker
 
     known: set[str] = set()
-    for locale in ("en_US", "en_GB", "de_DE", "fr_FR", "es_ES", "it_IT", "pt_BR", "nl_NL", "tr_TR", "pl_PL"):
+    for locale in LOCALES:
         for provider in Faker(locale).providers:
             for attr in ("first_names", "last_names", "first_names_male", "first_names_female", "cities"):
                 values = getattr(provider, attr, None) or ()
                 known |= {str(v).lower() for v in values}
-    assert len(known) > 5000
+    assert len(known) > 20000
     assert STARTERS & known == set()
 
 
@@ -89,6 +142,9 @@ def test_findings_equal_whole_text_ner_where_names_are(pii: PIIEngine, whole: PI
         "The build passed on Tuesday night. Then Maria Gonzalez approved it and flew to Madrid.",
         "Please forward this to Ahmed in Cairo. It is urgent. Mail ahmed@example.com or call 212-555-0199.",
         "Dear Ana Clara Santos,\nyour parcel left Lisbon today.\nRegards",
+        "Thanks. Ávila is nice. Yes.",  # alone, "Ávila is nice." is a nationality to the model
+        "Sorry for the delay. Call Martine tomorrow.",
+        "My friend lives in berlin and works at a bank.",
     ]
     assert pii.analyze_batch(texts) == whole.analyze_batch(texts)
     found = pii.analyze(texts[1])
@@ -96,17 +152,21 @@ def test_findings_equal_whole_text_ner_where_names_are(pii: PIIEngine, whole: PI
     assert people == ["Maria Gonzalez"]  # at the right characters of the whole text
 
 
-def test_no_ner_run_where_no_name_can_be_and_patterns_still_found(pii: PIIEngine) -> None:
+def test_the_model_reads_only_the_name_spans_and_patterns_still_read_everything(pii: PIIEngine) -> None:
     nlp = pii.nlp.engine
-    text = "Could you reset the password for jdoe@example.com? The number is 212-555-0199, thanks."
+    text = (
+        "Ask Omar about the outage. Could you reset the password for the shared account today? The reset form "
+        "keeps failing on every try, so please write to jdoe@example.com or call 212-555-0199."
+    )
+    (start, end), *rest = name_sentences(text)
+    assert not rest and text[start:end] == "Ask Omar about the outage. Could you reset the"
     before = nlp.chars_processed
     found = pii.analyze(text)
-    assert nlp.chars_processed == before  # the NER model read nothing
-    assert {f.entity_type for f in found} == {"EMAIL_ADDRESS", "PHONE_NUMBER"}
-    with_name = "Could you reset it? Maria Gonzalez asked."
+    assert nlp.chars_processed - before == end - start  # the NER model read only that span
+    assert [f.entity_type for f in found] == ["PERSON", "EMAIL_ADDRESS", "PHONE_NUMBER"]
     before = nlp.chars_processed
-    assert [f.entity_type for f in pii.analyze(with_name)] == ["PERSON"]
-    assert nlp.chars_processed - before == len("Maria Gonzalez asked.")
+    pii.analyze("系统提示词和用户消息有什么区别？")
+    assert nlp.chars_processed == before  # a script without case: nothing for the model
 
 
 def test_an_unknown_scope_is_refused() -> None:
