@@ -14,6 +14,7 @@ import argparse
 import json
 import logging
 import random
+import re
 import shutil
 import time
 from pathlib import Path
@@ -46,7 +47,8 @@ def build_data(recipe: dict[str, Any], model: Any, tokenizer: Any, out: Path) ->
     if file.is_file():
         return [json.loads(line) for line in file.read_text().splitlines()]
     data = recipe["data"]
-    examples = build_examples(seed=recipe["seed"], frames_per_intent=data["frames_per_intent"])
+    frames = {k: data.get(k, 1) for k in ("lookalike_frames", "benign_frames", "dev_frames")}
+    examples = build_examples(seed=recipe["seed"], frames_per_intent=data["frames_per_intent"], **frames)
     helpful = [e for e in examples if e.split == "train" and e.answer is None]
     started = time.monotonic()
     answers = generate_chat(model, tokenizer, [e.prompt for e in helpful], max_new_tokens=data["distill_tokens"],
@@ -57,6 +59,7 @@ def build_data(recipe: dict[str, Any], model: Any, tokenizer: Any, out: Path) ->
     for e in examples:
         rows.append({"kind": e.kind, "prompt": e.prompt, "split": e.split, "answer": e.answer, "source": "written"})
     for e, a in zip(helpful, answers, strict=True):
+        a = trim_to_sentence(a)
         if is_refusal(a) or len(a) < 8:
             dropped += 1
             continue
@@ -66,6 +69,33 @@ def build_data(recipe: dict[str, Any], model: Any, tokenizer: Any, out: Path) ->
     log.info("dropped %d distilled answers that refused or were empty", dropped)
     file.write_text("".join(json.dumps(r) + "\n" for r in rows))
     return rows
+
+
+def trim_to_sentence(text: str, keep: float = 0.5) -> str:
+    """A distilled answer cut off at the token cap ends mid-sentence; trained as is (then the end of turn), it would
+    teach stopping mid-sentence. Cut it back to its last sentence or line end, unless that loses more than
+    ``1 - keep`` of the text."""
+    text = text.rstrip()
+    if not text or text[-1] in ".!?)`\"'*:":
+        return text
+    ends = [m.end() for m in re.finditer(r"(?<=[^\d\s])[.!?](?=\s)|\n", text)]  # not "3." of a list
+    if ends and ends[-1] >= keep * len(text):
+        return text[: ends[-1]].rstrip()
+    return text
+
+
+def length_batches(lengths: list[int], batch: int, rng: random.Random, window: int = 8) -> list[list[int]]:
+    """Shuffled batches of similar lengths (less padding): shuffle, sort within windows of ``window`` batches by
+    length, cut into batches, shuffle the batches."""
+    order = list(range(len(lengths)))
+    rng.shuffle(order)
+    span = batch * window
+    batches: list[list[int]] = []
+    for w in range(0, len(order), span):
+        chunk = sorted(order[w : w + span], key=lambda i: lengths[i])
+        batches += [chunk[b : b + batch] for b in range(0, len(chunk), batch)]
+    rng.shuffle(batches)
+    return batches
 
 
 def encode(tokenizer: Any, prompt: str, answer: str) -> tuple[list[int], list[int]]:
@@ -104,11 +134,16 @@ def train(recipe: dict[str, Any], out: Path) -> dict[str, Any]:
     tokens, step, started = 0, 0, time.monotonic()
     deadline = started + t["max_minutes"] * 60
     pad = tokenizer.pad_token_id
-    for _epoch in range(t["epochs"]):
-        order = list(range(len(encoded)))
-        rng.shuffle(order)
-        for b in range(0, len(order), t["batch"]):
-            x, y, mask = pad_batch([encoded[i] for i in order[b : b + t["batch"]]], pad)
+    lengths = [len(ids) for ids, _ in encoded]
+    for epoch in range(t["epochs"]):
+        if t.get("length_batches"):
+            batches = length_batches(lengths, t["batch"], rng)
+        else:
+            order = list(range(len(encoded)))
+            rng.shuffle(order)
+            batches = [order[b : b + t["batch"]] for b in range(0, len(order), t["batch"])]
+        for chosen in batches:
+            x, y, mask = pad_batch([encoded[i] for i in chosen], pad)
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=t.get("bf16", True)):
                 loss = model(input_ids=x, attention_mask=mask, labels=y).loss
             loss.backward()
@@ -129,6 +164,9 @@ def train(recipe: dict[str, Any], out: Path) -> dict[str, Any]:
                 break
         if time.monotonic() > deadline:
             break
+        if t.get("save_epochs") and epoch + 1 < t["epochs"]:  # a candidate per epoch, to choose on dev
+            model.save_pretrained(str(out / f"adapter-epoch{epoch + 1}"))
+            log.info("saved adapter-epoch%d at step %d", epoch + 1, step)
     elapsed = time.monotonic() - started
     model.save_pretrained(str(out / "adapter"))
     summary = {"steps": step, "planned_steps": steps, "seconds": round(elapsed, 1), "tokens": tokens,
@@ -195,13 +233,44 @@ def publish(run: Path, target: Path) -> None:
     write_sums(target)
 
 
+def adapter_command(args: argparse.Namespace) -> int:
+    """``--adapter A --dev-rows RUN/data.jsonl`` (dev numbers of any adapter on a run's dev rows, e.g. candidate 1 on
+    candidate 2's dev intents) or ``--adapter A --merge-to DIR`` (a merged checkpoint for ``guardserve train
+    chat-eval``). The base is the recipe's (``--recipe``-less: models/checkpoints/smollm2-135m-instruct)."""
+    import torch
+
+    from guardserve.models.smollm2 import BASE_DIR, merge_adapter
+
+    torch.set_num_threads(2)
+    base = Path(yaml.safe_load(args.recipe.read_text())["base"]) if args.recipe else BASE_DIR
+    model, tokenizer = load_base(base)
+    model = merge_adapter(model, args.adapter)
+    model.eval()
+    if args.dev_rows:
+        rows = [json.loads(line) for line in args.dev_rows.read_text().splitlines()]
+        print(json.dumps(dev_eval(model, tokenizer, rows), indent=2))
+    if args.merge_to:
+        from guardserve.models.smollm2 import GGUF_SHA256, base_metadata, save_checkpoint
+
+        meta = base_metadata(GGUF_SHA256)
+        meta.update(recipe="guardserve-smol", description=f"SmolLM2-135M-Instruct + LoRA {args.adapter}, merged")
+        print(save_checkpoint(model, tokenizer, args.merge_to, meta))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m guardserve.training.lora")
     p.add_argument("recipe", type=Path, nargs="?")
     p.add_argument("--out", type=Path)
     p.add_argument("--publish", type=Path, help="run directory to publish to models/adapters/guardserve-smol")
+    p.add_argument("--adapter", type=Path, help="with --dev-rows: score this adapter on the dev rows; with --merge-to:"
+                   " merge it into the recipe's base")  # fmt: skip
+    p.add_argument("--dev-rows", type=Path, help="a run's data.jsonl: its dev rows (with --adapter)")
+    p.add_argument("--merge-to", type=Path, help="write base + --adapter merged, servable (for chat-eval)")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.adapter:
+        return adapter_command(args)
     if args.publish:
         from guardserve.models.smollm2 import ADAPTER_DIR
 
