@@ -90,13 +90,11 @@ def main(argv: list[str] | None = None) -> int:
         key = _create_key(url)
         from guardserve.training.synthetic.smol_safety import build_examples
 
-        examples = build_examples(seed=1, frames_per_intent=1)
+        examples = build_examples(seed=1, frames_per_intent=1, lookalike_frames=1)
         week1 = [(e.kind, e.prompt) for e in examples if e.split == "train"]
         week2 = [(e.kind, e.prompt) for e in build_examples(seed=2, frames_per_intent=4) if e.split == "dev"]
         week2 = list(dict.fromkeys(week2))
-        for week in (week1, week2):  # kinds mixed (the intents come grouped by kind)
-            random.Random(0).shuffle(week)
-        week1, week2 = week1[: args.limit], week2[: args.limit]
+        week1, week2 = _mixed(week1, args.limit), _mixed(week2, args.limit)
         print(f"week 1: {len(week1)} prompts, one user each", flush=True)
         summary["week1"] = _week(url, key, args, [(f"w1-{n}", k, q) for n, (k, q) in enumerate(week1)], prefer=True)
         export1 = out / "export-week1"
@@ -130,6 +128,19 @@ def main(argv: list[str] | None = None) -> int:
     (out / "summary.md").write_text(_markdown(summary))
     print(_markdown(summary))
     return 0
+
+
+def _mixed(prompts: list[tuple[str, str]], limit: int | None) -> list[tuple[str, str]]:
+    """The prompts shuffled (they come grouped by kind); with ``limit``, kinds taken in turn before the cut, so a
+    short week still has harmful, look-alike and benign prompts whatever the data's proportions."""
+    random.Random(0).shuffle(prompts)
+    if limit is None:
+        return prompts
+    by_kind: dict[str, list[tuple[str, str]]] = {}
+    for prompt in prompts:
+        by_kind.setdefault(prompt[0], []).append(prompt)
+    turns = [kind[i] for i in range(max(map(len, by_kind.values()))) for kind in by_kind.values() if i < len(kind)]
+    return turns[:limit]
 
 
 def _week(url: str, key: str, args: argparse.Namespace, users: list[tuple[str, str, str]], prefer: bool) -> Any:
