@@ -122,6 +122,13 @@ def set_numpy_gemm(nlp: Any, enabled: bool = True) -> None:
                 node.ops = ops
 
 
+def lower_lemmas(doc: Any) -> Any:
+    """Lemmas as the lower-cased tokens (Presidio's context words match on lemmas; no lemmatizer runs)."""
+    for token in doc:
+        token.lemma_ = token.lower_
+    return doc
+
+
 def _slim_engine_class() -> type:
     from presidio_analyzer.nlp_engine import SpacyNlpEngine
 
@@ -141,12 +148,7 @@ def _slim_engine_class() -> type:
             from spacy.language import Language
 
             if not Language.has_factory("guardserve_lower_lemma"):
-
-                @Language.component("guardserve_lower_lemma")
-                def lower_lemma(doc: Any) -> Any:
-                    for token in doc:
-                        token.lemma_ = token.lower_
-                    return doc
+                Language.component("guardserve_lower_lemma", func=lower_lemmas)
 
             name = self.models[0]["model_name"]
             if name == "blank:en":
@@ -180,24 +182,28 @@ def _slim_engine_class() -> type:
 
             from guardserve.guardrails.pii.name_scope import name_sentences
 
-            pieces = [
-                (i, start, text[start:end]) for i, text in enumerate(texts) for start, end in name_sentences(text)
-            ]
+            scopes = [name_sentences(text) for text in texts]
+            pieces = [(i, start, text[start:end]) for i, text in enumerate(texts) for start, end in scopes[i]]
             self.chars_processed += sum(len(piece) for _, _, piece in pieces)
-            docs = [nlp.make_doc(text) for text in texts]
+            # a text whose one span is all of it is run as is: its piece's Doc is its Doc (tokenized once)
+            whole = [spans == [(0, len(text))] for text, spans in zip(texts, scopes, strict=True)]
+            docs: list[Any] = [None if w else nlp.make_doc(text) for text, w in zip(texts, whole, strict=True)]
             found: list[list[Any]] = [[] for _ in texts]
             batch = nlp.pipe([piece for _, _, piece in pieces], batch_size=max(1, len(pieces)))
             for (i, offset, _), piece_doc in zip(pieces, batch, strict=True):
+                if whole[i]:
+                    docs[i] = piece_doc
+                    continue
                 for ent in piece_doc.ents:
                     span = docs[i].char_span(
                         offset + ent.start_char, offset + ent.end_char, label=ent.label_, alignment_mode="expand"
                     )
                     if span is not None:
                         found[i].append(span)
-            for doc, ents in zip(docs, found, strict=True):
-                doc.ents = filter_spans(ents)
-                for token in doc:
-                    token.lemma_ = token.lower_
+            for doc, ents, w in zip(docs, found, whole, strict=True):
+                if not w:
+                    doc.ents = filter_spans(ents)
+                    lower_lemmas(doc)
             return docs
 
         @contextmanager
