@@ -25,6 +25,7 @@ if str(ROOT.parent) not in sys.path:
 
 from guardserve.guardrails.pii.config import PIIConfig  # noqa: E402
 from guardserve.guardrails.pii.engine import PIIEngine  # noqa: E402
+from guardserve.guardrails.pii.name_scope import NER_SCOPES  # noqa: E402
 from guardserve.guardrails.types import Action  # noqa: E402
 from guardserve.training.guards.evaluate.metrics import Rate  # noqa: E402
 from guardserve.training.guards.evaluate.pii_eval import PIIText, pii_figures  # noqa: E402
@@ -32,7 +33,6 @@ from guardserve.training.guards.evaluate.sets import read_jsonl  # noqa: E402
 
 SETS = ROOT / "evaluation" / "guards"
 PLAIN = ("prompt_injection", "toxicity", "harmful_request", "identity")
-SCOPES = ("whole_text", "name_sentences")
 BATCH = 32
 
 
@@ -52,7 +52,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="write the figures here too")
     parser.add_argument("--examples", type=int, default=5, help="differing texts to show per set")
     args = parser.parse_args()
-    engines = {scope: PIIEngine(PIIConfig(ner_scope=scope)) for scope in SCOPES}
+    engines = {scope: PIIEngine(PIIConfig(ner_scope=scope)) for scope in NER_SCOPES}  # type: ignore[arg-type]
     report: dict[str, Any] = {"split": args.split, "sets": {}}
     pii_rows = [PIIText.from_row(r) for r in read_jsonl(SETS / f"pii.{args.split}.jsonl")]
     sets: dict[str, list[str]] = {"pii": [r.text for r in pii_rows]}

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import re
-from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from guardserve.guardrails.pii.name_scope import NerScope
 from guardserve.guardrails.pii.phones import NEGATIVE_CONTEXT
 from guardserve.guardrails.validation import Regex
 
@@ -57,7 +57,7 @@ class PIIConfig(BaseModel):
     custom: tuple[CustomRecognizer, ...] = ()
     ner: bool = True  # use the spaCy NER model for PERSON/LOCATION when it is installed
     # where the NER model runs: only the sentences that may hold a name (guardrails.pii.name_scope), or whole texts
-    ner_scope: Literal["name_sentences", "whole_text"] = "name_sentences"
+    ner_scope: NerScope = "name_sentences"
     # words before a bare phone-like number that make it an identifier (SKU, order...), see guardrails.pii.phones
     phone_negative_context: tuple[str, ...] = NEGATIVE_CONTEXT
 

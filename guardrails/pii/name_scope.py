@@ -31,6 +31,10 @@ from __future__ import annotations
 
 import bisect
 import re
+from typing import Literal, get_args
+
+NerScope = Literal["name_sentences", "whole_text"]  # PIIConfig.ner_scope: NER over name sentences, or whole texts
+NER_SCOPES: tuple[str, ...] = get_args(NerScope)
 
 
 def _set(words: str) -> frozenset[str]:
@@ -104,13 +108,13 @@ def may_hold_name(sentence: str) -> bool:
     return False
 
 
-def casing_tells(text: str) -> bool:
+def casing_tells(text: str, spans: list[tuple[int, int]] | None = None) -> bool:
     """Whether ``text``'s casing says where names are: some word other than "I" starts upper-case where no rule
     demands it (not as a sentence's first word), or no word starts lower-case (a script without case, all caps).
     Otherwise ("i moved to berlin", "My friend lives in berlin.") it says nothing, and the model still finds many
-    places in lower case."""
+    places in lower case. ``spans``: the text's :func:`sentences`, when the caller has them."""
     lower = False
-    for start, end in sentences(text):
+    for start, end in sentences(text) if spans is None else spans:
         for index, match in enumerate(_WORD.finditer(text, start, end)):
             word = match.group()
             if index > 0 and word[0].isupper() and word not in PRONOUN_I:
@@ -127,12 +131,13 @@ def name_sentences(text: str, context_words: int = CONTEXT_WORDS) -> list[tuple[
     ``context_words`` words on both sides (what the model would have seen of its neighbours in the whole text: run
     alone, "Ávila is nice." is a nationality, after "Thanks." a person), overlapping ones joined; the whole text
     when its casing says nothing (:func:`casing_tells`)."""
-    if not casing_tells(text):
+    sentence_spans = sentences(text)
+    if not casing_tells(text, sentence_spans):
         return [(0, len(text))] if text.strip() else []
     words = [(m.start(), m.end()) for m in _SPACED.finditer(text)]
     starts = [s for s, _ in words]
     spans: list[tuple[int, int]] = []
-    for start, end in sentences(text):
+    for start, end in sentence_spans:
         if not may_hold_name(text[start:end]):
             continue
         first = bisect.bisect_right(starts, start) - 1  # the word the sentence starts in

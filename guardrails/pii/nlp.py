@@ -64,13 +64,12 @@ def installed_ner_package() -> str | None:
     return None
 
 
-NER_SCOPES = ("name_sentences", "whole_text")
-
-
 def build_nlp_engine(ner: bool = True, scope: str = "name_sentences") -> NlpEngineInfo:
     """A loaded NLP engine: spaCy NER when asked for and installed, else the blank tokenizer. ``scope``: run the NER
     model only over the sentences that may hold a name (:mod:`~guardserve.guardrails.pii.name_scope`), or over the
     whole text."""
+    from guardserve.guardrails.pii.name_scope import NER_SCOPES
+
     if scope not in NER_SCOPES:
         raise ValueError(f"NER scope {scope!r} is not one of {NER_SCOPES}")
     presidio_offline()
