@@ -104,18 +104,19 @@ class PreparedBatcher:
     """Run concurrent requests' worker jobs in one worker call, with shared preparation done once for all of them.
 
     For the PII guard: every job is one request's :meth:`~guardrails.guards.PIIGuard.inspect_many`; ``prepare``
-    (:meth:`~guardserve.guardrails.pii.engine.PIIEngine.prepared`) runs the NER model over all the batch's texts in one
-    ``nlp.pipe`` call, then each job runs as it would alone, in arrival order. Per-request semantics stay: a job
-    whose ``state`` is abandoned before the batch starts is skipped (its texts are not even prepared); one abandoned
-    while the batch runs stops where it checks (before each text). Dispatch as in :class:`MicroBatcher`: a job
-    arriving while fewer than ``parallel`` batches run starts at once; otherwise it waits for the next batch, which
-    starts as soon as a running one ends (at most ``max_chars`` characters of text per batch, so one batch stays
-    short).
+    (:meth:`~guardserve.guardrails.pii.engine.PIIEngine.prepared_items`) runs the NER model over all the batch's
+    texts in one ``nlp.pipe`` call, then each job runs as it would alone, in arrival order. ``prepare`` gets each
+    text with its job's ``tag`` (the PII guard's NER scope: input and output guards' texts share a batch, each read
+    its own way). Per-request semantics stay: a job whose ``state`` is abandoned before the batch starts is skipped
+    (its texts are not even prepared); one abandoned while the batch runs stops where it checks (before each text).
+    Dispatch as in :class:`MicroBatcher`: a job arriving while fewer than ``parallel`` batches run starts at once;
+    otherwise it waits for the next batch, which starts as soon as a running one ends (at most ``max_chars``
+    characters of text per batch, so one batch stays short).
     """
 
     def __init__(
         self,
-        prepare: Callable[[Sequence[str]], AbstractContextManager[object]],
+        prepare: Callable[[Sequence[tuple[str, str]]], AbstractContextManager[object]],
         *,
         executor: Executor | None = None,
         parallel: int = 1,
@@ -130,11 +131,12 @@ class PreparedBatcher:
         self.calls = 0  # batches run (tests, metrics)
         self.jobs = 0  # jobs run in them
 
-    async def run(self, texts: Sequence[str], state: Abandonable, job: Callable[[], T]) -> T:
-        """``job()`` in a batch; ``texts`` are what it will analyse (prepared together with the batch's others).
-        Cancelling the await does not stop a running job: the caller sets ``state.abandoned`` for that."""
+    async def run(self, texts: Sequence[str], state: Abandonable, job: Callable[[], T], tag: str = "") -> T:
+        """``job()`` in a batch; ``texts`` are what it will analyse (prepared together with the batch's others, each
+        as ``(text, tag)``). Cancelling the await does not stop a running job: the caller sets ``state.abandoned``
+        for that."""
         future: asyncio.Future[object] = asyncio.get_running_loop().create_future()
-        self._pending.append(_Job(list(texts), state, job, future))
+        self._pending.append(_Job(list(texts), tag, state, job, future))
         if self._running < self._parallel:
             self._dispatch()
         return await future  # type: ignore[return-value]
@@ -182,7 +184,7 @@ class PreparedBatcher:
         """In the worker: prepare the texts of the jobs still wanted, then run each (skipping those given up)."""
         live = [job for job in batch if not job.state.abandoned]
         out: dict[int, object] = {}
-        with self._prepare([t for job in live for t in job.texts]):
+        with self._prepare([(t, job.tag) for job in live for t in job.texts]):
             for job in live:
                 if job.state.abandoned:
                     continue
@@ -200,12 +202,13 @@ class _Failed:
 
 
 class _Job:
-    __slots__ = ("chars", "future", "job", "state", "texts")
+    __slots__ = ("chars", "future", "job", "state", "tag", "texts")
 
     def __init__(
-        self, texts: list[str], state: Abandonable, job: Callable[[], object], future: asyncio.Future[object]
+        self, texts: list[str], tag: str, state: Abandonable, job: Callable[[], object], future: asyncio.Future[object]
     ) -> None:
         self.texts = texts
+        self.tag = tag
         self.state = state
         self.job = job
         self.future = future

@@ -193,7 +193,8 @@ class PIIGuard:
         todo = list(texts)
         future: asyncio.Future[list[Inspection | Exception]]
         if fast and self._batcher is not None:  # with other requests' short texts: one NER pass for all
-            future = asyncio.ensure_future(self._batcher.run(todo, call, lambda: self._inspect_all(todo, call)))
+            job = self._batcher.run(todo, call, lambda: self._inspect_all(todo, call), tag=self.engine.scope)
+            future = asyncio.ensure_future(job)
         else:
             lane = self._executor if fast else self._bulk
             future = asyncio.get_running_loop().run_in_executor(lane, self._inspect_all, todo, call)

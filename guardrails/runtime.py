@@ -298,7 +298,7 @@ class Guardrails:
             shared = str(id(self._pii[key].nlp.engine))
             if shared not in self._pii_batchers:
                 self._pii_batchers[shared] = PreparedBatcher(
-                    self._pii[key].prepared, executor=self._executor, parallel=self._batch_parallel
+                    self._pii[key].prepared_items, executor=self._executor, parallel=self._batch_parallel
                 )
             batcher = self._pii_batchers[shared]
         return PIIGuard(

@@ -1,12 +1,15 @@
 """What scoping the NER model to name sentences (``guardrails.pii.name_scope``) changes: findings, PII figures and
 the characters the model reads, against running it over whole texts.
 
-    .venv/bin/python loadtests/bench_ner_scope.py [--split dev|test] [--json OUT]
+    .venv/bin/python loadtests/bench_ner_scope.py [--split dev|test] [--scope name_sentences|cased_text]
+                                                [--texts FILE.jsonl ...] [--json OUT]
 
 For each evaluation set of ``evaluation/guards`` (the PII set with gold spans; the others as plain text of other
-kinds: prompts, injections, toxic and harmless messages) both scopes analyse every text with the default policy's
-input PII configuration. Printed per set: the share of NER characters left, texts whose findings differ, and for the
-PII set recall / precision / hard-negative flagged rate / fully-masked rate with Wilson intervals. Choices are made on
+kinds: prompts, injections, toxic and harmless messages), and each ``--texts`` file (JSON lines with a "text", e.g.
+model answers from ``loadtests/model_answers.py``), ``--scope`` and whole-text NER analyse every text with the
+default policy's input PII configuration (scope aside). Printed per set: the share of NER characters left, texts
+whose findings differ, and for the PII set recall / precision / hard-negative flagged rate / fully-masked rate with
+Wilson intervals. Choices are made on
 ``dev``; ``test`` is run once per candidate scope.
 """
 
@@ -51,18 +54,26 @@ def main() -> None:
     parser.add_argument("--split", default="dev", choices=("dev", "test"))
     parser.add_argument("--json", type=Path, help="write the figures here too")
     parser.add_argument("--examples", type=int, default=5, help="differing texts to show per set")
+    parser.add_argument("--scope", default="name_sentences", choices=[s for s in NER_SCOPES if s != "whole_text"])
+    parser.add_argument("--texts", type=Path, nargs="*", default=[], help="more sets: JSON lines with a 'text'")
+    parser.add_argument("--only-texts", action="store_true", help="only the --texts sets")
     args = parser.parse_args()
-    engines = {scope: PIIEngine(PIIConfig(ner_scope=scope)) for scope in NER_SCOPES}  # type: ignore[arg-type]
-    report: dict[str, Any] = {"split": args.split, "sets": {}}
+    scopes = ("whole_text", args.scope)
+    engines = {scope: PIIEngine(PIIConfig(ner_scope=scope)) for scope in scopes}
+    report: dict[str, Any] = {"split": args.split, "scope": args.scope, "sets": {}}
     pii_rows = [PIIText.from_row(r) for r in read_jsonl(SETS / f"pii.{args.split}.jsonl")]
-    sets: dict[str, list[str]] = {"pii": [r.text for r in pii_rows]}
-    for name in PLAIN:
-        path = SETS / f"{name}.{args.split}.jsonl"
-        if path.exists():
-            sets[name] = [str(r["text"]) for r in read_jsonl(path)]
+    sets: dict[str, list[str]] = {}
+    if not args.only_texts:
+        sets["pii"] = [r.text for r in pii_rows]
+        for name in PLAIN:
+            path = SETS / f"{name}.{args.split}.jsonl"
+            if path.exists():
+                sets[name] = [str(r["text"]) for r in read_jsonl(path)]
+    for path in args.texts:
+        sets[path.stem] = [str(r["text"]) for r in read_jsonl(path)]
     for name, texts in sets.items():
         results = {scope: analyse(engine, texts) for scope, engine in engines.items()}
-        whole, scoped = results["whole_text"][0], results["name_sentences"][0]
+        whole, scoped = results["whole_text"][0], results[args.scope][0]
         differ = [i for i, (a, b) in enumerate(zip(whole, scoped, strict=True)) if a != b]
         entry: dict[str, Any] = {
             "texts": len(texts),
@@ -74,7 +85,7 @@ def main() -> None:
                 {
                     **({"text": texts[i]} if args.split == "dev" else {}),
                     "whole_text": [(f.entity_type, f.start, f.end) for f in whole[i]],
-                    "name_sentences": [(f.entity_type, f.start, f.end) for f in scoped[i]],
+                    args.scope: [(f.entity_type, f.start, f.end) for f in scoped[i]],
                 }
                 for i in differ[: args.examples]
             ],
@@ -87,7 +98,7 @@ def main() -> None:
                 ]
                 entry["figures"][scope] = pii_figures(pii_rows, found, masked)
         report["sets"][name] = entry
-        print_set(name, entry)
+        print_set(name, entry, args.scope)
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))
 
@@ -99,13 +110,11 @@ def _rate(r: dict[str, Any]) -> str:
     return f"{r['rate']:.3f} [{low:.3f}, {high:.3f}] (n={r['n']})"
 
 
-def print_set(name: str, entry: dict[str, Any]) -> None:
-    kept = entry["ner_chars"]["name_sentences"] / max(1, entry["ner_chars"]["whole_text"])
+def print_set(name: str, entry: dict[str, Any], scope: str) -> None:
+    kept = entry["ner_chars"][scope] / max(1, entry["ner_chars"]["whole_text"])
     cpu = entry["cpu_ms_per_text"]
     print(f"\n{name}: {entry['texts']} texts, {entry['chars']} chars")
-    print(
-        f"  NER chars kept: {kept:.3f}; CPU ms/text whole {cpu['whole_text']:.2f}, scoped {cpu['name_sentences']:.2f}"
-    )
+    print(f"  NER chars kept: {kept:.3f}; CPU ms/text whole {cpu['whole_text']:.2f}, {scope} {cpu[scope]:.2f}")
     print(f"  texts whose findings differ: {_rate(entry['findings_differ'])}")
     for example in entry["examples_differ"]:
         print(f"    {example}")

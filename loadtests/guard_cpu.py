@@ -61,7 +61,9 @@ class Config:
     lead_always: bool = False  # StreamScreen.lead_always (True: as before, an early start on every window)
     batch_parallel: int = 1  # NER batches at once (2: as before)
     freeze_heap: bool = True  # guardserve.app.heap.freeze_startup_heap, as the gateway does after startup
-    ner_scope: str = "name_sentences"  # guardrails.pii.name_scope ("whole_text": NER over every character, as before)
+    # guardrails.pii.name_scope: "policy" (each stage's PIIConfig.ner_scope: name_sentences in, cased_text out), or
+    # one scope for both stages ("whole_text": NER over every character, as before)
+    ner_scope: str = "policy"
     samples: list[float] = field(default_factory=list)
     ner_chars: list[float] = field(default_factory=list)
 
@@ -88,6 +90,7 @@ def chat_configs() -> list[Config]:
         Config("after, 2 NER batches at once", batch_parallel=2),
         Config("after, heap not frozen", freeze_heap=False),
         Config("after, NER over whole texts", ner_scope="whole_text"),
+        Config("after, answers' NER as prompts'", ner_scope="name_sentences"),
         Config("after (all)"),
     ]
 
@@ -99,6 +102,7 @@ def stream_configs() -> list[Config]:
         Config("+ numpy gemm", **{**BEFORE, "numpy_gemm": True}),  # type: ignore[arg-type]
         Config("+ early start only at first", **{**BEFORE, "lead_always": False}),  # type: ignore[arg-type]
         Config("after, NER over whole texts", ner_scope="whole_text"),
+        Config("after, answers' NER as prompts'", ner_scope="name_sentences"),
         Config("after (all)"),
     ]
 
@@ -111,7 +115,7 @@ def _switch(guardrails: Guardrails, config: Config) -> None:
     StreamScreen.lead_always = config.lead_always
     for engine in guardrails._pii.values():
         set_numpy_gemm(engine.nlp.engine.nlp["en"], config.numpy_gemm)
-        engine.nlp.engine.scope = config.ner_scope
+        engine.scope = engine.config.ner_scope if config.ner_scope == "policy" else config.ner_scope
 
 
 def _ner_chars(guardrails: Guardrails) -> int:

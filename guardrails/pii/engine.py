@@ -11,6 +11,7 @@ import contextlib
 import logging
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager
 from typing import Any
 
 from guardserve.guardrails.pii.config import PIIConfig
@@ -27,16 +28,17 @@ log = logging.getLogger(__name__)
 # Recognizers whose PERSON/LOCATION spans get the name-shape rules (a deny list's values are reported as declared).
 SHAPED_RECOGNIZERS = frozenset({"SpacyRecognizer", "CuedNameRecognizer", "CuedLocationRecognizer"})
 
-_shared_nlp: dict[tuple[bool, str], NlpEngineInfo] = {}
+_shared_nlp: dict[bool, NlpEngineInfo] = {}
 _shared_lock = threading.Lock()
 
 
-def shared_nlp_engine(ner: bool, scope: str = "name_sentences") -> NlpEngineInfo:
-    """NLP engines are heavy (the NER model is ~15 MB of weights): build each kind once per process."""
+def shared_nlp_engine(ner: bool) -> NlpEngineInfo:
+    """NLP engines are heavy (the NER model is ~15 MB of weights): build each kind once per process. The NER scope
+    is the asking engine's, per text: every PII configuration shares one."""
     with _shared_lock:
-        if (ner, scope) not in _shared_nlp:
-            _shared_nlp[ner, scope] = build_nlp_engine(ner, scope)
-        return _shared_nlp[ner, scope]
+        if ner not in _shared_nlp:
+            _shared_nlp[ner] = build_nlp_engine(ner)
+        return _shared_nlp[ner]
 
 
 def quiet_presidio() -> None:
@@ -52,7 +54,8 @@ class PIIEngine:
         from presidio_anonymizer import AnonymizerEngine
 
         self.config = config or PIIConfig()
-        self.nlp = nlp or shared_nlp_engine(self.config.ner, self.config.ner_scope)
+        self.nlp = nlp or shared_nlp_engine(self.config.ner)
+        self.scope: str = self.config.ner_scope  # the NER scope of its texts (PIIConfig.ner_scope)
         quiet_presidio()
         registry = RecognizerRegistry(supported_languages=["en"])
         presidio_log = logging.getLogger("presidio-analyzer")
@@ -86,13 +89,15 @@ class PIIEngine:
         findings merged into their union (:func:`~guardserve.guardrails.pii.overlaps.resolve_overlaps`)."""
         if not text.strip():
             return []
-        results = self._analyzer.analyze(
-            text,
-            language="en",
-            entities=self._entities,
-            score_threshold=self.config.threshold,
-            allow_list=list(self.config.allow_list),
-        )
+        scoped = getattr(self.nlp.engine, "scoped", None)
+        with scoped(self.scope) if scoped is not None else contextlib.nullcontext():
+            results = self._analyzer.analyze(
+                text,
+                language="en",
+                entities=self._entities,
+                score_threshold=self.config.threshold,
+                allow_list=list(self.config.allow_list),
+            )
         shaped: list[Finding] = []
         kept: list[Finding] = []
         for r in results:
@@ -108,9 +113,14 @@ class PIIEngine:
         """Inside the block, :meth:`analyze` of any of ``texts`` (in this thread) uses NLP results computed for all
         of them in one batch (spaCy ``nlp.pipe``): concurrent requests' texts share one pass through the NER model.
         Results are the same as without the block; only the NLP work is batched."""
-        prepare = getattr(self.nlp.engine, "prepared", None)
-        with prepare(texts) if prepare is not None else contextlib.nullcontext():
+        with self.prepared_items([(text, self.scope) for text in texts]):
             yield
+
+    def prepared_items(self, items: Sequence[tuple[str, str]]) -> AbstractContextManager[object]:
+        """:meth:`prepared` for (text, NER scope) pairs: the texts of several PII engines (the input guards' and
+        the output guards') in one batch through the NLP engine they share."""
+        prepare = getattr(self.nlp.engine, "prepared", None)
+        return prepare(items) if prepare is not None else contextlib.nullcontext()
 
     def analyze_batch(self, texts: Sequence[str]) -> list[list[Finding]]:
         """:meth:`analyze` of each text, with the NLP work of all of them in one batch (see :meth:`prepared`)."""

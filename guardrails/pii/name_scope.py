@@ -20,6 +20,10 @@ alone a nationality). A text whose casing says nothing -- no capitalised word ex
 ("My friend lives in berlin.") -- goes to the model whole: the model still finds many places in lower case. Text in
 scripts without case (Chinese) is not run.
 
+That fallback is for what people type. Text a language model wrote (the output guards' scope, ``cased_text``)
+capitalises names whether or not it holds one, so there its casing is always trusted: an answer with no capital
+past its sentence starts is read only where a sentence starts with a word that is not a starter.
+
 The spans are a heuristic: how often they change the guard's findings is measured on the evaluation sets' dev and
 test splits (``loadtests/bench_ner_scope.py``, README "Where NER runs"). Pattern recognizers (e-mail, phone,
 card, ...) always see the whole text; only the NER pass is scoped. What it can still miss: a lower-case place in a
@@ -33,7 +37,9 @@ import bisect
 import re
 from typing import Literal, get_args
 
-NerScope = Literal["name_sentences", "whole_text"]  # PIIConfig.ner_scope: NER over name sentences, or whole texts
+# PIIConfig.ner_scope: NER over name sentences (casing trusted where it tells), over the name sentences of text a model
+# wrote (casing always trusted), or over whole texts
+NerScope = Literal["name_sentences", "cased_text", "whole_text"]
 NER_SCOPES: tuple[str, ...] = get_args(NerScope)
 
 
@@ -126,13 +132,15 @@ def casing_tells(text: str, spans: list[tuple[int, int]] | None = None) -> bool:
 CONTEXT_WORDS = 4  # words of context each side of a span: the NER model's features see about 4 tokens each way
 
 
-def name_sentences(text: str, context_words: int = CONTEXT_WORDS) -> list[tuple[int, int]]:
+def name_sentences(text: str, context_words: int = CONTEXT_WORDS, trust_casing: bool = False) -> list[tuple[int, int]]:
     """Spans of ``text`` to run the NER model on: its sentences that :func:`may_hold_name`, each widened by
     ``context_words`` words on both sides (what the model would have seen of its neighbours in the whole text: run
     alone, "Ávila is nice." is a nationality, after "Thanks." a person), overlapping ones joined; the whole text
-    when its casing says nothing (:func:`casing_tells`)."""
+    when its casing says nothing (:func:`casing_tells`), unless ``trust_casing``: text a language model wrote
+    (scope "cased_text", the output guards) capitalises names whether or not it holds one, so a text without a
+    capital past its sentence starts holds no name there either."""
     sentence_spans = sentences(text)
-    if not casing_tells(text, sentence_spans):
+    if not trust_casing and not casing_tells(text, sentence_spans):
         return [(0, len(text))] if text.strip() else []
     words = [(m.start(), m.end()) for m in _SPACED.finditer(text)]
     starts = [s for s, _ in words]

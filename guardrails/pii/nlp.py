@@ -64,14 +64,10 @@ def installed_ner_package() -> str | None:
     return None
 
 
-def build_nlp_engine(ner: bool = True, scope: str = "name_sentences") -> NlpEngineInfo:
-    """A loaded NLP engine: spaCy NER when asked for and installed, else the blank tokenizer. ``scope``: run the NER
-    model only over the sentences that may hold a name (:mod:`~guardserve.guardrails.pii.name_scope`), or over the
-    whole text."""
-    from guardserve.guardrails.pii.name_scope import NER_SCOPES
-
-    if scope not in NER_SCOPES:
-        raise ValueError(f"NER scope {scope!r} is not one of {NER_SCOPES}")
+def build_nlp_engine(ner: bool = True) -> NlpEngineInfo:
+    """A loaded NLP engine: spaCy NER when asked for and installed, else the blank tokenizer. Where in a text the NER
+    model runs (the :data:`~guardserve.guardrails.pii.name_scope.NerScope`) is chosen per text, by the PII engine
+    that asks (:meth:`SlimSpacyEngine.scoped`, :meth:`SlimSpacyEngine.prepared`)."""
     presidio_offline()
     from presidio_analyzer.nlp_engine import NerModelConfiguration
 
@@ -88,7 +84,6 @@ def build_nlp_engine(ner: bool = True, scope: str = "name_sentences") -> NlpEngi
     model = package or "blank:en"
     engine = _slim_engine_class()(models=[{"lang_code": "en", "model_name": model}], ner_model_configuration=ner_config)
     engine.load()
-    engine.scope = scope
     return NlpEngineInfo(engine, ner=package is not None, model=model)
 
 
@@ -121,6 +116,18 @@ def set_numpy_gemm(nlp: Any, enabled: bool = True) -> None:
                 node.ops = ops
 
 
+DEFAULT_SCOPE = "name_sentences"  # PIIConfig.ner_scope's default
+
+
+def _ner_regions(text: str, scope: str) -> list[tuple[int, int]]:
+    """The character spans of ``text`` the NER model reads under ``scope``."""
+    from guardserve.guardrails.pii.name_scope import name_sentences
+
+    if scope == "whole_text":
+        return [(0, len(text))] if text.strip() else []
+    return name_sentences(text, trust_casing=scope == "cased_text")
+
+
 def lower_lemmas(doc: Any) -> Any:
     """Lemmas as the lower-cased tokens (Presidio's context words match on lemmas; no lemmatizer runs)."""
     for token in doc:
@@ -133,9 +140,10 @@ def _slim_engine_class() -> type:
 
     class SlimSpacyEngine(SpacyNlpEngine):
         """Only what PII screening needs: the tokenizer, the NER component (it has its own embedding layer) and
-        lemmas as lower-cased tokens (Presidio's context words match on lemmas). With ``scope`` "name_sentences"
-        (the default) the NER component runs only over the sentences that may hold a name; the rest of the text is
-        only tokenized (see :meth:`_docs`).
+        lemmas as lower-cased tokens (Presidio's context words match on lemmas). Under the scopes "name_sentences"
+        (the default) and "cased_text" the NER component runs only over the sentences that may hold a name; the
+        rest of the text is only tokenized (see :meth:`_docs`). The scope is the asking PII engine's, per text:
+        one engine (and one NER batch) serves the input guards, the output guards and the trainer's scrubbing.
 
         The tagger, parser and lemmatizer of ``en_core_web_sm`` cost 60 % of its time (6.8 ms -> 2.8 ms for a
         100-character window) and change no PERSON/LOCATION result (300 Faker sentences compared). With no model
@@ -161,31 +169,44 @@ def _slim_engine_class() -> type:
             self.nlp = {"en": nlp}  # type: ignore[assignment]  # presidio annotates it as None
             self._local = threading.local()
             self.chars_processed = 0  # characters run through the NER model (tests bound the NER work with it)
-            self.scope = "name_sentences"  # or "whole_text" (build_nlp_engine sets it; the benchmark switches it)
+
+        @contextmanager
+        def scoped(self, scope: str) -> Iterator[None]:
+            """Inside the block, :meth:`process_text` (Presidio's call, in this thread) runs NER under ``scope``."""
+            outer = getattr(self._local, "scope", DEFAULT_SCOPE)
+            self._local.scope = scope
+            try:
+                yield
+            finally:
+                self._local.scope = outer
 
         def process_text(self, text: str, language: str) -> Any:
+            scope = getattr(self._local, "scope", DEFAULT_SCOPE)
             prepared = getattr(self._local, "prepared", None)
-            if prepared is not None and text in prepared:
-                return prepared[text]
-            return self._doc_to_nlp_artifact(self._docs([text])[0], language)
+            if prepared is not None and (text, scope) in prepared:
+                return prepared[text, scope]
+            return self._doc_to_nlp_artifact(self._docs([text], [scope])[0], language)
 
-        def _docs(self, texts: Sequence[str]) -> list[Any]:
-            """One spaCy ``Doc`` per text, all NER work in one ``nlp.pipe`` batch. Whole texts, or (scope
-            "name_sentences") only their :func:`~guardserve.guardrails.pii.name_scope.name_sentences` spans: each
-            text is tokenized whole, and the entities found in its spans are set on it at the same characters."""
+        def _docs(self, texts: Sequence[str], scopes: Sequence[str]) -> list[Any]:
+            """One spaCy ``Doc`` per text, all NER work in one ``nlp.pipe`` batch. Under its scope, each text is run
+            whole ("whole_text") or only over its :func:`~guardserve.guardrails.pii.name_scope.name_sentences`
+            spans: then it is tokenized whole, and the entities found in its spans are set on it at the same
+            characters."""
+            from guardserve.guardrails.pii.name_scope import NER_SCOPES
+
+            unknown = set(scopes) - set(NER_SCOPES)
+            if unknown:
+                raise ValueError(f"NER scope {sorted(unknown)} is not one of {NER_SCOPES}")
             nlp = self.nlp["en"]  # type: ignore[index]
-            if self.scope == "whole_text" or not nlp.has_pipe("ner"):
-                self.chars_processed += sum(len(t) for t in texts)
+            if not nlp.has_pipe("ner"):
                 return list(nlp.pipe(texts, batch_size=max(1, len(texts))))
             from spacy.util import filter_spans
 
-            from guardserve.guardrails.pii.name_scope import name_sentences
-
-            scopes = [name_sentences(text) for text in texts]
-            pieces = [(i, start, text[start:end]) for i, text in enumerate(texts) for start, end in scopes[i]]
+            regions = [_ner_regions(text, scope) for text, scope in zip(texts, scopes, strict=True)]
+            pieces = [(i, start, text[start:end]) for i, text in enumerate(texts) for start, end in regions[i]]
             self.chars_processed += sum(len(piece) for _, _, piece in pieces)
-            # a text whose one span is all of it is run as is: its piece's Doc is its Doc (tokenized once)
-            whole = [spans == [(0, len(text))] for text, spans in zip(texts, scopes, strict=True)]
+            # a text whose one region is all of it is run as is: its piece's Doc is its Doc (tokenized once)
+            whole = [spans == [(0, len(text))] for text, spans in zip(texts, regions, strict=True)]
             docs: list[Any] = [None if w else nlp.make_doc(text) for text, w in zip(texts, whole, strict=True)]
             found: list[list[Any]] = [[] for _ in texts]
             batch = nlp.pipe([piece for _, _, piece in pieces], batch_size=max(1, len(pieces)))
@@ -206,19 +227,21 @@ def _slim_engine_class() -> type:
             return docs
 
         @contextmanager
-        def prepared(self, texts: Sequence[str]) -> Iterator[None]:
-            """Run the pipeline over all ``texts`` at once (``nlp.pipe``: one batch through the NER model costs
-            about half as much per text as one call per text); inside the block, :meth:`process_text` returns
-            those results in this thread, so Presidio's ``analyze`` of any of these texts skips its own pipeline
-            run. The analyzer code is untouched: whatever ``PIIEngine.analyze`` does with the artifacts, it does
-            with these. If the batch fails, nothing is prepared: each ``analyze`` runs (and fails) on its own."""
-            unique = list(dict.fromkeys(t for t in texts if t.strip()))
+        def prepared(self, items: Sequence[tuple[str, str]]) -> Iterator[None]:
+            """Run the pipeline over all ``items`` (text, NER scope) at once (``nlp.pipe``: one batch through the
+            NER model costs about half as much per text as one call per text); inside the block, :meth:`process_text`
+            returns those results in this thread, so Presidio's ``analyze`` of any of these texts (under the same
+            scope) skips its own pipeline run. The analyzer code is untouched: whatever ``PIIEngine.analyze`` does
+            with the artifacts, it does with these. If the batch fails, nothing is prepared: each ``analyze`` runs
+            (and fails) on its own."""
+            unique = list(dict.fromkeys((t, scope) for t, scope in items if t.strip()))
             outer = getattr(self._local, "prepared", None)
-            prepared: dict[str, Any] = dict(outer or {})
+            prepared: dict[tuple[str, str], Any] = dict(outer or {})
             if unique:
                 try:
-                    for text, doc in zip(unique, self._docs(unique), strict=True):
-                        prepared[text] = self._doc_to_nlp_artifact(doc, "en")
+                    docs = self._docs([t for t, _ in unique], [scope for _, scope in unique])
+                    for item, doc in zip(unique, docs, strict=True):
+                        prepared[item] = self._doc_to_nlp_artifact(doc, "en")
                 except Exception as exc:  # the per-text path reports it, per text
                     log.debug("batched NLP run failed (%s); texts are analysed one by one", type(exc).__name__)
                     prepared = dict(outer or {})

@@ -80,7 +80,7 @@ def test_phone_skip_is_exact(pii_patterns: PIIEngine) -> None:
 
 
 async def test_concurrent_requests_share_one_batch_with_per_text_results(pii: PIIEngine) -> None:
-    batcher = PreparedBatcher(pii.prepared, parallel=1)
+    batcher = PreparedBatcher(pii.prepared_items, parallel=1)
     guard = PIIGuard(pii, Action.MASK, None, SALT, batcher=batcher)
     alone = PIIGuard(pii, Action.MASK, None, SALT)
     requests = [[TEXTS[i % len(TEXTS)], TEXTS[(i + 3) % len(TEXTS)]] for i in range(12)]
@@ -92,8 +92,8 @@ async def test_concurrent_requests_share_one_batch_with_per_text_results(pii: PI
 async def test_a_request_given_up_while_queued_never_runs(pii_patterns: PIIEngine) -> None:
     ran: list[str] = []
 
-    def prepare(texts: Sequence[str]) -> Any:
-        return pii_patterns.prepared(texts)
+    def prepare(items: Sequence[tuple[str, str]]) -> Any:
+        return pii_patterns.prepared_items(items)
 
     batcher = PreparedBatcher(prepare, parallel=1)
 
@@ -114,7 +114,7 @@ async def test_deadline_still_applies_to_batched_calls(pii_patterns: PIIEngine) 
     release = threading.Event()
 
     @contextlib.contextmanager
-    def busy(texts: Sequence[str]) -> Iterator[None]:
+    def busy(items: Sequence[tuple[str, str]]) -> Iterator[None]:
         release.wait(30)  # the running batch: the next request's call waits behind it
         yield
 

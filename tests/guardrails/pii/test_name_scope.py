@@ -3,6 +3,7 @@ whole-text NER there, at the same characters, with the model never run over the 
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 
 import pytest
@@ -172,9 +173,65 @@ def test_the_model_reads_only_the_name_spans_and_patterns_still_read_everything(
 def test_an_unknown_scope_is_refused() -> None:
     from pydantic import ValidationError
 
-    from guardserve.guardrails.pii.nlp import build_nlp_engine
-
+    engine = PIIEngine(PIIConfig())
+    engine.scope = "everything"
     with pytest.raises(ValueError, match="scope"):
-        build_nlp_engine(True, "everything")
+        engine.analyze("Maria lives in Berlin.")
     with pytest.raises(ValidationError):
         PIIConfig(ner_scope="everything")
+
+
+# --- "cased_text": the output guards' scope (text a model wrote capitalises names) -------------------------------
+
+
+@pytest.fixture(scope="module")
+def cased() -> PIIEngine:
+    return PIIEngine(PIIConfig(ner_scope="cased_text"))
+
+
+def test_cased_text_trusts_casing_where_name_sentences_does_not() -> None:
+    text = "The office is in berlin. Sure, first open the settings page."
+    assert name_sentences(text) == [(0, len(text))]  # a prompt: the model still finds "berlin"
+    assert name_sentences(text, trust_casing=True) == []  # an answer: no capital past a sentence start, no name
+    text = "Sure. Daniel will call you back. The export takes two minutes and arrives by e-mail."
+    (start, end), *rest = name_sentences(text, trust_casing=True)
+    assert not rest and text[start:end] == "Sure. Daniel will call you back. The export takes two"
+
+
+def test_cased_text_finds_the_names_of_a_cased_answer_and_skips_the_rest(cased: PIIEngine, whole: PIIEngine) -> None:
+    answers = [
+        "Sure. First, open the settings page. Then contact Daniel Weber in the Munich office or write to "
+        "daniel.weber@example.com if the export fails.",
+        "Marie Curie was a physicist and chemist born in Warsaw. She won two Nobel Prizes.",
+        "Ines lives in Lisbon with her grandmother. Every morning she walks to the harbour.",
+        "Here is a short note: thank you for helping with the move, it made a big difference.",
+    ]
+    assert cased.analyze_batch(answers) == whole.analyze_batch(answers)
+    nlp = cased.nlp.engine
+    before = nlp.chars_processed
+    assert cased.analyze(answers[3]) == []
+    assert nlp.chars_processed == before  # nothing capitalised but its first word, "Here": the model never ran
+
+
+async def test_input_and_output_texts_share_one_batch_each_under_its_scope(pii: PIIEngine, cased: PIIEngine) -> None:
+    from guardserve.guardrails.batching import PreparedBatcher
+    from guardserve.guardrails.guards import PIIGuard
+    from guardserve.guardrails.types import Action
+
+    assert pii.nlp.engine is cased.nlp.engine  # one NLP engine, one batcher, two scopes
+    batcher = PreparedBatcher(pii.prepared_items, parallel=1)
+    guard_in = PIIGuard(pii, Action.MASK, None, "salt", batcher=batcher)
+    guard_out = PIIGuard(cased, Action.MASK, None, "salt", batcher=batcher)
+    text = "ok so i moved to berlin last year and love it."  # the same text as a prompt and as an answer
+    prompt, answer = await asyncio.gather(guard_in.inspect_many([text]), guard_out.inspect_many([text]))
+    assert prompt == [await PIIGuard(pii, Action.MASK, None, "salt").inspect(text)]
+    assert answer == [await PIIGuard(cased, Action.MASK, None, "salt").inspect(text)]
+    assert prompt != answer  # the prompt's lower-case place is found; the answer's casing says there is no name
+
+
+def test_the_default_policy_reads_answers_as_cased_text() -> None:
+    from guardserve.guardrails.policy import load_policies
+
+    default = load_policies().policies["default"]
+    assert default.input.pii is not None and default.input.pii.ner_scope == "name_sentences"
+    assert default.output.pii is not None and default.output.pii.ner_scope == "cased_text"
