@@ -154,7 +154,10 @@ async function send(text) {
         deltas += 1;
         answer.item.dataset.deltas = String(deltas);
         state.text += piece;
+        const list = $("messages");
+        const atEnd = list.scrollHeight - list.scrollTop - list.clientHeight < 24; // following the answer
         renderAnnotated(answer.body, state.text, entityTypes(state.guardrails?.output));
+        if (atEnd) list.scrollTop = list.scrollHeight;
       }
       if (choice.finish_reason) state.finish = choice.finish_reason;
     }
