@@ -187,14 +187,9 @@ def _week(url: str, key: str, args: argparse.Namespace, users: list[tuple[str, s
 def _base_answers(base: Path, prompts: list[str], max_tokens: int) -> list[str]:
     if not prompts:
         return []
-    import torch
+    from guardserve.training.evaluate.chat import generate_chat, load_chat_model
 
-    from guardserve.models.hf import transformers_offline
-    from guardserve.training.evaluate.chat import generate_chat
-
-    transformers = transformers_offline()
-    model = transformers.AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32)
-    tokenizer = transformers.AutoTokenizer.from_pretrained(base)
+    model, tokenizer = load_chat_model(base)
     return generate_chat(model, tokenizer, prompts, max_new_tokens=max_tokens, batch=8)
 
 

@@ -16,7 +16,6 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT.parent) not in sys.path:
@@ -74,17 +73,12 @@ def main() -> None:
     parser.add_argument("--limit", type=int, help="the first N prompts only")
     args = parser.parse_args()
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from guardserve.models.hf import transformers_offline
-    from guardserve.training.evaluate.chat import generate_chat
+    from guardserve.training.evaluate.chat import generate_chat, load_chat_model
 
-    transformers_offline()
     torch.set_num_threads(1)
     asked = prompts()[: args.limit]
-    tokenizer = AutoTokenizer.from_pretrained(args.checkpoint)
-    model: Any = AutoModelForCausalLM.from_pretrained(args.checkpoint, torch_dtype=torch.float32)
-    model.eval()
+    model, tokenizer = load_chat_model(args.checkpoint)
     answers = generate_chat(model, tokenizer, [p for _, p in asked])
     args.out.parent.mkdir(parents=True, exist_ok=True)
     with args.out.open("w") as f:

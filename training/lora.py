@@ -23,20 +23,9 @@ from typing import Any
 import yaml
 
 from guardserve.training.chat_tokens import encode_answer, pad_batch
+from guardserve.training.evaluate.chat import load_chat_model
 
 log = logging.getLogger("guardserve.training.lora")
-
-
-def load_base(path: Path) -> tuple[Any, Any]:
-    import torch
-
-    from guardserve.models.hf import transformers_offline
-
-    transformers = transformers_offline()
-    model = transformers.AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
-    tokenizer = transformers.AutoTokenizer.from_pretrained(path)
-    model.eval()
-    return model, tokenizer
 
 
 def build_data(recipe: dict[str, Any], model: Any, tokenizer: Any, out: Path) -> list[dict[str, Any]]:
@@ -112,7 +101,7 @@ def train(recipe: dict[str, Any], out: Path) -> dict[str, Any]:
     torch.set_num_threads(recipe["train"].get("threads", 2))
     torch.manual_seed(recipe["seed"])
     base = Path(recipe["base"])
-    model, tokenizer = load_base(base)
+    model, tokenizer = load_chat_model(base)
     rows = build_data(recipe, model, tokenizer, out)
     t = recipe["train"]
     mix = recipe["data"]
@@ -243,7 +232,7 @@ def adapter_command(args: argparse.Namespace) -> int:
 
     torch.set_num_threads(2)
     base = Path(yaml.safe_load(args.recipe.read_text())["base"]) if args.recipe else BASE_DIR
-    model, tokenizer = load_base(base)
+    model, tokenizer = load_chat_model(base)
     model = merge_adapter(model, args.adapter)
     model.eval()
     if args.dev_rows:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+from pathlib import Path
 from typing import Any
 
 # Refusal styles: ours and common pretrained-model ones. Checked on the opening of the answer (a refusal leads).
@@ -43,6 +44,19 @@ def wilson(successes: int, n: int, z: float = 1.96) -> dict[str, Any]:
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
     return {"rate": round(p, 4), "n": n, "k": successes,
             "ci95": [round(max(0.0, centre - half), 4), round(min(1.0, centre + half), 4)]}  # fmt: skip
+
+
+def load_chat_model(checkpoint: Path) -> tuple[Any, Any]:
+    """A checkpoint's model (float32, eval mode) and tokenizer, offline."""
+    import torch
+
+    from guardserve.models.hf import transformers_offline
+
+    transformers = transformers_offline()
+    model = transformers.AutoModelForCausalLM.from_pretrained(checkpoint, dtype=torch.float32)
+    tokenizer = transformers.AutoTokenizer.from_pretrained(checkpoint)
+    model.eval()
+    return model, tokenizer
 
 
 def generate_chat(

@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from guardserve.training.evaluate.chat import generate_chat, is_helpful, is_refusal, wilson
+from guardserve.training.evaluate.chat import generate_chat, is_helpful, is_refusal, load_chat_model, wilson
 
 KINDS = ("harmful", "lookalike", "benign", "general")
 
@@ -87,14 +87,7 @@ def score(items: list[dict[str, Any]], answers: list[str], blocked: list[bool] |
 
 def evaluate(checkpoint: Path, items: list[dict[str, Any]], seeds: list[str], *, system: bool = True,
              max_new_tokens: int = 64, batch: int = 16) -> dict[str, Any]:  # fmt: skip
-    import torch
-
-    from guardserve.models.hf import transformers_offline
-
-    transformers = transformers_offline()
-    model = transformers.AutoModelForCausalLM.from_pretrained(checkpoint, dtype=torch.float32)
-    tokenizer = transformers.AutoTokenizer.from_pretrained(checkpoint)
-    model.eval()
+    model, tokenizer = load_chat_model(checkpoint)
     prompts = [i["prompt"] for i in items]
     screened = screen_with_policy(prompts) if system else None
     out: dict[str, Any] = {"checkpoint": str(checkpoint), "n": len(items), "runs": {}}
