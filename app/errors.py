@@ -101,9 +101,11 @@ def from_validation_error(exc: RequestValidationError) -> APIError:
     param = ".".join(loc) or None
     if kind == "json_invalid":
         return APIError(400, f"The request body is not valid JSON: {err.get('msg', '')}.", code="invalid_json")
+    if kind == "missing" and not loc:
+        return APIError(400, "The request body is empty: it must be a JSON object.", code="invalid_json")
     if kind == "missing":
         return APIError(400, f"Missing required parameter: '{param}'.", param=param, code="missing_required_parameter")
-    if kind in ("model_attributes_type", "dict_type") and not loc:
+    if kind in ("model_type", "model_attributes_type", "dict_type") and not loc:
         return APIError(400, "The request body must be a JSON object.", code="invalid_json")
     code = "invalid_type" if kind.endswith(("_type", "_parsing")) else "invalid_value"
     message = f"Invalid value for '{param}': {err.get('msg', 'invalid')}." if param else f"{err.get('msg')}."

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from guardserve.models.unicode import LONE_SURROGATE
 
@@ -38,7 +38,9 @@ class RequestBody(BaseModel):
 
     @field_validator("*", mode="after")
     @classmethod
-    def _valid_unicode(cls, value: object) -> object:
+    def _valid_unicode(cls, value: object, info: ValidationInfo) -> object:
+        if info.context is not None and info.context.get("strict_json"):  # orjson parsed it: nothing to find
+            return value
         if invalid_unicode_at(value) is not None:
             raise ValueError("text must be valid Unicode (it holds a lone surrogate code point)")
         return value

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
-import orjson
 from fastapi import APIRouter, Request
-from fastapi.routing import APIRoute
 from pydantic import BaseModel
 from starlette.responses import Response
 
@@ -27,32 +24,12 @@ from guardserve.app.protocol import (
     ModelVersion,
 )
 from guardserve.app.rollout import Canary, choose
+from guardserve.app.routers.json_route import JSONBodyRoute
 from guardserve.app.services import Services
 from guardserve.app.serving.chat import chat_completion, chat_completion_stream
 from guardserve.app.serving.completions import text_completion, text_completion_stream
 from guardserve.app.serving.passthrough import handlers as passthrough
 from guardserve.models.registry import ServedModel
-
-
-class OrjsonRequest(Request):
-    """A request whose JSON body is parsed once: FastAPI's body parsing calls :meth:`json`, and the pass-through
-    forwards that same object (before: the stdlib parse for validation, then orjson again for forwarding).
-
-    orjson first. What it refuses but the stdlib reads (NaN, Infinity, numbers beyond a double, lone surrogates)
-    is parsed by the stdlib, so that validation can still name the field at fault, and :attr:`not_strict` says
-    why orjson refused: such a body is never forwarded, since an upstream could not read it either."""
-
-    not_strict: str | None = None
-
-    async def json(self) -> Any:
-        if not hasattr(self, "_json"):
-            body = await self.body()
-            try:
-                self._json = orjson.loads(body)
-            except orjson.JSONDecodeError as exc:
-                self._json = json.loads(body)  # a JSONDecodeError here: FastAPI's invalid_json
-                self.not_strict = str(exc)
-        return self._json
 
 
 def _forwardable(request: Request, parsed: Any) -> dict[str, Any]:
@@ -64,19 +41,7 @@ def _forwardable(request: Request, parsed: Any) -> dict[str, Any]:
     return raw
 
 
-class OrjsonRoute(APIRoute):
-    """FastAPI's documented seam for a custom request class (``route_class``)."""
-
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
-
-        async def route(request: Request) -> Response:
-            return await handler(OrjsonRequest(request.scope, request.receive))
-
-        return route
-
-
-router = APIRouter(prefix="/v1", route_class=OrjsonRoute)
+router = APIRouter(prefix="/v1", route_class=JSONBodyRoute)  # POST bodies: app/routers/json_route.py
 # With "stream": true the answer is server-sent events: each event's data a JSON chunk, the last "[DONE]".
 _EVENT = {"type": "object", "required": ["data"], "properties": {"data": {"type": "string"}}}
 _STREAM: dict[str, object] = {"text/event-stream": {"schema": _EVENT}}
