@@ -16,7 +16,7 @@ from guardserve.app.access import Access
 from guardserve.app.context import RequestContext
 from guardserve.app.errors import install_error_handlers
 from guardserve.app.feedback.service import build_feedback
-from guardserve.app.heap import freeze_startup_heap
+from guardserve.app.heap import freeze_after, freeze_startup_heap
 from guardserve.app.middleware import BodyLimitMiddleware, JSONBodyMiddleware, RequestContextMiddleware
 from guardserve.app.model_set import ModelSet, engine_starter, install_reload_signal
 from guardserve.app.observability.audit import AuditLog, AuditMiddleware
@@ -88,14 +88,18 @@ def create_app(settings: Settings | None = None, observability: Observability | 
                 obs.models_changed(model_set.models)
                 log.info("startup heap frozen: %d objects", freeze_startup_heap())
                 await obs.start(app.state.models)
+                refreeze = None
                 if records is not None:
                     await records.start(model_set.all())
                     model_set.on_started.append(records.learn_versions)
+                    refreeze = asyncio.create_task(freeze_after(records.warmed()), name="freeze-after-warm-up")
                 model_set.on_started.append(lambda _: obs.models_changed(model_set.models))
                 install_reload_signal(model_set)
                 try:
                     yield
                 finally:
+                    if refreeze is not None:
+                        refreeze.cancel()
                     if records is not None:
                         await records.aclose()  # pending record writes first, while Redis is still open
                     await obs.stop()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
@@ -54,9 +54,9 @@ class PIIScrubber:
         engine = self._get_engine()
         return [engine.transform(t, engine.analyze(t), Action.PLACEHOLDER) if t.strip() else t for t in texts]
 
-    def warm(self) -> None:
-        """Build the engine now (in the pool), so the first scrub does not pay for it."""
-        self._pool.submit(self._get_engine)
+    def warm(self) -> Future[PIIEngine]:
+        """Build the engine now (in the pool), so the first scrub does not pay for it; done once it is built."""
+        return self._pool.submit(self._get_engine)
 
     async def scrub(self, texts: Sequence[str]) -> list[str]:
         if not any(t.strip() for t in texts):

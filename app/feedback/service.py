@@ -80,6 +80,13 @@ class FeedbackService:
         # response id -> its record's write while it runs (kept referenced; feedback on it waits for it)
         self._writing: dict[str, asyncio.Task[None]] = {}
         self._lag_watch: asyncio.Task[None] | None = None
+        self._warming: asyncio.Future[Any] | None = None  # the scrubber's engine loading, off the loop
+
+    async def warmed(self) -> None:
+        """Return once the scrubber's engine has loaded (or failed to: the first scrub says why)."""
+        if self._warming is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.shield(self._warming)
 
     @classmethod
     def build(
@@ -94,7 +101,7 @@ class FeedbackService:
         """``models``: every served version (``ServedModel``s, stable and candidates)."""
         await self.store.start()
         if isinstance(self.scrubber, PIIScrubber):
-            self.scrubber.warm()
+            self._warming = asyncio.wrap_future(self.scrubber.warm())
         await self.learn_versions(models)
         self._lag_watch = asyncio.create_task(self._watch_lag(), name="feedback-export-lag")
 
