@@ -14,13 +14,23 @@ import contextlib
 import gc
 from collections.abc import Awaitable
 
+# The youngest generation is collected every YOUNG allocations (Python's default: 700). A request allocates
+# thousands of objects and 32 run at once, so at 700 most of what a collection finds is still in use by some request:
+# it survives, moves to an older generation and is scanned again there. At 20,000 most of it has died (reference
+# counting) before the pass. Gateway CPU per request, one alternating run of 5 rounds (2026-12-07, guards off, vs the
+# default thresholds): 0.49 vs 0.57 ms (auth + limits: 0.90 vs 0.94 ms). A young pass over 20,000 objects takes
+# ~1 ms.
+YOUNG, MIDDLE, OLD = 20_000, 20, 20
+
 
 def freeze_startup_heap(*, again: bool = False) -> int:
-    """Collect, then freeze every live object; returns how many objects are now frozen. Once per process (a second
-    app in the same process, as in tests, finds the heavy modules frozen already) unless ``again``."""
+    """Collect, then freeze every live object and set the generations' thresholds (``YOUNG`` …); returns how many
+    objects are now frozen. Once per process (a second app in the same process, as in tests, finds the heavy modules
+    frozen already) unless ``again``."""
     if again or gc.get_freeze_count() == 0:
         gc.collect()
         gc.freeze()
+        gc.set_threshold(YOUNG, MIDDLE, OLD)
     return gc.get_freeze_count()
 
 

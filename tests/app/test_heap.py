@@ -7,7 +7,7 @@ import weakref
 
 import pytest
 
-from guardserve.app.heap import freeze_startup_heap
+from guardserve.app.heap import MIDDLE, OLD, YOUNG, freeze_startup_heap
 
 
 class _Node:
@@ -17,6 +17,8 @@ class _Node:
 
 def test_freeze_collects_garbage_first_and_freezes_the_rest(monkeypatch: pytest.MonkeyPatch) -> None:
     gc.unfreeze()
+    previous = gc.get_threshold()
+    gc.set_threshold(700, 10, 10)  # Python's defaults
     try:
         a, b = _Node(), _Node()
         a.other, b.other = b, a  # a reference cycle: only the collector frees it
@@ -27,6 +29,7 @@ def test_freeze_collects_garbage_first_and_freezes_the_rest(monkeypatch: pytest.
         assert dead() is None  # collected before the freeze, not made permanent
         # frozen objects can still be freed by reference counting (another test's thread): the count only falls
         assert frozen > 0 and 0 < gc.get_freeze_count() <= frozen
+        assert gc.get_threshold() == (YOUNG, MIDDLE, OLD)
         freezes: list[int] = []
         monkeypatch.setattr(gc, "freeze", lambda: freezes.append(1))
         assert freeze_startup_heap() > 0 and freezes == []  # once per process
@@ -35,6 +38,7 @@ def test_freeze_collects_garbage_first_and_freezes_the_rest(monkeypatch: pytest.
         assert kept is not None
     finally:
         gc.unfreeze()
+        gc.set_threshold(*previous)
 
 
 async def test_what_a_warm_up_loads_after_startup_is_frozen_once_it_is_over() -> None:
