@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -19,6 +19,7 @@ from guardserve.app.feedback.service import build_feedback
 from guardserve.app.heap import freeze_after, freeze_startup_heap
 from guardserve.app.middleware import BodyLimitMiddleware, JSONBodyMiddleware, RequestContextMiddleware
 from guardserve.app.model_set import ModelSet, engine_starter, install_reload_signal
+from guardserve.app.native_threads import one_native_thread
 from guardserve.app.observability.audit import AuditLog, AuditMiddleware
 from guardserve.app.observability.core import Observability
 from guardserve.app.observability.instrumented import TracedAdmission
@@ -62,6 +63,12 @@ async def start_guardrails(settings: GuardrailSettings) -> Guardrails | None:
     return guardrails
 
 
+async def _limited(warm_up: Awaitable[None]) -> None:
+    """``warm_up``, then one native thread for the libraries it loaded."""
+    await warm_up
+    one_native_thread()
+
+
 def create_app(settings: Settings | None = None, observability: Observability | None = None) -> FastAPI:
     """The gateway. ``observability`` defaults to what the settings ask for (tests pass their own tracer)."""
     settings = settings or Settings()
@@ -83,6 +90,7 @@ def create_app(settings: Settings | None = None, observability: Observability | 
         await access.start()
         try:
             services.guardrails = await start_guardrails(settings.guardrails)
+            one_native_thread()  # the guards: one BLAS/OpenMP thread per call (app/native_threads.py)
             try:
                 await model_set.start()
                 obs.models_changed(model_set.models)
@@ -92,7 +100,7 @@ def create_app(settings: Settings | None = None, observability: Observability | 
                 if records is not None:
                     await records.start(model_set.all())
                     model_set.on_started.append(records.learn_versions)
-                    refreeze = asyncio.create_task(freeze_after(records.warmed()), name="freeze-after-warm-up")
+                    refreeze = asyncio.create_task(freeze_after(_limited(records.warmed())), name="after-warm-up")
                 model_set.on_started.append(lambda _: obs.models_changed(model_set.models))
                 install_reload_signal(model_set)
                 try:
