@@ -92,7 +92,8 @@ class JSONBodyRoute(APIRoute):
 
     def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
         super().__init__(path, endpoint, **kwargs)
-        self.body_model = body_model(endpoint)
+        # a route with dependencies (its own or its router's) needs FastAPI to solve them: it keeps FastAPI's handling
+        self.body_model = None if self.dependant.dependencies else body_model(endpoint)
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         model = self.body_model
