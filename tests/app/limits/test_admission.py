@@ -145,3 +145,23 @@ async def test_a_client_leaving_mid_decision_gets_its_slot_released() -> None:
         await task
     await eventually(lambda: limiter.released, what="the slot released after the cancellation")
     assert len(limiter.released) == 1 and limiter.active == 0
+
+
+def test_a_keys_scopes_are_resolved_once_and_again_when_its_own_limits_change() -> None:
+    a = RateLimitAdmission(
+        Recording(),
+        LimitSettings(key_defaults=Limits(requests_per_minute=60), tenants={"acme": Limits(concurrent=4)}),
+    )
+    first, again = ctx(), ctx()
+    tenant, scopes = a.scopes(first)
+    assert tenant == "acme" and a.scopes(again)[1] is scopes  # memoized: the same resolved tuple
+    key, acme = scopes
+    assert (key.kind, key.id, key.limits.requests_per_minute) == ("key", "k1", 60)
+    assert (acme.kind, acme.id, acme.limits.concurrent) == ("tenant", "acme", 4)
+    changed = ctx()
+    changed.key_limits = {"requests_per_minute": 5, "tokens_per_day": 100}  # an admin changed the key's limits
+    key, _ = a.scopes(changed)[1]
+    assert (key.limits.requests_per_minute, key.limits.tokens_per_day) == (5, 100)
+    unlimited = ctx()
+    unlimited.tenant = "other"  # no tenant limits: only the key's scope is limited
+    assert [s.kind for s in a.scopes(unlimited)[1]] == ["key"]
