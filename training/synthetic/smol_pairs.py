@@ -17,7 +17,9 @@ Rows are ``guardserve.training.preference.load_pairs`` rows (``prompt``/``chosen
 
     python -m guardserve.training.synthetic.smol_pairs --out runs/smol-c4/pairs-v1.jsonl
     guardserve train dpo models/checkpoints/guardserve-smol --pairs runs/smol-c4/pairs-v1.jsonl \\
-        --out runs/smol-c4/dpo-a --lora-rank 8 --beta 0.1 --lr 5e-5 --steps 60 --batch-pairs 4 --sft-weight 1.0
+        --out runs/smol-c4/dpo-a --lora-rank 8 --lr 1e-4 --batch-pairs 4 --sft-weight 1.0 --beta 0.1 --steps 120
+
+(the three (beta, steps) configurations tried on dev and their numbers: the recipe file).
 """
 
 from __future__ import annotations
