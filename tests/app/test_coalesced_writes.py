@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import openai
@@ -13,7 +12,7 @@ import pytest
 
 from guardserve.app.guarded_protocol import CoalescedWrites
 from tests.support.fake_upstream import FakeUpstream
-from tests.support.gateway_process import GatewayProcess, start_gateway_process
+from tests.support.gateway_process import GatewayProcess, start_with_registry
 from tests.support.servers import LiveServer, serve_in_thread
 
 
@@ -96,15 +95,13 @@ def upstream() -> Iterator[LiveServer]:
 
 @pytest.fixture(scope="module")
 def gateway(upstream: LiveServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess]:
-    where = tmp_path_factory.mktemp("coalesced")
-    registry = where / "registry.yaml"
-    registry.write_text(
+    registry = (
         f"models:\n  fake:\n    engine: openai\n    url: {upstream.url}/v1\n    upstream_model: fake\n"
-        "    context_length: 512\n",
-        encoding="utf-8",
+        "    context_length: 512\n"
     )
-    env = {"GUARDSERVE_GUARDRAILS__ENABLED": "false"}
-    gateway = start_gateway_process(["--registry", str(registry)], env, Path(where / "gateway.log"))
+    gateway = start_with_registry(
+        tmp_path_factory.mktemp("coalesced"), registry, {"GUARDSERVE_GUARDRAILS__ENABLED": "false"}
+    )
     yield gateway
     gateway.stop()
 

@@ -39,3 +39,11 @@ def start_gateway_process(
     gateway = GatewayProcess(server.process, port, log)
     wait_ready([gateway], "/health", timeout)
     return gateway
+
+
+def start_with_registry(where: Path, registry: str, env: dict[str, str]) -> GatewayProcess:
+    """``guardserve serve --registry`` with ``registry`` (YAML text) written to ``where``/registry.yaml; logs
+    to ``where``/gateway.log."""
+    path = where / "registry.yaml"
+    path.write_text(registry, encoding="utf-8")
+    return start_gateway_process(["--registry", str(path)], env, where / "gateway.log")

@@ -14,7 +14,7 @@ import pytest
 
 from guardserve.app.observability.logs import JSONFormatter, request_id_var
 from tests.conftest import TINY
-from tests.support.gateway_process import GatewayProcess, start_gateway_process
+from tests.support.gateway_process import GatewayProcess, start_with_registry
 from tests.support.servers import free_port
 
 EMAIL = "jane.doe@example.com"
@@ -68,14 +68,12 @@ def test_exception_messages_are_dropped_inside_requests() -> None:
 
 @pytest.fixture(scope="module")
 def debug_gateway(tiny_checkpoint: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess]:
-    where = tmp_path_factory.mktemp("logs")
-    registry = where / "registry.yaml"
-    registry.write_text(
+    registry = (
         f"models:\n  {TINY}:\n    engine: cpu\n    checkpoint: {tiny_checkpoint}\n"
         f"  remote:\n    engine: openai\n    url: http://127.0.0.1:{free_port()}/v1\n    context_length: 2048\n"
     )
     env = {"GUARDSERVE_LOG_LEVEL": "debug", "GUARDSERVE_OBSERVABILITY__ENGINE_HEALTH_INTERVAL": "0.5"}
-    gateway = start_gateway_process(["--registry", str(registry)], env, where / "gateway.log")
+    gateway = start_with_registry(tmp_path_factory.mktemp("logs"), registry, env)
     yield gateway
     gateway.stop()
 
