@@ -55,7 +55,15 @@ class ModelSet:
     # --- what requests use ------------------------------------------------------------------------------------
 
     def all(self) -> list[ServedModel]:
-        return [*self.models.values(), *(c.served for c in self.canaries.values())]
+        return list(self.named().values())
+
+    def named(self) -> dict[str, ServedModel]:
+        """Every version that answers requests: each stable one by its model's name, each candidate as
+        ``name@label`` (:func:`guardserve.app.rollout.version_key`)."""
+        named = dict(self.models)
+        for name, canary in self.canaries.items():
+            named[version_key(name, canary.served.entry.version)] = canary.served
+        return named
 
     def acquire(self, served: ServedModel) -> Callable[[], None]:
         """Count a request on ``served`` until the returned release is called (when the request has finished)."""

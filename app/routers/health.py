@@ -9,7 +9,6 @@ import orjson
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from guardserve.app.rollout import version_key
 from guardserve.models.registry import ServedModel
 
 log = logging.getLogger(__name__)
@@ -25,9 +24,7 @@ async def health() -> Response:
 async def ready(request: Request) -> Response:
     """Unauthenticated, so it says only whether each model (by name) and the guardrails are ready, and how many
     requests each model has in flight: no checkpoint paths, upstream URLs or failure details (those are logged)."""
-    models: dict[str, ServedModel] = dict(request.app.state.models)
-    for name, canary in request.app.state.canaries.items():  # a candidate version answers requests too
-        models[version_key(name, canary.served.entry.version)] = canary.served
+    models: dict[str, ServedModel] = request.app.state.model_set.named()  # candidate versions answer requests too
     checks = await asyncio.gather(*(m.engine.health() for m in models.values()))
     report = {
         name: {"status": "ready" if h.ok else "not_ready", "ok": h.ok, "inflight": h.inflight}
