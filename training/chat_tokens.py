@@ -10,11 +10,14 @@ from typing import Any
 IGNORE = -100  # the label of a token the loss skips (transformers' convention)
 
 
-def encode_answer(tokenizer: Any, prompt: Sequence[dict[str, str]], answer: str) -> tuple[list[int], list[int]]:
-    """Token ids of prompt + answer + end of turn, and labels that keep only the answer's tokens and the end."""
+def encode_answer(
+    tokenizer: Any, prompt: Sequence[dict[str, str]], answer: str, end: bool = True
+) -> tuple[list[int], list[int]]:
+    """Token ids of prompt + answer + end of turn, and labels that keep only the answer's tokens and the end
+    (``end=False``: no end of turn, the answer is the opening of a longer one)."""
     head = tokenizer.apply_chat_template(list(prompt), tokenize=False, add_generation_prompt=True)
     p = tokenizer.encode(head, add_special_tokens=False)
-    a = [*tokenizer.encode(answer, add_special_tokens=False), tokenizer.eos_token_id]
+    a = [*tokenizer.encode(answer, add_special_tokens=False), *([tokenizer.eos_token_id] if end else [])]
     return p + a, [IGNORE] * len(p) + a
 
 

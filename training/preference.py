@@ -37,6 +37,9 @@ class PreferencePair:
     prompt: tuple[dict[str, str], ...]  # the conversation up to the answer (system/user/assistant messages)
     chosen: str
     rejected: str
+    # the answers are openings of longer ones (a row's ``"partial": true``): scored without the end of turn, so that
+    # the margin sits on the opening and nothing teaches the policy to stop there
+    partial: bool = False
 
 
 @dataclass(frozen=True)
@@ -49,13 +52,14 @@ class Demonstration:
 
 def load_pairs(path: Path) -> list[PreferencePair]:
     """The pairs of an export's ``preference/pairs-v1.jsonl`` (a file, or a folder searched for ``*.jsonl``);
-    rows without a prompt, a chosen and a rejected assistant answer that differ are skipped."""
+    rows without a prompt, a chosen and a rejected assistant answer that differ are skipped. A row with
+    ``"partial": true`` gives a partial pair (answers scored without their end of turn)."""
     pairs: list[PreferencePair] = []
     for row in _jsonl_rows(path):
         prompt = _messages(row.get("prompt"))
         chosen, rejected = _answer(row.get("chosen")), _answer(row.get("rejected"))
         if prompt and chosen is not None and rejected is not None and chosen != rejected:
-            pairs.append(PreferencePair(prompt, chosen, rejected))
+            pairs.append(PreferencePair(prompt, chosen, rejected, row.get("partial") is True))
     return pairs
 
 
@@ -128,7 +132,7 @@ def pair_margin(model: Any, tokenizer: Any, pair: PreferencePair) -> float:
     """log π(chosen | prompt) − log π(rejected | prompt) under ``model``: how much it prefers the chosen answer."""
     import torch
 
-    rows = [encode_answer(tokenizer, pair.prompt, answer) for answer in (pair.chosen, pair.rejected)]
+    rows = [encode_answer(tokenizer, pair.prompt, a, not pair.partial) for a in (pair.chosen, pair.rejected)]
     with torch.no_grad():
         logps = sequence_logps(model, *pad_batch(rows, tokenizer.pad_token_id or 0))
     return float(logps[0] - logps[1])
@@ -182,7 +186,11 @@ def train_dpo(
         raise ValueError("no preference pairs to train on")
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     encoded = [
-        (encode_answer(tokenizer, p.prompt, p.chosen), encode_answer(tokenizer, p.prompt, p.rejected)) for p in pairs
+        (
+            encode_answer(tokenizer, p.prompt, p.chosen, not p.partial),
+            encode_answer(tokenizer, p.prompt, p.rejected, not p.partial),
+        )
+        for p in pairs
     ]
     reference.eval()
     for parameter in reference.parameters():
@@ -361,7 +369,7 @@ def gate_candidate(
         verdict = regression_gate(results["candidate"], results["stable"], tolerance)
         numbers = {name: {k: results[name][k] for k in ("quality", "safety")} for name in results}
     held = [
-        PreferencePair(tuple(row["prompt"]), row["chosen"], row["rejected"])
+        PreferencePair(tuple(row["prompt"]), row["chosen"], row["rejected"], row.get("partial") is True)
         for row in _jsonl_rows(out / "heldout.jsonl")
     ]
     feedback: dict[str, Any] = {"held_out_pairs": len(held)}

@@ -66,6 +66,24 @@ def test_pairs_are_read_from_the_export_format(tmp_path: Path) -> None:
     assert load_pairs(tmp_path) == [PreferencePair(tuple(prompt), "Use kill.", "I can't help with that.")]
 
 
+def test_partial_pairs_are_scored_without_the_end_of_turn(tiny_checkpoint: Path, tmp_path: Path) -> None:
+    """A row marked ``"partial": true`` (candidate 5's answer openings) loads as a partial pair, and its answers are
+    encoded without the end-of-turn token that whole answers end with."""
+    from transformers import AutoTokenizer
+
+    from guardserve.training.chat_tokens import encode_answer
+
+    prompt = [{"role": "user", "content": "How do I stop a stuck process?"}]
+    row = {"prompt": prompt, "chosen": [{"role": "assistant", "content": "Use kill"}],
+           "rejected": [{"role": "assistant", "content": "I can't help"}]}  # fmt: skip
+    (tmp_path / "a.jsonl").write_text(json.dumps({**row, "partial": True}) + "\n" + json.dumps(row) + "\n")
+    assert [p.partial for p in load_pairs(tmp_path / "a.jsonl")] == [True, False]
+    tokenizer = AutoTokenizer.from_pretrained(tiny_checkpoint)
+    whole, whole_labels = encode_answer(tokenizer, prompt, "Use kill")
+    part, part_labels = encode_answer(tokenizer, prompt, "Use kill", end=False)
+    assert whole == [*part, tokenizer.eos_token_id] and whole_labels == [*part_labels, tokenizer.eos_token_id]
+
+
 def test_demonstrations_are_the_rated_up_dialogues_of_the_export(tmp_path: Path) -> None:
     def row(rating: str, user: str, answer: str | None) -> str:
         messages = [{"role": "user", "content": user}] + ([{"role": "assistant", "content": answer}] if answer else [])

@@ -5,11 +5,12 @@ chosen for harmful intents, and rows that ``load_pairs`` reads."""
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 
 from guardserve.training.evaluate.chat import is_refusal
 from guardserve.training.preference import load_pairs
-from guardserve.training.synthetic.smol_pairs import bare, build_pairs, pair_prompts
+from guardserve.training.synthetic.smol_pairs import bare, build_pairs, decision_cut, decision_pairs, pair_prompts
 from guardserve.training.synthetic.smol_safety import (
     BENIGN,
     BENIGN_TASKS,
@@ -105,3 +106,48 @@ def test_rows_load_as_preference_pairs(tmp_path: Path) -> None:
     pairs = load_pairs(file)
     assert len(pairs) == len(rows)
     assert pairs[0].prompt[0]["role"] == "user" and pairs[0].chosen == rows[0]["chosen"][0]["content"]
+
+
+def test_decision_cut_keeps_the_first_sentence_within_the_budget() -> None:
+    assert decision_cut("I can't help with that. It is illegal.") == "I can't help with that."
+    assert decision_cut("Use kill: it sends a signal. Then wait.") == "Use kill:"
+    assert decision_cut("One two three four five six", max_tokens=4) == "One two three four"
+    assert decision_cut("  Sure  ") == "Sure"
+    assert decision_cut("Pneumonoultramicroscopic words", max_tokens=1, count=len) == "Pneumonoultramicroscopic"
+    assert decision_cut("3.5 is a number. Yes.") == "3.5 is a number."  # a point inside a number ends nothing
+
+
+def test_decision_pairs_cut_both_sides_and_keep_prompts_and_refusals(tmp_path: Path) -> None:
+    base, policy = _answers()
+    base = {k: v + " More words follow here, and then a second sentence. Two." for k, v in base.items()}
+    rows, _ = build_pairs(pair_prompts(), base, policy)
+    cut, counts = decision_pairs(rows, max_tokens=8)
+    assert len(cut) == len(rows) == counts["pairs"]
+    both_cut: Counter[str] = Counter()
+    for whole, r in zip(rows, cut, strict=True):
+        assert r["partial"] is True and r["prompt"] == whole["prompt"]  # prompts unchanged
+        assert {k: v for k, v in r.items() if k not in ("chosen", "rejected", "partial")} == {
+            k: v for k, v in whole.items() if k not in ("chosen", "rejected")}  # fmt: skip
+        sides = {side: (whole[side][0]["content"], r[side][0]["content"]) for side in ("chosen", "rejected")}
+        for before, after in sides.values():
+            assert before.startswith(after) and 0 < len(after.split()) <= 8
+        both_cut[r["kind"]] += all(len(after) < len(before) for before, after in sides.values())
+        chosen, rejected = r["chosen"][0]["content"], r["rejected"][0]["content"]
+        if r["kind"] == "harmful":  # the chosen opening still refuses, the rejected one still complies
+            assert is_refusal(chosen) and not is_refusal(rejected)
+        else:
+            assert not is_refusal(chosen) and is_refusal(rejected)
+    assert both_cut["harmful"] > 0 and both_cut["lookalike"] > 0 and both_cut["benign"] > 0
+    file = tmp_path / "pairs-decision.jsonl"
+    file.write_text("".join(json.dumps(r) + "\n" for r in cut))
+    pairs = load_pairs(file)
+    assert len(pairs) == len(cut) and all(p.partial for p in pairs)
+
+
+def test_decision_pairs_repeat_harmful_pairs() -> None:
+    base, policy = _answers()
+    rows, _ = build_pairs(pair_prompts(), base, policy)
+    cut, counts = decision_pairs(rows, harmful_repeat=2)
+    harmful = sum(r["kind"] == "harmful" for r in rows)
+    assert counts["harmful"] == sum(r["kind"] == "harmful" for r in cut) == 2 * harmful
+    assert len(cut) == len(rows) + harmful

@@ -20,6 +20,15 @@ Rows are ``guardserve.training.preference.load_pairs`` rows (``prompt``/``chosen
         --out runs/smol-c4/dpo-a --lora-rank 8 --lr 1e-4 --batch-pairs 4 --sft-weight 1.0 --beta 0.1 --steps 120
 
 (the three (beta, steps) configurations tried on dev and their numbers: the recipe file).
+
+Candidate 5 (``training/recipes/smol-dpo-c5.yaml``): *decision-level* pairs, :func:`decision_pairs` over an
+existing pairs file. Both sides of every pair are cut to their first sentence and at most ``--max-tokens`` tokens
+of the policy's tokenizer, marked ``"partial": true`` (scored without the end of turn, so that DPO's margin sits
+on the refuse/comply opening and the chosen-answer NLL teaches no early stop), and harmful pairs are repeated
+``--harmful-repeat`` times::
+
+    python -m guardserve.training.synthetic.smol_pairs --decision-from runs/smol-c4/pairs-v1.jsonl \
+        --out runs/smol-c5/pairs-decision.jsonl --max-tokens 12 --harmful-repeat 2
 """
 
 from __future__ import annotations
@@ -28,8 +37,10 @@ import argparse
 import json
 import logging
 import random
+import re
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -128,6 +139,45 @@ def build_pairs(prompts: list[PairPrompt], base_answers: dict[str, str],
     return rows, {"pairs": len(rows), **dict(sorted(counts.items()))}
 
 
+_SENTENCE_END = re.compile(r"[.!?:](?=\s|$)")
+
+
+def decision_cut(text: str, max_tokens: int = 12, count: Callable[[str], int] | None = None) -> str:
+    """The opening of an answer: its first sentence (through the first ``.``/``!``/``?``/``:`` before a space or
+    the end), then whole words dropped from its end until it is at most ``max_tokens`` long by ``count`` (a
+    tokenizer's token count; whitespace words when None). At least one word is kept."""
+    count = count or (lambda t: len(t.split()))
+    text = text.strip()
+    end = _SENTENCE_END.search(text)
+    head = text[: end.end()] if end else text
+    words = head.split()
+    while len(words) > 1 and count(" ".join(words)) > max_tokens:
+        words.pop()
+    return " ".join(words)
+
+
+def decision_pairs(
+    rows: list[dict[str, Any]], max_tokens: int = 12, harmful_repeat: int = 1, count: Callable[[str], int] | None = None
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Candidate 5's rows from pair rows (:func:`build_pairs`'s): each side cut by :func:`decision_cut`, the row
+    marked ``"partial": true`` and harmful rows written ``harmful_repeat`` times (in place, so ``train dpo``'s
+    shuffled epochs see them that much more often). Prompts and every other field are kept; a pair whose two
+    openings are the same is dropped (counted)."""
+    out: list[dict[str, Any]] = []
+    counts: Counter[str] = Counter()
+    for row in rows:
+        cut = {side: [{**row[side][-1], "content": decision_cut(row[side][-1]["content"], max_tokens, count)}]
+               for side in ("chosen", "rejected")}  # fmt: skip
+        if cut["chosen"] == cut["rejected"]:
+            counts[f"{row['kind']}/dropped_same_opening"] += 1
+            continue
+        repeat = harmful_repeat if row["kind"] == "harmful" else 1
+        out += [{**row, **cut, "partial": True}] * repeat
+        counts[row["kind"]] += repeat
+    return out, {"pairs": len(out), "max_tokens": max_tokens, "harmful_repeat": harmful_repeat,
+                 **dict(sorted(counts.items()))}  # fmt: skip
+
+
 def generate_pairs(base_checkpoint: Path, policy_checkpoint: Path, out: Path, seed: int = 0,
                    distill_tokens: int = 64, probe_tokens: int = 32, **frames: int) -> dict[str, Any]:  # fmt: skip
     """Distil the base answers, probe the policy on the helpful prompts, write the pairs to ``out`` (jsonl) and
@@ -171,6 +221,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--base", type=Path, default=BASE_DIR, help="the base model (chosen helpful / rejected harmful)")
     p.add_argument("--policy", type=Path, default=SMOL_DIR, help="the checkpoint DPO starts from (its refusals)")
     p.add_argument("--out", type=Path, required=True, help="pairs-v1.jsonl to write")
+    p.add_argument("--decision-from", type=Path, default=None,
+                   help="candidate 5: cut the pairs of this file to their openings (decision_pairs) into --out; "
+                   "no model is run but --policy's tokenizer")  # fmt: skip
+    p.add_argument("--max-tokens", type=int, default=12, help="with --decision-from: tokens kept per side")
+    p.add_argument("--harmful-repeat", type=int, default=1, help="with --decision-from: copies of harmful pairs")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--harmful-frames", type=int, default=4)
     p.add_argument("--lookalike-frames", type=int, default=3)
@@ -181,6 +236,19 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     torch.set_num_threads(args.threads)
+    if args.decision_from is not None:
+        from guardserve.models.hf import transformers_offline
+
+        tokenizer = transformers_offline().AutoTokenizer.from_pretrained(args.policy)
+        rows = [json.loads(line) for line in args.decision_from.read_text().splitlines() if line.strip()]
+        cut, counts = decision_pairs(rows, args.max_tokens, args.harmful_repeat,
+                                     lambda t: len(tokenizer.encode(t, add_special_tokens=False)))  # fmt: skip
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text("".join(json.dumps(r) + "\n" for r in cut))
+        summary = {"from": str(args.decision_from), "policy_tokenizer": str(args.policy), "counts": counts}
+        args.out.with_suffix(".json").write_text(json.dumps(summary, indent=2) + "\n")
+        print(json.dumps(summary, indent=2))
+        return 0
     summary = generate_pairs(args.base, args.policy, args.out, args.seed, args.distill_tokens, args.probe_tokens,
                              harmful_frames=args.harmful_frames, lookalike_frames=args.lookalike_frames,
                              benign_frames=args.benign_frames)  # fmt: skip
