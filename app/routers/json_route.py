@@ -87,8 +87,10 @@ async def read_body(request: OrjsonRequest, model: type[BaseModel]) -> BaseModel
 
 
 class JSONBodyRoute(APIRoute):
-    """An APIRoute that serves ``(body, request)`` endpoints itself (see the module); other endpoints, and a
-    method the route does not allow, go to FastAPI as usual."""
+    """An APIRoute that serves ``(body, request)`` endpoints itself (see the module); other endpoints, routes with
+    dependencies, and a method the route does not allow, go to FastAPI as usual. The endpoint returns its
+    ``Response`` (``response_model`` and ``status_code`` are for the OpenAPI document only), and dependencies given
+    to ``include_router`` are not seen here: give them to the router or the route."""
 
     def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
         super().__init__(path, endpoint, **kwargs)
