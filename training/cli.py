@@ -86,6 +86,8 @@ def parser() -> argparse.ArgumentParser:
     d.add_argument("--pairs", type=Path, required=True, help="an export's preference/ folder or pairs-v1.jsonl")
     d.add_argument("--out", type=Path, required=True, help="run directory: checkpoint/ and dpo.json")
     d.add_argument("--replay", type=Path, help="an export's sft/ folder: its rated-up answers are replayed (NLL)")
+    d.add_argument("--save-steps", type=int, nargs="+", default=[], metavar="STEP",
+                   help="also save the model after these steps to OUT/checkpoint-STEP")  # fmt: skip
     _dpo_options(d, holdout=0.0, sft_weight=0.0)
 
     im = tsub.add_parser(
@@ -192,7 +194,9 @@ def _dpo_and_gate(args: argparse.Namespace, checkpoint: Path, pairs: Path, repla
         replay_weight=args.replay_weight if replay is not None else 0.0,
         lora_rank=args.lora_rank,
     )
-    summary = run_dpo(checkpoint, pairs, args.out, config, holdout=args.holdout, replay_path=replay)
+    save_steps = getattr(args, "save_steps", [])  # `improve` has no --save-steps
+    summary = run_dpo(checkpoint, pairs, args.out, config, holdout=args.holdout, replay_path=replay,
+                      save_steps=save_steps)  # fmt: skip
     print(json.dumps({k: summary[k] for k in ("pairs", "replay", "start", "end")}, indent=2))
     if args.gate_recipe is None and args.gate_set is None:
         return 0

@@ -24,7 +24,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import random
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -175,11 +175,12 @@ def train_dpo(
     pairs: Sequence[PreferencePair],
     config: DPOConfig,
     demonstrations: Sequence[Demonstration] = (),
+    on_step: Callable[[int, list[dict[str, float]]], None] | None = None,
 ) -> list[dict[str, float]]:
     """Optimise ``policy`` (in place; only its parameters that require grad, e.g. a LoRA adapter's) on ``pairs``
     against the frozen ``reference``, plus ``config.replay_weight`` x the NLL of ``demonstrations`` (a batch of
     them per step, in the same forward pass). Returns one row per step: loss, mean reward margin, reward accuracy
-    (and ``replay_nll`` when replaying)."""
+    (and ``replay_nll`` when replaying). ``on_step(step, history)``: called after each step (1-based)."""
     import torch
 
     if not pairs:
@@ -202,7 +203,7 @@ def train_dpo(
     replay_order = _cycle(len(replay), config.seed + 1) if replay else iter(())
     history: list[dict[str, float]] = []
     policy.train()
-    for _ in range(config.steps):
+    for step in range(1, config.steps + 1):
         batch = [encoded[next(order)] for _ in range(min(config.batch_pairs, len(encoded)))]
         rehearse = [replay[next(replay_order)] for _ in range(min(config.batch_pairs, len(replay)))]
         n = len(batch)
@@ -230,6 +231,9 @@ def train_dpo(
                 **({"replay_nll": float(replay_nll.detach())} if replay_nll is not None else {}),
             }
         )
+        if on_step is not None:
+            on_step(step, history)
+            policy.train()
     policy.eval()
     return history
 
@@ -265,18 +269,20 @@ def run_dpo(
     config: DPOConfig,
     holdout: float = 0.0,
     replay_path: Path | None = None,
+    save_steps: Sequence[int] = (),
 ) -> dict[str, Any]:
     """Fine-tune a whole checkpoint with DPO from itself (policy and reference both start as ``checkpoint``) and
     write a servable checkpoint to ``out/checkpoint`` and ``out/dpo.json`` (what it trained on: the pairs' and the
     replayed answers' files with their sha256 and counts, the settings, the loss and reward margin at the start and
     the end). ``holdout``: a fraction of the prompts kept out of training, for :func:`gate_candidate`'s feedback
     check (``out/heldout.jsonl``); replayed answers to those prompts are left out too. ``replay_path``: an export's
-    ``sft`` folder, whose rated-up answers are replayed (``config.replay_weight``)."""
-    import shutil
+    ``sft`` folder, whose rated-up answers are replayed (``config.replay_weight``). ``save_steps``: also write the
+    (merged) model after each of these steps (< ``config.steps``) to ``out/checkpoint-STEP``, same format."""
+    import copy
 
     import torch
 
-    from guardserve.models.checkpoint import METADATA_FILE, save_model, write_metadata
+    from guardserve.models.checkpoint import METADATA_FILE, write_metadata
     from guardserve.models.hf import transformers_offline
 
     pairs, held = split_pairs(load_pairs(pairs_path), holdout, config.seed)
@@ -299,28 +305,46 @@ def run_dpo(
         adapter = LoraConfig(r=config.lora_rank, lora_alpha=2 * config.lora_rank, lora_dropout=0.0,
                              target_modules=list(LORA_TARGETS), task_type="CAUSAL_LM")  # fmt: skip
         policy = get_peft_model(policy, adapter)
-    history = train_dpo(policy, reference, tokenizer, pairs, config, replay)
-    if config.lora_rank:
-        policy = policy.merge_and_unload()
-    target = out / "checkpoint"
-    target.mkdir(parents=True, exist_ok=True)
-    for name in _TOKENIZER_FILES:
-        if (checkpoint / name).is_file():
-            shutil.copy2(checkpoint / name, target / name)
-    save_model(policy, target, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id or 0)
-    summary: dict[str, Any] = {
-        "init_from": str(checkpoint),
-        "pairs": {"files": _digests(pairs_path), "count": len(pairs), "held_out": len(held)},
-        "replay": {"files": _digests(replay_path), "count": len(replay)} if replay_path is not None else None,
-        "config": dataclasses.asdict(config),
-        "start": history[0],
-        "end": history[-1],
-    }
     source = checkpoint / METADATA_FILE
     metadata = json.loads(source.read_text()) if source.is_file() else {}
-    write_metadata(target, {**metadata, "trained": True, "dpo": summary})
+
+    def summarise(history: list[dict[str, float]]) -> dict[str, Any]:
+        return {
+            "init_from": str(checkpoint),
+            "pairs": {"files": _digests(pairs_path), "count": len(pairs), "held_out": len(held)},
+            "replay": {"files": _digests(replay_path), "count": len(replay)} if replay_path is not None else None,
+            "config": dataclasses.asdict(config),
+            "start": history[0],
+            "end": history[-1],
+        }
+
+    def save(model: Any, target: Path, summary: dict[str, Any]) -> None:
+        merged = model.merge_and_unload() if config.lora_rank else model
+        _save_checkpoint(merged, tokenizer, checkpoint, target)
+        write_metadata(target, {**metadata, "trained": True, "dpo": summary})
+
+    def on_step(step: int, history: list[dict[str, float]]) -> None:
+        if step in save_steps and step < config.steps:  # a copy: merging the adapter in place would end training
+            summary = {**summarise(history), "steps": step}
+            save(copy.deepcopy(policy), out / f"checkpoint-{step}", summary)
+
+    history = train_dpo(policy, reference, tokenizer, pairs, config, replay, on_step if save_steps else None)
+    summary = summarise(history)
+    save(policy, out / "checkpoint", summary)
     (out / "dpo.json").write_text(json.dumps({**summary, "history": history}, indent=2) + "\n")
     return summary
+
+
+def _save_checkpoint(model: Any, tokenizer: Any, source: Path, target: Path) -> None:
+    import shutil
+
+    from guardserve.models.checkpoint import save_model
+
+    target.mkdir(parents=True, exist_ok=True)
+    for name in _TOKENIZER_FILES:
+        if (source / name).is_file():
+            shutil.copy2(source / name, target / name)
+    save_model(model, target, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id or 0)
 
 
 LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")  # Llama's projections

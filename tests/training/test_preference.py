@@ -377,3 +377,29 @@ def test_improve_registers_the_candidate_only_when_the_gate_passes(tmp_path: Pat
     (entry,) = load_registry(registry)
     assert entry.candidate is not None and (entry.candidate.label, entry.candidate.percent) == ("v2", 5.0)
     assert entry.candidate.checkpoint == (tmp_path / "run" / "checkpoint").resolve()
+
+
+@pytest.mark.slow
+def test_save_steps_writes_the_model_a_shorter_run_would_have_written(tiny_checkpoint: Path, tmp_path: Path) -> None:
+    from safetensors.torch import load_file
+
+    from guardserve.training.cli import main
+
+    prompt = [{"role": "user", "content": "What is 3 + 4?"}]
+    pairs = tmp_path / "pairs-v1.jsonl"
+    pairs.write_text(json.dumps({"prompt": prompt, "chosen": [{"role": "assistant", "content": "3 + 4 = 7."}],
+                                 "rejected": [{"role": "assistant", "content": "3 + 4 = 9."}]}) + "\n")  # fmt: skip
+    argv = ["dpo", str(tiny_checkpoint), "--pairs", str(pairs), "--lr", "1e-2", "--lora-rank", "4"]
+    assert main([*argv, "--out", str(tmp_path / "long"), "--steps", "6", "--save-steps", "3"]) == 0
+    assert main([*argv, "--out", str(tmp_path / "short"), "--steps", "3"]) == 0
+    saved = load_file(str(tmp_path / "long" / "checkpoint-3" / "model.safetensors"))
+    short = load_file(str(tmp_path / "short" / "checkpoint" / "model.safetensors"))
+    final = load_file(str(tmp_path / "long" / "checkpoint" / "model.safetensors"))
+    assert saved.keys() == short.keys() == final.keys()
+    assert all(torch.equal(saved[k], short[k]) for k in saved)  # saving did not disturb training
+    assert any(not torch.equal(saved[k], final[k]) for k in saved)
+    metadata = json.loads((tmp_path / "long" / "checkpoint-3" / "guardserve.json").read_text())
+    assert metadata["dpo"]["steps"] == 3
+    assert (tmp_path / "long" / "checkpoint-3" / "tokenizer.json").is_file() == (
+        tmp_path / "short" / "checkpoint" / "tokenizer.json"
+    ).is_file()
