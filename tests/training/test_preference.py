@@ -23,6 +23,17 @@ from guardserve.training.preference import (  # noqa: E402
     train_dpo,
 )
 
+ARITHMETIC = [{"role": "user", "content": "What is 3 + 4?"}]
+
+
+def arithmetic_pair(where: Path, **extra: str) -> Path:
+    """A pairs-v1.jsonl of one pair: "3 + 4 = 7." chosen over "3 + 4 = 9." (plus ``extra`` fields)."""
+    pairs = where / "pairs-v1.jsonl"
+    row = {"prompt": ARITHMETIC, "chosen": [{"role": "assistant", "content": "3 + 4 = 7."}],
+           "rejected": [{"role": "assistant", "content": "3 + 4 = 9."}], **extra}  # fmt: skip
+    pairs.write_text(json.dumps(row) + "\n")
+    return pairs
+
 
 def test_the_loss_on_a_worked_example() -> None:
     # policy vs reference: chosen +1.0 nat, rejected -1.0 nat; beta 0.1 -> margin 0.2 -> -log sigmoid(0.2)
@@ -177,11 +188,7 @@ def test_train_dpo_command_writes_a_servable_checkpoint_that_prefers_the_chosen(
     from guardserve.models.hf import transformers_offline
     from guardserve.training.cli import main
 
-    prompt = [{"role": "user", "content": "What is 3 + 4?"}]
-    pairs = tmp_path / "pairs-v1.jsonl"
-    row = {"prompt": prompt, "chosen": [{"role": "assistant", "content": "3 + 4 = 7."}],
-           "rejected": [{"role": "assistant", "content": "3 + 4 = 9."}], "source": "preferred"}  # fmt: skip
-    pairs.write_text(json.dumps(row) + "\n")
+    pairs = arithmetic_pair(tmp_path, source="preferred")
     out = tmp_path / "run"
     argv = ["dpo", str(tiny_checkpoint), "--pairs", str(pairs), "--out", str(out), "--steps", "15", "--lr", "1e-3"]
     assert main(argv) == 0
@@ -192,7 +199,7 @@ def test_train_dpo_command_writes_a_servable_checkpoint_that_prefers_the_chosen(
     tuned = transformers.AutoModelForCausalLM.from_pretrained(out / "checkpoint", dtype=torch.float32)
     base = transformers.AutoModelForCausalLM.from_pretrained(tiny_checkpoint, dtype=torch.float32)
     tokenizer = transformers.AutoTokenizer.from_pretrained(out / "checkpoint")
-    pair = PreferencePair(tuple(prompt), "3 + 4 = 7.", "3 + 4 = 9.")
+    pair = PreferencePair(tuple(ARITHMETIC), "3 + 4 = 7.", "3 + 4 = 9.")
     assert pair_margin(tuned, tokenizer, pair) > pair_margin(base, tokenizer, pair)
     metadata = json.loads((out / "checkpoint" / "guardserve.json").read_text())
     assert metadata["dpo"]["pairs"]["count"] == 1
@@ -205,10 +212,7 @@ def test_a_lora_run_is_merged_into_a_plain_checkpoint(tiny_checkpoint: Path, tmp
     from guardserve.models.hf import transformers_offline
     from guardserve.training.cli import main
 
-    prompt = [{"role": "user", "content": "What is 3 + 4?"}]
-    pairs = tmp_path / "pairs-v1.jsonl"
-    pairs.write_text(json.dumps({"prompt": prompt, "chosen": [{"role": "assistant", "content": "3 + 4 = 7."}],
-                                 "rejected": [{"role": "assistant", "content": "3 + 4 = 9."}]}) + "\n")  # fmt: skip
+    pairs = arithmetic_pair(tmp_path)
     out = tmp_path / "run"
     argv = ["dpo", str(tiny_checkpoint), "--pairs", str(pairs), "--out", str(out), "--steps", "15", "--lr", "1e-2"]
     assert main([*argv, "--lora-rank", "4"]) == 0
@@ -222,7 +226,7 @@ def test_a_lora_run_is_merged_into_a_plain_checkpoint(tiny_checkpoint: Path, tmp
     assert changed and all(k.endswith("_proj.weight") for k in changed)  # only the adapted projections moved
     transformers = transformers_offline()
     tokenizer = transformers.AutoTokenizer.from_pretrained(out / "checkpoint")
-    pair = PreferencePair(tuple(prompt), "3 + 4 = 7.", "3 + 4 = 9.")
+    pair = PreferencePair(tuple(ARITHMETIC), "3 + 4 = 7.", "3 + 4 = 9.")
     models = [transformers.AutoModelForCausalLM.from_pretrained(p, dtype=torch.float32)
               for p in (out / "checkpoint", tiny_checkpoint)]  # fmt: skip
     assert pair_margin(models[0], tokenizer, pair) > pair_margin(models[1], tokenizer, pair)
@@ -385,10 +389,7 @@ def test_save_steps_writes_the_model_a_shorter_run_would_have_written(tiny_check
 
     from guardserve.training.cli import main
 
-    prompt = [{"role": "user", "content": "What is 3 + 4?"}]
-    pairs = tmp_path / "pairs-v1.jsonl"
-    pairs.write_text(json.dumps({"prompt": prompt, "chosen": [{"role": "assistant", "content": "3 + 4 = 7."}],
-                                 "rejected": [{"role": "assistant", "content": "3 + 4 = 9."}]}) + "\n")  # fmt: skip
+    pairs = arithmetic_pair(tmp_path)
     argv = ["dpo", str(tiny_checkpoint), "--pairs", str(pairs), "--lr", "1e-2", "--lora-rank", "4"]
     assert main([*argv, "--out", str(tmp_path / "long"), "--steps", "6", "--save-steps", "3"]) == 0
     assert main([*argv, "--out", str(tmp_path / "short"), "--steps", "3"]) == 0
