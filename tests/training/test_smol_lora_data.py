@@ -15,15 +15,12 @@ from guardserve.training.synthetic.smol_safety import (
     LOOKALIKE,
     build_examples,
 )
+from tests.support.smol_frames import framed_as
 
 
 def _frame_of(prompt: str, intents: tuple[str, ...]) -> str | None:
-    for frame in FRAMES:
-        for intent in intents:
-            text = frame.format(i=intent)
-            if prompt in (text, text[0].upper() + text[1:]):
-                return frame
-    return None
+    found = framed_as(prompt, intents)
+    return found[0] if found else None
 
 
 def test_lookalikes_and_benign_tasks_use_the_harmful_frames() -> None:

@@ -14,11 +14,11 @@ from guardserve.training.synthetic.smol_pairs import bare, build_pairs, decision
 from guardserve.training.synthetic.smol_safety import (
     BENIGN,
     BENIGN_TASKS,
-    FRAMES,
     HARMFUL,
     LOOKALIKE,
     REFUSALS,
 )
+from tests.support.smol_frames import framed_as
 
 
 def _dev(intents: tuple[str, ...], every: int = 5) -> list[str]:
@@ -26,12 +26,8 @@ def _dev(intents: tuple[str, ...], every: int = 5) -> list[str]:
 
 
 def _intent_of(prompt: str, intents: tuple[str, ...]) -> str | None:
-    for frame in FRAMES:
-        for intent in intents:
-            text = frame.format(i=intent)
-            if prompt in (text, text[0].upper() + text[1:]):
-                return intent
-    return None
+    found = framed_as(prompt, intents)
+    return found[1] if found else None
 
 
 def _answers() -> tuple[dict[str, str], dict[str, str]]:
