@@ -33,13 +33,18 @@ def invalid_unicode_at(value: object) -> int | None:
     return None
 
 
+# Validation context for a body orjson parsed: orjson refuses lone surrogates, so the check below has nothing to find
+# (app/routers/json_route.py passes it).
+STRICT_JSON: dict[str, bool] = {"strict_json": True}
+
+
 class RequestBody(BaseModel):
     """Base of every request body: its text fields must be valid Unicode (nested bodies check their own)."""
 
     @field_validator("*", mode="after")
     @classmethod
     def _valid_unicode(cls, value: object, info: ValidationInfo) -> object:
-        if info.context is not None and info.context.get("strict_json"):  # orjson parsed it: nothing to find
+        if info.context is not None and info.context.get("strict_json"):  # STRICT_JSON
             return value
         if invalid_unicode_at(value) is not None:
             raise ValueError("text must be valid Unicode (it holds a lone surrogate code point)")

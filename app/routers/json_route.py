@@ -29,9 +29,7 @@ from pydantic import BaseModel, ValidationError
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-# Validation context of a body orjson parsed: orjson refuses lone surrogates, so the models' Unicode check has
-# nothing to find (guardserve.app.protocol.RequestBody).
-STRICT_JSON = {"strict_json": True}
+from guardserve.app.protocol import STRICT_JSON
 
 
 class OrjsonRequest(Request):
