@@ -277,7 +277,9 @@ def run_dpo(
     the end). ``holdout``: a fraction of the prompts kept out of training, for :func:`gate_candidate`'s feedback
     check (``out/heldout.jsonl``); replayed answers to those prompts are left out too. ``replay_path``: an export's
     ``sft`` folder, whose rated-up answers are replayed (``config.replay_weight``). ``save_steps``: also write the
-    (merged) model after each of these steps (< ``config.steps``) to ``out/checkpoint-STEP``, same format."""
+    (merged) model after each of these steps (< ``config.steps``) to ``out/checkpoint-STEP``, same format. With
+    ``config.lora_rank`` the adapter is also written on its own beside each checkpoint (``out/adapter[-STEP]``,
+    peft's format; its base is ``checkpoint``)."""
     import copy
 
     import torch
@@ -319,6 +321,8 @@ def run_dpo(
         }
 
     def save(model: Any, target: Path, summary: dict[str, Any]) -> None:
+        if config.lora_rank:  # the adapter alone too (out/adapter[-STEP]): what a release commits and merges at import
+            model.save_pretrained(str(target.with_name(target.name.replace("checkpoint", "adapter"))))
         merged = model.merge_and_unload() if config.lora_rank else model
         _save_checkpoint(merged, tokenizer, checkpoint, target)
         write_metadata(target, {**metadata, "trained": True, "dpo": summary})

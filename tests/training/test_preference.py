@@ -404,3 +404,26 @@ def test_save_steps_writes_the_model_a_shorter_run_would_have_written(tiny_check
     assert (tmp_path / "long" / "checkpoint-3" / "tokenizer.json").is_file() == (
         tmp_path / "short" / "checkpoint" / "tokenizer.json"
     ).is_file()
+
+
+@pytest.mark.slow
+def test_a_lora_run_writes_its_adapter_which_merged_onto_the_start_is_the_saved_model(
+    tiny_checkpoint: Path, tmp_path: Path
+) -> None:
+    from peft import PeftModel
+    from safetensors.torch import load_file
+    from transformers import AutoModelForCausalLM
+
+    from guardserve.training.cli import main
+
+    argv = ["dpo", str(tiny_checkpoint), "--pairs", str(arithmetic_pair(tmp_path)), "--lr", "1e-2", "--lora-rank", "4"]
+    assert main([*argv, "--out", str(tmp_path / "run"), "--steps", "4", "--save-steps", "2"]) == 0
+    for step in ("-2", ""):
+        assert not (tmp_path / "run" / f"checkpoint{step}" / "adapter_config.json").exists()  # a plain checkpoint
+        start = AutoModelForCausalLM.from_pretrained(tiny_checkpoint, dtype=torch.float32)
+        before = {k: v.clone() for k, v in start.state_dict().items()}
+        merged = PeftModel.from_pretrained(start, str(tmp_path / "run" / f"adapter{step}")).merge_and_unload()
+        saved = load_file(str(tmp_path / "run" / f"checkpoint{step}" / "model.safetensors"))
+        ours = merged.state_dict()
+        assert all(torch.equal(ours[k], saved[k]) for k in saved)
+        assert any(not torch.equal(before[k], saved[k]) for k in saved)  # the adapter changed something

@@ -158,7 +158,8 @@ async def _evaluate(
 async def _distortion(args: argparse.Namespace, guardrails: Any, rows: Any) -> dict[str, Any]:
     if args.skip_distortion:
         return {"available": False, "reason": "skipped (--skip-distortion)"}
-    prompts = rows("harmless_prompts", None)
+    # the test split is harmless_prompts.jsonl (it came first); dev is harmless_prompts.dev.jsonl, written apart
+    prompts = rows("harmless_prompts", "dev" if args.split == "dev" else None)
     if not prompts:
         return {"available": False, "reason": "no harmless prompt set"}
     from guardserve.training.guards.evaluate.distortion import (

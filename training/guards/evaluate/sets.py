@@ -38,5 +38,6 @@ def sample(rows: list[dict[str, Any]], limit: int | None) -> list[dict[str, Any]
 
 
 def set_path(sets: Path, name: str, split: str | None = None) -> Path:
-    """``toxicity`` + ``dev`` -> ``DIR/toxicity.dev.jsonl``; no split -> ``DIR/harmless_prompts.jsonl``."""
+    """``toxicity`` + ``dev`` -> ``DIR/toxicity.dev.jsonl``; no split -> ``DIR/NAME.jsonl`` (the harmless prompts'
+    test split)."""
     return sets / (f"{name}.{split}.jsonl" if split else f"{name}.jsonl")
