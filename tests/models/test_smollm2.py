@@ -35,9 +35,22 @@ def test_checksum_mismatch_is_refused(tmp_path: Path) -> None:
         smollm2.locate_gguf(tmp_path, install=False)
 
 
+def test_adapters_merge_in_order_up_to_the_first_missing_one(tmp_path: Path) -> None:
+    for name in ("sft", "dpo", "late"):
+        (tmp_path / name).mkdir()
+    (tmp_path / "sft" / "adapter_config.json").write_text("{}")
+    (tmp_path / "late" / "adapter_config.json").write_text("{}")  # trained on sft + dpo merged: not without dpo
+    chain = [tmp_path / n for n in ("sft", "dpo", "late")]
+    assert smollm2.present_adapters(chain) == [tmp_path / "sft"]
+    (tmp_path / "dpo" / "adapter_config.json").write_text("{}")
+    assert smollm2.present_adapters(chain) == chain
+    assert smollm2.present_adapters([tmp_path / "dpo", tmp_path / "nowhere"]) == [tmp_path / "dpo"]
+    assert smollm2.present_adapters([tmp_path / "nowhere", tmp_path / "sft"]) == []
+
+
 def test_import_writes_a_servable_checkpoint(tmp_path: Path) -> None:
     _gguf_or_skip()
-    written = smollm2.import_smollm2(tmp_path / "base", tmp_path / "smol", tmp_path / "no-adapter", install=False)
+    written = smollm2.import_smollm2(tmp_path / "base", tmp_path / "smol", [tmp_path / "no-adapter"], install=False)
     base = written["base"]
     assert set(written) == {"base"}  # no adapter given: no merged checkpoint
     assert verify_sums(base) == []
