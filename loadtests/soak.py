@@ -118,24 +118,33 @@ def chart(samples: list[dict[str, float]], stats: list[dict[str, float]], path: 
 
 
 def summarize(samples: list[dict[str, float]], warmup_s: float, errors_5xx: int, failures: int) -> dict[str, Any]:
+    """The issue's checks over the samples after warm-up. Descriptors: a connection pool fills up to its peak
+    and then stays (the 2026-12-07 soak: 50 -> 62 within 100 s, flat after), a leak keeps climbing; so the check is
+    that the second half of the run never holds more than the first half's peak (+ slack), not that the count
+    after warm-up is the count at the end."""
     warm = [s for s in samples if s["t"] >= warmup_s] or samples
     rss_start, rss_end = warm[0]["rss_mb"], warm[-1]["rss_mb"]
-    fds_start, fds_end = warm[0]["fds"], warm[-1]["fds"]
+    half = max(1, len(warm) // 2)
+    fds_first_peak, fds_late_peak = max(s["fds"] for s in warm[:half]), max(s["fds"] for s in warm[half:] or warm)
     growth = (rss_end - rss_start) / rss_start
     return {
         "rss_mb_after_warmup": rss_start,
         "rss_mb_end": rss_end,
         "rss_mb_max": max(s["rss_mb"] for s in warm),
         "rss_growth": growth,
-        "fds_after_warmup": fds_start,
-        "fds_end": fds_end,
+        "fds_after_warmup": warm[0]["fds"],
+        "fds_end": warm[-1]["fds"],
         "fds_max": max(s["fds"] for s in warm),
+        "fds_peak_first_half": fds_first_peak,
+        "fds_peak_second_half": fds_late_peak,
         "server_errors_5xx": errors_5xx,
         "locust_failures": failures,
         "checks": {
             "no 5xx": errors_5xx == 0,
             "RSS growth after warm-up <= 10 %": growth <= 0.10,
-            "no fd growth (end <= after warm-up + 2 pooled connections)": fds_end <= fds_start + FD_SLACK,
+            "no fd growth (second half's peak <= first half's + 2 pooled connections)": (
+                fds_late_peak <= fds_first_peak + FD_SLACK
+            ),
         },
     }
 
