@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from guardserve.guardrails.pii.name_scope import DEFAULT_NER_SCOPE, NerScope
 from guardserve.guardrails.pii.phones import NEGATIVE_CONTEXT
+from guardserve.guardrails.pii.places import DEFAULT_PLACE_SCOPE, PERSONAL_CONTEXT, PLACE_ANCHORS, PlaceScope
 from guardserve.guardrails.validation import Regex
 
 DEFAULT_ENTITIES = (
@@ -61,6 +62,11 @@ class PIIConfig(BaseModel):
     ner_scope: NerScope = DEFAULT_NER_SCOPE
     # words before a bare phone-like number that make it an identifier (SKU, order...), see guardrails.pii.phones
     phone_negative_context: tuple[str, ...] = NEGATIVE_CONTEXT
+    # a place the NER model found is kept only where the text ties it to a person (guardrails.pii.places): an
+    # identifying finding of these types in the text, a personal cue word near it, or a form label; "all": every one
+    place_scope: PlaceScope = DEFAULT_PLACE_SCOPE
+    place_anchors: tuple[str, ...] = PLACE_ANCHORS
+    place_context: tuple[str, ...] = PERSONAL_CONTEXT
 
     @field_validator("entities")
     @classmethod
