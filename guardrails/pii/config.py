@@ -25,7 +25,49 @@ DEFAULT_ENTITIES = (
 )
 
 # Cloud and tech acronyms that pattern and NER recognizers like to mistake for names or licence numbers.
-DEFAULT_ALLOW_LIST = ("S3", "EKS", "GKE", "AKS", "EC2", "IAM", "VPC", "K8s", "GPU", "CPU", "API", "SQL")
+# Operating systems, languages and tools the NER model reads as people or places ("on Linux", "like Docker",
+# "in Python"): product names, never personal data. Exact values (Presidio's allow list), as written in docs.
+SOFTWARE_NAMES = (
+    "Linux",
+    "Ubuntu",
+    "Debian",
+    "Fedora",
+    "Windows",
+    "macOS",
+    "Android",
+    "iOS",
+    "Python",
+    "Java",
+    "JavaScript",
+    "TypeScript",
+    "Perl",
+    "Rust",
+    "Kotlin",
+    "Bash",
+    "bash",
+    "Zsh",
+    "PowerShell",
+    "Docker",
+    "Kubernetes",
+    "Git",
+    "GitHub",
+    "GitLab",
+    "Nginx",
+    "Apache",
+    "PostgreSQL",
+    "Postgres",
+    "MySQL",
+    "SQLite",
+    "Redis",
+    "Excel",
+    "Chrome",
+    "Firefox",
+    "Safari",
+)
+DEFAULT_ALLOW_LIST = (
+    *("S3", "EKS", "GKE", "AKS", "EC2", "IAM", "VPC", "K8s", "GPU", "CPU", "API", "SQL"),
+    *SOFTWARE_NAMES,
+)
 
 _ENTITY = r"^[A-Z][A-Z0-9_]{1,48}$"
 
