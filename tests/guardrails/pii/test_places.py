@@ -97,3 +97,13 @@ def test_the_cue_words_are_configurable() -> None:
     assert keep_personal_places(text, [place], spans, context=("sabbatical",)) == [place]
     engine = PIIEngine(PIIConfig(place_context=("sabbatical",)))
     assert PIIConfig().place_context != engine.config.place_context
+
+
+def test_the_default_policy_filters_places_and_the_strict_one_keeps_them_all() -> None:
+    from guardserve.guardrails.policy import DEFAULT_POLICY_FILE, load_policies
+
+    policies = load_policies(DEFAULT_POLICY_FILE).policies
+    default, strict = policies["default"], policies["strict"]
+    assert default.input.pii is not None and default.input.pii.place_scope == "personal"
+    assert strict.input.pii is not None and strict.input.pii.place_scope == "all"
+    assert strict.output.pii is not None and strict.output.pii.place_scope == "all"
