@@ -107,3 +107,17 @@ def test_the_default_policy_filters_places_and_the_strict_one_keeps_them_all() -
     assert default.input.pii is not None and default.input.pii.place_scope == "personal"
     assert strict.input.pii is not None and strict.input.pii.place_scope == "all"
     assert strict.output.pii is not None and strict.output.pii.place_scope == "all"
+
+
+def test_offline_scrubbers_keep_scrubbing_every_place() -> None:
+    """Training data and stored feedback are scrubbed as before the rule: the gateway's prompts alone filter places."""
+    from guardserve.app.feedback.scrub import PIIScrubber
+    from guardserve.training.preprocess.pii import make_engine
+    from guardserve.training.recipe import PIIScrubConfig
+
+    assert make_engine(PIIScrubConfig()).config.place_scope == "all"
+    scrubber = PIIScrubber(workers=1)
+    try:
+        assert scrubber._get_engine().config.place_scope == "all"
+    finally:
+        scrubber.close()
