@@ -43,9 +43,11 @@ class PIIScrubber:
     def _get_engine(self) -> PIIEngine:
         with self._lock:
             if self._engine is None:
+                from guardserve.guardrails.pii.config import PIIConfig
                 from guardserve.guardrails.pii.engine import PIIEngine
 
-                self._engine = PIIEngine()
+                # stored feedback: every place the NER model finds is scrubbed (guardrails.pii.places, scope all)
+                self._engine = PIIEngine(PIIConfig(place_scope="all"))
             return self._engine
 
     def _scrub_sync(self, texts: Sequence[str]) -> list[str]:

@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from guardserve.guardrails.pii.name_scope import DEFAULT_NER_SCOPE, NerScope
 from guardserve.guardrails.pii.phones import NEGATIVE_CONTEXT
+from guardserve.guardrails.pii.places import DEFAULT_PLACE_SCOPE, PERSONAL_CONTEXT, PLACE_ANCHORS, PlaceScope
 from guardserve.guardrails.validation import Regex
 
 DEFAULT_ENTITIES = (
@@ -24,7 +25,49 @@ DEFAULT_ENTITIES = (
 )
 
 # Cloud and tech acronyms that pattern and NER recognizers like to mistake for names or licence numbers.
-DEFAULT_ALLOW_LIST = ("S3", "EKS", "GKE", "AKS", "EC2", "IAM", "VPC", "K8s", "GPU", "CPU", "API", "SQL")
+# Operating systems, languages and tools the NER model reads as people or places ("on Linux", "like Docker",
+# "in Python"): product names, never personal data. Exact values (Presidio's allow list), as written in docs.
+SOFTWARE_NAMES = (
+    "Linux",
+    "Ubuntu",
+    "Debian",
+    "Fedora",
+    "Windows",
+    "macOS",
+    "Android",
+    "iOS",
+    "Python",
+    "Java",
+    "JavaScript",
+    "TypeScript",
+    "Perl",
+    "Rust",
+    "Kotlin",
+    "Bash",
+    "bash",
+    "Zsh",
+    "PowerShell",
+    "Docker",
+    "Kubernetes",
+    "Git",
+    "GitHub",
+    "GitLab",
+    "Nginx",
+    "Apache",
+    "PostgreSQL",
+    "Postgres",
+    "MySQL",
+    "SQLite",
+    "Redis",
+    "Excel",
+    "Chrome",
+    "Firefox",
+    "Safari",
+)
+DEFAULT_ALLOW_LIST = (
+    *("S3", "EKS", "GKE", "AKS", "EC2", "IAM", "VPC", "K8s", "GPU", "CPU", "API", "SQL"),
+    *SOFTWARE_NAMES,
+)
 
 _ENTITY = r"^[A-Z][A-Z0-9_]{1,48}$"
 
@@ -61,6 +104,11 @@ class PIIConfig(BaseModel):
     ner_scope: NerScope = DEFAULT_NER_SCOPE
     # words before a bare phone-like number that make it an identifier (SKU, order...), see guardrails.pii.phones
     phone_negative_context: tuple[str, ...] = NEGATIVE_CONTEXT
+    # a place the NER model found is kept only where the text ties it to a person (guardrails.pii.places): an
+    # identifying finding of these types in the text, a personal cue word near it, or a form label; "all": every one
+    place_scope: PlaceScope = DEFAULT_PLACE_SCOPE
+    place_anchors: tuple[str, ...] = PLACE_ANCHORS
+    place_context: tuple[str, ...] = PERSONAL_CONTEXT
 
     @field_validator("entities")
     @classmethod

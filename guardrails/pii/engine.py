@@ -19,6 +19,7 @@ from guardserve.guardrails.pii.names import shape_names
 from guardserve.guardrails.pii.nlp import NlpEngineInfo, build_nlp_engine, presidio_offline
 from guardserve.guardrails.pii.overlaps import resolve_overlaps
 from guardserve.guardrails.pii.phones import drop_non_phones
+from guardserve.guardrails.pii.places import keep_personal_places
 from guardserve.guardrails.pii.prefilter import skip_impossible_phones
 from guardserve.guardrails.pii.recognizers import add_guardserve_recognizers
 from guardserve.guardrails.types import Action, Finding
@@ -85,7 +86,8 @@ class PIIEngine:
 
     def analyze(self, text: str) -> list[Finding]:
         """Non-overlapping findings, in text order. Phone-like identifiers and unix times are dropped
-        (:mod:`~guardrails.pii.phones`), model and cue names reshaped (:mod:`~guardrails.pii.names`), and overlapping
+        (:mod:`~guardrails.pii.phones`), model and cue names reshaped (:mod:`~guardrails.pii.names`), model places
+        nothing ties to a person dropped (:mod:`~guardrails.pii.places`), and overlapping
         findings merged into their union (:func:`~guardserve.guardrails.pii.overlaps.resolve_overlaps`)."""
         if not text.strip():
             return []
@@ -100,12 +102,23 @@ class PIIEngine:
             )
         shaped: list[Finding] = []
         kept: list[Finding] = []
+        ner_places: set[tuple[int, int]] = set()
         for r in results:
             finding = Finding(r.entity_type, r.start, r.end, float(r.score))
             recognizer = (r.recognition_metadata or {}).get("recognizer_name")
             (shaped if recognizer in SHAPED_RECOGNIZERS else kept).append(finding)
+            if recognizer == "SpacyRecognizer" and r.entity_type == "LOCATION":
+                ner_places.add((r.start, r.end))
         found = shape_names(text, shaped) + kept
         found = drop_non_phones(text, found, self.config.phone_negative_context)
+        found = keep_personal_places(
+            text,
+            found,
+            ner_places,
+            scope=self.config.place_scope,
+            anchors=self.config.place_anchors,
+            context=self.config.place_context,
+        )
         return resolve_overlaps(found)
 
     @contextlib.contextmanager

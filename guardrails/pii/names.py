@@ -11,6 +11,9 @@ analyzer's results:
 * drops a one-word PERSON that is a common English word at the start of a sentence followed by a word that is no
   name ("Bill the", "Frank feedback", "Angle ABC"): an imperative or a noun ("Mark Twain" keeps two name words);
 * extends a PERSON span over adjacent name-shaped words separated by one space ("Ana Clara *Santos*");
+* drops a PERSON span right after an article ("the Moon", "the Danube", "an Iris plant"): a name takes none;
+* drops a one-word PERSON or LOCATION span that is a named unit ("0 Kelvin", "in Fahrenheit", "5 Newtons") in a
+  sentence holding a number or the word "degree(s)";
 * drops a LOCATION span with no all-letter word ("v2.8.3", "04.03.2024") or only weekday/month names.
 """
 
@@ -60,6 +63,12 @@ ELEMENTS = _set(
 )
 NAME_ELEMENTS = frozenset({"Li", "Ho", "Ng"})  # also common surnames
 UNITS = _set("Hz kHz MHz GHz Pa kPa MPa Wh kWh mAh Nm dB mL kg mg cm mm km Gy Sv Bq")
+# Units named after people: no name next to a number ("0 Kelvin", "20 degrees Celsius in Fahrenheit").
+NAMED_UNITS = _set(
+    """kelvin celsius fahrenheit rankine newton joule watt pascal hertz volt ampere ohm coulomb farad tesla weber
+    henry siemens gray sievert becquerel"""
+)
+ARTICLES = _set("the a an")
 
 # Capitalised letters, an inner capital (McDonald), inner hyphens (Jean-Luc), O'Brien; or an initial.
 # Not "I'm", "It's": an apostrophe only before a capital.
@@ -135,6 +144,28 @@ def _is_common_word_at_start(text: str, f: Finding) -> bool:
     )
 
 
+def _after_article(text: str, f: Finding) -> bool:
+    """ "the Moon", "an Iris plant": a name takes no article."""
+    m = re.search(r"(\S+) $", text[max(0, f.start - 20) : f.start])
+    return bool(m and m.group(1).lower() in ARTICLES)
+
+
+def _sentence(text: str, start: int, end: int) -> str:
+    head = max(text.rfind(c, 0, start) for c in _SENTENCE_END)
+    tails = [i for i in (text.find(c, end) for c in _SENTENCE_END) if i >= 0]
+    return text[head + 1 : min(tails) if tails else len(text)]
+
+
+def _is_named_unit(text: str, f: Finding) -> bool:
+    """A one-word finding that is a unit named after a person, in a sentence with a number or "degree(s)"."""
+    value = text[f.start : f.end]
+    word = value.lower().removesuffix("s")
+    if " " in value or (word not in NAMED_UNITS and value.lower() not in NAMED_UNITS):
+        return False
+    sentence = _sentence(text, f.start, f.end)
+    return bool(re.search(r"\d|\bdegrees?\b|°", sentence, re.IGNORECASE))
+
+
 def _extend(text: str, f: Finding, limit: int = 2) -> Finding:
     start, end = f.start, f.end
     for _ in range(limit):
@@ -161,10 +192,14 @@ def shape_names(text: str, findings: Iterable[Finding]) -> list[Finding]:
     for f in findings:
         if f.entity_type == "LOCATION":
             words = [w[2] for w in _words(text, f.start, f.end) if w[2].isalpha()]
-            if words and not all(w.lower() in CALENDAR_WORDS for w in words):
+            if words and not all(w.lower() in CALENDAR_WORDS for w in words) and not _is_named_unit(text, f):
                 out.append(f)
         elif f.entity_type == "PERSON":
-            out += [_extend(text, r) for r in name_runs(text, f) if not _is_common_word_at_start(text, r)]
+            out += [
+                _extend(text, r)
+                for r in name_runs(text, f)
+                if not (_is_common_word_at_start(text, r) or _after_article(text, r) or _is_named_unit(text, r))
+            ]
         else:
             out.append(f)
     return out

@@ -21,8 +21,15 @@ _engine: Any = None
 def make_engine(config: PIIScrubConfig) -> Any:
     from guardserve.guardrails import PIIConfig, PIIEngine
 
-    # Offline: the NER model reads every character (no name-sentence scoping: a training corpus has no latency budget).
-    config_ = PIIConfig(entities=config.entities, threshold=config.threshold, ner=config.ner, ner_scope="whole_text")
+    # Offline: the NER model reads every character (no name-sentence scoping: a training corpus has no latency budget),
+    # and every place it finds is scrubbed, as before the gateway's personal-place rule (guardrails.pii.places).
+    config_ = PIIConfig(
+        entities=config.entities,
+        threshold=config.threshold,
+        ner=config.ner,
+        ner_scope="whole_text",
+        place_scope="all",
+    )
     return PIIEngine(config_)
 
 

@@ -72,3 +72,45 @@ def test_a_location_needs_a_word_and_other_entities_are_untouched() -> None:
     text = "Upgrade to v2.8.3 on Thursday, see 10.0.0.1"
     found = [Finding("LOCATION", 11, 17, 0.85), Finding("LOCATION", 21, 29, 0.6), Finding("IP_ADDRESS", 35, 43, 0.6)]
     assert shape_names(text, found) == [Finding("IP_ADDRESS", 35, 43, 0.6)]
+
+
+@pytest.mark.parametrize(
+    ("text", "value", "entities"),
+    [
+        ("Who was the first person to walk on the Moon?", "Moon", ("PERSON",)),  # a name takes no article
+        ("Through which countries does the Danube flow?", "Danube", ("PERSON",)),
+        ("How often should I water an Iris plant?", "Iris", ("PERSON",)),
+        ("What's 0 Kelvin in Celsius?", "Kelvin", ("PERSON", "LOCATION")),  # a unit named after a person
+        ("What is 20 degrees Celsius in Fahrenheit?", "Fahrenheit", ("PERSON", "LOCATION")),
+    ],
+)
+def test_articles_and_named_units_are_no_names(text: str, value: str, entities: tuple[str, ...]) -> None:
+    start = text.index(value)
+    for entity in entities:
+        assert shape_names(text, [Finding(entity, start, start + len(value), 0.85)]) == []
+
+
+def test_a_place_may_take_an_article() -> None:
+    text = "Can I see the Eiffel Tower from here?"
+    place = Finding("LOCATION", text.index("the"), text.index(" from"), 0.85)
+    assert shape_names(text, [place]) == [place]
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("Iris Becker approved the refund.", "Iris Becker"),  # no article
+        ("Ask Kelvin about the budget.", "Kelvin"),  # a unit word as a first name, no number in the sentence
+        ("Kelvin Harris paid 20 dollars.", "Kelvin Harris"),  # two words: a name, number or not
+    ],
+)
+def test_the_same_words_as_names_are_kept(text: str, value: str) -> None:
+    start = text.index(value)
+    finding = Finding("PERSON", start, start + len(value), 0.85)
+    assert shape_names(text, [finding]) == [finding]
+
+
+def test_software_names_are_allowed_but_names_beside_them_are_not(pii: PIIEngine) -> None:
+    assert pii.analyze("What is a container image (like Docker)?") == []
+    assert pii.analyze("My Python script crashes on Linux.") == []
+    assert "Anna Schmidt" in names(pii, "Anna Schmidt maintains our Docker images.")

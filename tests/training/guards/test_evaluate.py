@@ -307,6 +307,19 @@ def test_only_pii_evaluates_the_pii_guards_alone(tmp_path: Path) -> None:
     assert report["pii"]["output"]["available"] is True
 
 
+@pytest.mark.slow
+def test_only_distortion_runs_the_answer_distortion_part_alone(tmp_path: Path) -> None:
+    from guardserve.app.cli import main
+
+    out = tmp_path / "out"
+    args = ["guards", "eval", "--sets", str(FIXTURES), "--split", "test", "--out", str(out), "--only", "distortion"]
+    assert main([*args, "--limit", "2", "--max-tokens", "8"]) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["classifiers"] == {} and report["fairness"]["available"] is False
+    assert report["pii"]["available"] is False
+    assert report["distortion"]["available"] is True and report["distortion"]["n"] == 2
+
+
 FLOORS = Path(__file__).resolve().parents[3] / "evaluation" / "guards" / "floors.yaml"
 
 

@@ -1,7 +1,8 @@
 """``guardserve guards eval``: every guard of the gateway on the evaluation sets -> report.md, report.json, PNGs.
 
     guardserve guards eval [--sets evaluation/guards] [--split test|dev] [--out runs/guards-eval] [--limit N]
-                           [--floors FILE] [--skip-distortion] [--policies FILE] [--model NAME] [--only pii|classifiers]
+                           [--floors FILE] [--skip-distortion] [--policies FILE] [--model NAME]
+                           [--only pii|classifiers|distortion]
 
 Dispatched lazily from :mod:`app.cli` (the gateway never imports ``training`` at import time). Exit status: 0, or
 1 when a floor of ``--floors`` is missed (the violations are listed), 2 on bad input.
@@ -37,7 +38,9 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("--model", help="registry model that answers for the distortion figure (default: the first)")
     e.add_argument("--max-tokens", type=int, default=64, help="answer length for the distortion figure")
     e.add_argument(
-        "--only", choices=["pii", "classifiers"], help="only this part (classifiers: with fairness; quick runs)"
+        "--only",
+        choices=["pii", "classifiers", "distortion"],
+        help="only this part (classifiers: with fairness; quick runs)",
     )
     e.add_argument("--baseline-threshold", type=float, default=0.5, help="raw alt-profanity-check's threshold")
     return guards
@@ -134,7 +137,9 @@ async def _evaluate(
 
     identity = rows("identity", args.split) if only in (None, "classifiers") else None
     log.info("fairness")
-    if identity:
+    if only not in (None, "classifiers"):
+        report["fairness"] = {"available": False, "reason": f"skipped (--only {only})"}
+    elif identity:
         texts = [IdentityText.from_row(r) for r in identity]
         report["fairness"] = await evaluate_fairness(guardrails, texts, args.baseline_threshold)
     else:
@@ -149,7 +154,7 @@ async def _evaluate(
 
     report["distortion"] = (
         await _distortion(args, guardrails, rows)
-        if only is None
+        if only in (None, "distortion")
         else {"available": False, "reason": f"skipped (--only {only})"}
     )
     return report, curves
