@@ -291,6 +291,8 @@ def test_end_to_end_on_fixture_sets(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert len(report["floors"]["violations"]) == 2 and report["meta"]["limit"] == 3
     distortion = report["distortion"]
     assert distortion["available"] and distortion["model"] == "guardserve-tiny" and distortion["n"] == 3
+    assert "harmless_prompts.dev.jsonl" in report["meta"]["files"]  # --split dev: the dev split's prompts
+    assert "harmless_prompts.jsonl" not in report["meta"]["files"]
     assert "## Answer distortion" in (out / "report.md").read_text()
 
 
@@ -318,6 +320,7 @@ def test_only_distortion_runs_the_answer_distortion_part_alone(tmp_path: Path) -
     assert report["classifiers"] == {} and report["fairness"]["available"] is False
     assert report["pii"]["available"] is False
     assert report["distortion"]["available"] is True and report["distortion"]["n"] == 2
+    assert "harmless_prompts.jsonl" in report["meta"]["files"]  # the test split's prompts
 
 
 FLOORS = Path(__file__).resolve().parents[3] / "evaluation" / "guards" / "floors.yaml"
