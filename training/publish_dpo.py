@@ -81,6 +81,8 @@ def publish_dpo(
     }
     (staging / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     (staging / "MODEL_CARD.md").write_text(dpo_card(manifest, results))
+    for file in staging.iterdir():
+        file.chmod(0o644)  # peft writes the weights 0600
     write_sums(staging)
     if target.exists():
         shutil.rmtree(target)
@@ -110,7 +112,7 @@ def dpo_card(manifest: dict[str, Any], results: dict[str, dict[str, Any]]) -> st
         "- Every configuration tried, the selection rule (dev only) and the commands: `recipe.yaml`.\n",
     ]
     titles = {"dev": "Dev (evaluation/smol/dev.jsonl; choices were made here)",
-              "test": "Independent test set (evaluation/smol/test.jsonl; run once for this candidate)"}  # fmt: skip
+              "test": "Independent test set (evaluation/smol/test.jsonl; no choice was made on it)"}  # fmt: skip
     for split, data in results.items():
         parts += [f"## {titles.get(split, split)}\n", markdown(data["results"]), ""]
     parts += [

@@ -73,3 +73,20 @@ def test_import_writes_a_servable_checkpoint(tmp_path: Path) -> None:
     enc = tokenizer(text, return_tensors="pt", add_special_tokens=False)
     out = model.generate(**enc, max_new_tokens=12, do_sample=False)
     assert "Paris" in tokenizer.decode(out[0, enc["input_ids"].shape[1] :], skip_special_tokens=True)
+
+
+def test_the_committed_adapter_chain_is_consistent() -> None:
+    """Each committed adapter matches its sums and manifest, and each was trained on the ones before it as they are
+    committed (a retrained first adapter without a retrained second would merge into a model nobody evaluated)."""
+    from guardserve.models.checkpoint import sha256_file
+
+    chain = smollm2.present_adapters(smollm2.ADAPTERS)
+    assert chain == list(smollm2.ADAPTERS)  # both are committed
+    for n, adapter in enumerate(chain):
+        assert verify_sums(adapter) == []
+        manifest = json.loads((adapter / "manifest.json").read_text())
+        assert manifest["adapter_sha256"] == sha256_file(adapter / "adapter_model.safetensors")
+        assert manifest["base"]["gguf_sha256"] == smollm2.GGUF_SHA256
+        if n:
+            under = [(u["adapter"], u["adapter_sha256"]) for u in manifest["trained_on"]]
+            assert under == [(a.name, sha256_file(a / "adapter_model.safetensors")) for a in chain[:n]]
