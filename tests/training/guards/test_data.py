@@ -123,3 +123,36 @@ def test_everyday_instructions_to_an_assistant_are_no_injection() -> None:
     benign = [ex for ex in examples if ex.label == 0 and re.search(r"\bcc\b|forward|ignore the typo", ex.text, re.I)]
     exfil = [ex for ex in examples if ex.label == 1 and "@" in ex.text]
     assert len(benign) >= 100 and len(exfil) >= 100
+
+
+@pytest.mark.parametrize("task", TASKS)
+def test_everyday_task_requests_are_negatives_of_every_task(task: str) -> None:
+    """Arithmetic in words, conversions with typos, scheduling and sysadmin how-tos (tasks.py): several hundred
+    negatives per task, each family present, never a positive (issue 12: "take 77 away from 95" read as toxic)."""
+    texts = [ex.text for ex in _built(task) if ex.kind == "benign_task"]
+    assert all(ex.label == 0 for ex in _built(task) if ex.kind == "benign_task")
+    assert len(texts) >= 600
+    families = (
+        r"take \d+ (?:away )?from \d+|\d+ less \d+|knock \d+ off",
+        r"fa[h]?renh|celc|celsius",
+        r"cron|every (?:night|hour|monday|sunday)",
+        r"\bkill\b|terminate|purge|nuke",
+        r"\byou\b",
+    )
+    for family in families:
+        assert sum(bool(re.search(family, t, re.IGNORECASE)) for t in texts) >= 10, family
+
+
+def test_everyday_task_requests_are_not_the_dev_harmless_prompts() -> None:
+    """Written from the generator's own vocabulary: no task request (tasks.py) equals a prompt of the harmless dev
+    split (the test split is not opened)."""
+    from pathlib import Path
+
+    dev = Path(__file__).resolve().parents[3] / "evaluation" / "guards" / "harmless_prompts.dev.jsonl"
+    if not dev.is_file():
+        pytest.skip("no dev split of harmless prompts")
+    import json
+
+    prompts = {norm(json.loads(line)["prompt"]) for line in dev.read_text().splitlines() if line.strip()}
+    trained = {norm(ex.text) for task in TASKS for ex in _built(task) if ex.kind == "benign_task"}
+    assert prompts and len(prompts & trained) == 0

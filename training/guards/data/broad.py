@@ -936,7 +936,7 @@ INJ_I18N: dict[str, dict[int, tuple[str, ...]]] = {
 }
 
 
-def _i18n_harmful(rng: random.Random) -> list[Example]:
+def harmful_i18n(rng: random.Random) -> list[Example]:
     out: list[Example] = []
     for lang, parts in I18N.items():
         for acts, label, kind in ((parts["harm"], 1, "harmful_i18n"), (parts["ok"], 0, "benign_i18n")):
@@ -957,7 +957,7 @@ def harmful(rng: random.Random) -> list[Example]:
         out += expand(FRAMES, {"act": acts, **benign.SLOTS}, rng, 90, label=0, kind=kind)
     out += expand(TOPIC_BENIGN, TOPIC_SLOTS, rng, 700, label=0, kind="benign_topic")
     out += expand(TOPIC_HARMFUL, TOPIC_SLOTS, rng, 300, label=1, kind="harmful_topic")
-    out += _i18n_harmful(rng)
+    out += harmful_i18n(rng)
     return out
 
 
