@@ -8,8 +8,9 @@ world-readable files), with ``guardserve.json`` naming source, licence and sha25
 
 When the committed safety adapters exist, the merged ``guardserve-smol`` checkpoint is written too: base + each
 adapter of :data:`ADAPTERS` in order, merged one after the other (``guardserve-smol``: the supervised LoRA, trained on
-the base; ``guardserve-smol-dpo``: the DPO LoRA, trained on the base with the first merged — it means nothing
-without it, so the chain stops at the first adapter that is missing).
+the base; ``guardserve-smol-dpo``: candidate 6's DPO LoRA, trained on the base with the first merged;
+``guardserve-smol-dpo2``: candidate 7's, trained on the base with both merged). Each means nothing without the ones
+before it, so the chain stops at the first adapter that is missing.
 """
 
 from __future__ import annotations
@@ -39,7 +40,8 @@ BASE_DIR = ROOT / "checkpoints" / "smollm2-135m-instruct"
 SMOL_DIR = ROOT / "checkpoints" / "guardserve-smol"
 ADAPTER_DIR = ROOT / "adapters" / "guardserve-smol"
 DPO_ADAPTER_DIR = ROOT / "adapters" / "guardserve-smol-dpo"
-ADAPTERS = (ADAPTER_DIR, DPO_ADAPTER_DIR)
+DPO2_ADAPTER_DIR = ROOT / "adapters" / "guardserve-smol-dpo2"
+ADAPTERS = (ADAPTER_DIR, DPO_ADAPTER_DIR, DPO2_ADAPTER_DIR)
 
 
 class ImportFailed(RuntimeError):

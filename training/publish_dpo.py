@@ -97,7 +97,8 @@ def dpo_card(manifest: dict[str, Any], results: dict[str, dict[str, Any]]) -> st
     pairs = ", ".join(f"`{Path(f).name}` (sha256 `{d[:16]}…`)" for f, d in manifest["pairs"]["files"].items())
     start, end = manifest["start"], manifest["end"]
     parts = [
-        f"# Model card: {manifest['recipe']} (DPO LoRA adapter, the second of guardserve-smol's two)\n",
+        f"# Model card: {manifest['recipe']} (DPO LoRA adapter of guardserve-smol, merged after "
+        f"{len(manifest['trained_on'])} adapter(s))\n",
         "## What it sits on\n",
         f"- {base['model']}, licence **{base['licence']}**; GGUF sha256 `{base['gguf_sha256']}`.",
         f"- Trained on the base with {chain} merged; `guardserve models import-smollm2` merges that chain, then "
@@ -130,11 +131,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--recipe", type=Path, required=True, help="the record of the run (training/recipes/...)")
     p.add_argument("--dev-eval", type=Path, help="chat-eval --out JSON on the dev split")
     p.add_argument("--test-eval", type=Path, help="chat-eval --out JSON on the test split")
-    p.add_argument("--target", type=Path, default=DPO_ADAPTER_DIR)
+    p.add_argument("--target", type=Path, default=DPO_ADAPTER_DIR,
+                   help="an adapter folder of the import chain (smollm2.py ADAPTERS), not the first")  # fmt: skip
     args = p.parse_args(argv)
     evaluations = {k: v for k, v in (("dev", args.dev_eval), ("test", args.test_eval)) if v is not None}
-    under = ADAPTERS[: ADAPTERS.index(DPO_ADAPTER_DIR)]  # the adapters merged before this one at import
-    publish_dpo(args.run, args.target, args.recipe, under, evaluations)
+    target = args.target.resolve()
+    if target not in ADAPTERS[1:]:
+        p.error(f"--target must be one of {', '.join(str(a) for a in ADAPTERS[1:])}")
+    under = ADAPTERS[: ADAPTERS.index(target)]  # the adapters merged before this one at import
+    publish_dpo(args.run, target, args.recipe, under, evaluations)
     print(f"published {args.run} -> {args.target}")
     return 0
 

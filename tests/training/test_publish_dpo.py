@@ -70,3 +70,12 @@ def test_a_whole_model_run_has_nothing_to_publish(tiny_checkpoint: Path, tmp_pat
     with pytest.raises(ValueError, match="no adapter"):
         publish_dpo(run, tmp_path / "release", recipe, [], {})
     assert not (tmp_path / "release").exists()
+
+
+def test_the_command_publishes_only_into_the_import_chain(tmp_path: Path) -> None:
+    from guardserve.training.publish_dpo import main
+
+    with pytest.raises(SystemExit) as refused:  # a folder import-smollm2 would never merge
+        main([str(tmp_path / "run"), "--recipe", str(tmp_path / "r.yaml"), "--target", str(tmp_path / "elsewhere")])
+    assert refused.value.code == 2
+    assert not (tmp_path / "elsewhere").exists()
