@@ -12,10 +12,12 @@ torch/transformers are imported inside the functions that need them, so the gate
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
-from collections.abc import Iterable
+import shutil
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -225,6 +227,30 @@ def write_sums(directory: Path) -> None:
     lines = [f"{sha256_file(f)}  {f.name}" for f in sorted(directory.iterdir()) if f.is_file() and f.name != SUMS]
     (directory / SUMS).write_text("\n".join(lines) + "\n")
     (directory / SUMS).chmod(0o644)
+
+
+@contextlib.contextmanager
+def staged_directory(out: Path, suffix: str) -> Iterator[Path]:
+    """Write the directory ``out`` atomically: yields an empty staging folder beside it (``out`` + ``suffix``); when
+    the block ends without an error its files are made world-readable, ``SHA256SUMS`` is written and the folder
+    replaces ``out``. On an error the staging folder is removed and ``out`` stays as it was."""
+    staging = out.with_name(out.name + suffix)
+    if staging.exists():
+        shutil.rmtree(staging)
+    staging.mkdir(parents=True)
+    staging.chmod(0o755)
+    try:
+        yield staging
+        for file in staging.iterdir():
+            if file.is_file():
+                file.chmod(0o644)
+        write_sums(staging)
+        if out.exists():
+            shutil.rmtree(out)
+        staging.rename(out)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging)
 
 
 def verify_sums(directory: Path) -> list[str]:

@@ -98,32 +98,20 @@ def load_base_from_gguf(gguf: Path) -> tuple[Any, Any]:
 
 def save_checkpoint(model: Any, tokenizer: Any, out: Path, metadata: dict[str, Any]) -> Path:
     """Write ``out`` atomically in the export layout (see :mod:`guardserve.models.checkpoint`)."""
-    import shutil
-
     from transformers import GenerationConfig
 
-    from guardserve.models.checkpoint import write_sums
+    from guardserve.models.checkpoint import staged_directory
 
-    staging = out.with_name(out.name + ".importing")
-    if staging.exists():
-        shutil.rmtree(staging)
-    staging.mkdir(parents=True)
-    model.save_pretrained(staging, safe_serialization=True)
-    eos = tokenizer.eos_token_id
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos
-    GenerationConfig(eos_token_id=eos, pad_token_id=pad, do_sample=False).save_pretrained(staging)  # type: ignore[no-untyped-call]
-    tokenizer.save_pretrained(staging, save_jinja_files=False)
-    _patch_json(staging / "tokenizer_config.json", tokenizer_class="PreTrainedTokenizerFast")
-    params = getattr(model.config, "rope_parameters", None) or {}
-    _patch_json(staging / "config.json", rope_theta=float(params.get("rope_theta", 100000.0)))
-    write_metadata(staging, metadata)
-    for file in staging.iterdir():
-        if file.is_file():
-            file.chmod(0o644)
-    write_sums(staging)
-    if out.exists():
-        shutil.rmtree(out)
-    staging.rename(out)
+    with staged_directory(out, ".importing") as staging:
+        model.save_pretrained(staging, safe_serialization=True)
+        eos = tokenizer.eos_token_id
+        pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos
+        GenerationConfig(eos_token_id=eos, pad_token_id=pad, do_sample=False).save_pretrained(staging)  # type: ignore[no-untyped-call]
+        tokenizer.save_pretrained(staging, save_jinja_files=False)
+        _patch_json(staging / "tokenizer_config.json", tokenizer_class="PreTrainedTokenizerFast")
+        params = getattr(model.config, "rope_parameters", None) or {}
+        _patch_json(staging / "config.json", rope_theta=float(params.get("rope_theta", 100000.0)))
+        write_metadata(staging, metadata)
     return out
 
 

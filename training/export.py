@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from guardserve.models.checkpoint import METADATA_FILE, sha256_file, write_sums
+from guardserve.models.checkpoint import METADATA_FILE, sha256_file, staged_directory
 from guardserve.training.card import model_card
 from guardserve.training.recipe import Recipe
 
@@ -48,12 +48,7 @@ def export(
     source = run_dir / "checkpoint"
     if not (source / "config.json").is_file():
         raise FileNotFoundError(f"{source} is not a checkpoint (train first)")
-    staging = out.with_name(out.name + ".exporting")
-    if staging.exists():
-        shutil.rmtree(staging)
-    staging.mkdir(parents=True)
-    staging.chmod(0o755)
-    try:
+    with staged_directory(out, ".exporting") as staging:
         _write_weights(source, staging, dtype)
         weights = sha256_file(staging / "model.safetensors")
         if evaluation is None or evaluation.get("weights_sha256") != weights:
@@ -82,15 +77,6 @@ def export(
         )
         _json(staging / METADATA_FILE, meta)
         (staging / "MODEL_CARD.md").write_text(model_card(recipe, evaluation, manifest, report, training, dtype))
-        for file in staging.iterdir():
-            file.chmod(0o644)
-        write_sums(staging)
-        if out.exists():
-            shutil.rmtree(out)
-        staging.rename(out)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging)
     return evaluation
 
 

@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from guardserve.models.checkpoint import sha256_file, write_sums
+from guardserve.models.checkpoint import sha256_file, staged_directory
 from guardserve.models.smollm2 import (
     ADAPTERS,
     DPO_ADAPTER_DIR,
@@ -48,45 +48,36 @@ def publish_dpo(
     summary = json.loads((run / "dpo.json").read_text())
     if not summary["config"]["lora_rank"]:
         raise ValueError(f"{run}: a whole-model DPO run has no adapter to publish")
-    staging = target.with_name(target.name + ".publishing")
-    if staging.exists():
-        shutil.rmtree(staging)
-    staging.mkdir(parents=True)
-    for name in ADAPTER_FILES:
-        shutil.copy2(run / "adapter" / name, staging / name)
-    config = json.loads((staging / "adapter_config.json").read_text())
-    config["base_model_name_or_path"] = "models/checkpoints/guardserve-smol (the adapters under this one, merged)"
-    (staging / "adapter_config.json").write_text(json.dumps(config, indent=2) + "\n")
-    shutil.copy2(recipe, staging / "recipe.yaml")
-    results = {}
-    for split, path in evaluations.items():
-        shutil.copy2(path, staging / f"{split}_eval.json")
-        results[split] = json.loads(path.read_text())
-    manifest = {
-        "recipe": yaml.safe_load(recipe.read_text())["name"],
-        "base": {
-            "model": UPSTREAM,
-            "wheel": f"{WHEEL}=={WHEEL_VERSION}",
-            "gguf_sha256": GGUF_SHA256,
-            "licence": LICENCE,
-        },
-        "trained_on": [
-            {"adapter": a.name, "adapter_sha256": sha256_file(a / "adapter_model.safetensors")} for a in under
-        ],
-        "adapter_sha256": sha256_file(staging / "adapter_model.safetensors"),
-        "pairs": summary["pairs"],
-        "dpo": summary["config"],
-        "start": summary["start"],
-        "end": summary["end"],
-    }
-    (staging / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
-    (staging / "MODEL_CARD.md").write_text(dpo_card(manifest, results))
-    for file in staging.iterdir():
-        file.chmod(0o644)  # peft writes the weights 0600
-    write_sums(staging)
-    if target.exists():
-        shutil.rmtree(target)
-    staging.rename(target)
+    with staged_directory(target, ".publishing") as staging:  # world-readable (peft writes the weights 0600)
+        for name in ADAPTER_FILES:
+            shutil.copy2(run / "adapter" / name, staging / name)
+        config = json.loads((staging / "adapter_config.json").read_text())
+        config["base_model_name_or_path"] = "models/checkpoints/guardserve-smol (the adapters under this one, merged)"
+        (staging / "adapter_config.json").write_text(json.dumps(config, indent=2) + "\n")
+        shutil.copy2(recipe, staging / "recipe.yaml")
+        results = {}
+        for split, path in evaluations.items():
+            shutil.copy2(path, staging / f"{split}_eval.json")
+            results[split] = json.loads(path.read_text())
+        manifest = {
+            "recipe": yaml.safe_load(recipe.read_text())["name"],
+            "base": {
+                "model": UPSTREAM,
+                "wheel": f"{WHEEL}=={WHEEL_VERSION}",
+                "gguf_sha256": GGUF_SHA256,
+                "licence": LICENCE,
+            },
+            "trained_on": [
+                {"adapter": a.name, "adapter_sha256": sha256_file(a / "adapter_model.safetensors")} for a in under
+            ],
+            "adapter_sha256": sha256_file(staging / "adapter_model.safetensors"),
+            "pairs": summary["pairs"],
+            "dpo": summary["config"],
+            "start": summary["start"],
+            "end": summary["end"],
+        }
+        (staging / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+        (staging / "MODEL_CARD.md").write_text(dpo_card(manifest, results))
     return manifest
 
 
