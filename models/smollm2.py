@@ -162,7 +162,7 @@ def import_smollm2(
             model = merge_adapter(model, adapter)
         meta = base_metadata(GGUF_SHA256)
         names = " + ".join(a.name for a in adapters)
-        meta.update(recipe=manifests[-1].get("recipe"), adapter=manifests[0], adapters=manifests,
+        meta.update(recipe=manifests[-1].get("recipe"), adapters=manifests,
                     description=f"guardserve-smol: SmolLM2-135M-Instruct + our safety LoRAs ({names}), merged in "
                                 f"that order (see models/adapters/{adapters[-1].name}/MODEL_CARD.md)")  # fmt: skip
         written["smol"] = save_checkpoint(model, tokenizer, smol_out, meta)

@@ -27,7 +27,8 @@ from guardserve.guardrails.types import Action, Finding
 log = logging.getLogger(__name__)
 
 # Recognizers whose PERSON/LOCATION spans get the name-shape rules (a deny list's values are reported as declared).
-SHAPED_RECOGNIZERS = frozenset({"SpacyRecognizer", "CuedNameRecognizer", "CuedLocationRecognizer"})
+NER_RECOGNIZER = "SpacyRecognizer"  # Presidio's recognizer of the spaCy model's entities
+SHAPED_RECOGNIZERS = frozenset({NER_RECOGNIZER, "CuedNameRecognizer", "CuedLocationRecognizer"})
 
 _shared_nlp: dict[bool, NlpEngineInfo] = {}
 _shared_lock = threading.Lock()
@@ -107,7 +108,7 @@ class PIIEngine:
             finding = Finding(r.entity_type, r.start, r.end, float(r.score))
             recognizer = (r.recognition_metadata or {}).get("recognizer_name")
             (shaped if recognizer in SHAPED_RECOGNIZERS else kept).append(finding)
-            if recognizer == "SpacyRecognizer" and r.entity_type == "LOCATION":
+            if recognizer == NER_RECOGNIZER and r.entity_type == "LOCATION":
                 ner_places.add((r.start, r.end))
         found = shape_names(text, shaped) + kept
         found = drop_non_phones(text, found, self.config.phone_negative_context)

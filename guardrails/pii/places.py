@@ -21,6 +21,7 @@ deny list's values are not touched. ``place_scope: all`` keeps every NER place (
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Collection, Iterable
 from typing import Literal
@@ -129,8 +130,9 @@ def _words(text: str) -> list[str]:
     return [w.lower().replace("’", "'") for w in _WORD.findall(text)]
 
 
-def _cue_before(words: list[str], context: Collection[str]) -> bool:
-    for i in range(len(words) - 1, max(-1, len(words) - 1 - WINDOW_BEFORE), -1):
+def _has_cue(words: list[str], order: range, context: Collection[str]) -> bool:
+    """A personal cue among ``words`` visited in ``order`` before a sentence end ("how do I": no cue)."""
+    for i in order:
         word = words[i]
         if word in _SENTENCE_END:
             return False
@@ -139,13 +141,9 @@ def _cue_before(words: list[str], context: Collection[str]) -> bool:
     return False
 
 
-def _cue_after(words: list[str], context: Collection[str]) -> bool:
-    for i, word in enumerate(words[:WINDOW_AFTER]):
-        if word in _SENTENCE_END:
-            return False
-        if word in context and not (word == "i" and i > 0 and words[i - 1] in AUXILIARIES):
-            return True
-    return False
+@functools.lru_cache(maxsize=8)
+def _cues(context: tuple[str, ...]) -> frozenset[str]:
+    return frozenset(c.lower().replace("’", "'") for c in context)
 
 
 def is_personal_place(text: str, place: Finding, context: Collection[str]) -> bool:
@@ -153,8 +151,9 @@ def is_personal_place(text: str, place: Finding, context: Collection[str]) -> bo
     head = text[max(0, place.start - 40) : place.start]
     if _LABEL.search(head):
         return True
-    return _cue_before(_words(text[max(0, place.start - 200) : place.start]), context) or _cue_after(
-        _words(text[place.end : place.end + 120]), context
+    before, after = _words(text[max(0, place.start - 200) : place.start]), _words(text[place.end : place.end + 120])
+    return _has_cue(before, range(len(before) - 1, max(-1, len(before) - 1 - WINDOW_BEFORE), -1), context) or (
+        _has_cue(after, range(min(len(after), WINDOW_AFTER)), context)
     )
 
 
@@ -173,7 +172,7 @@ def keep_personal_places(
         return found
     if any(f.entity_type in anchors for f in found):
         return found
-    cues = frozenset(c.lower().replace("’", "'") for c in context)
+    cues = _cues(tuple(context))
     return [
         f
         for f in found

@@ -135,11 +135,10 @@ async def _evaluate(
         if result.curve is not None and result.curve[0]:
             curves[category] = result.curve
 
-    identity = rows("identity", args.split) if only in (None, "classifiers") else None
     log.info("fairness")
     if only not in (None, "classifiers"):
         report["fairness"] = {"available": False, "reason": f"skipped (--only {only})"}
-    elif identity:
+    elif identity := rows("identity", args.split):
         texts = [IdentityText.from_row(r) for r in identity]
         report["fairness"] = await evaluate_fairness(guardrails, texts, args.baseline_threshold)
     else:
